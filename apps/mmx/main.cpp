@@ -1,0 +1,27 @@
+// mmx: the mambamixer command line. Parses arguments (CLI11), dispatches to one subcommand per
+// file; errors print one clear line and exit non-zero.
+#include <c10/util/Exception.h>
+
+#include <exception>
+#include <iostream>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"mambamixer: selective state-space models mixing tokens and channels (TSM2, ViM2)"};
+  app.require_subcommand(1);
+  mmx::cli::add_info(app);
+  mmx::cli::add_scan_demo(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const c10::Error& e) {
+    std::cerr << "mmx: error: " << e.what_without_backtrace() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "mmx: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

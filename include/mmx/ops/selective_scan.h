@@ -1,0 +1,82 @@
+// The selective scan (S6) operator: the one operation every MambaMixer layer stands on.
+//
+// Semantics follow mamba_ssm's `selective_scan_fn` (paper-spec §1.3, anchors §A.1), per batch b,
+// channel e, state n and step t (g = e / (E / G) is the group of channel e):
+//
+//   Delta[b,e,t] = softplus(delta[b,e,t] + delta_bias[e])     (softplus and bias optional)
+//   h[b,e,n](t)  = exp(Delta[b,e,t] * A[e,n]) * h(t-1) + Delta[b,e,t] * B[b,g,n,t] * u[b,e,t]
+//   y[b,e,t]     = sum_n C[b,g,n,t] * h(t) + D[e] * u[b,e,t]
+//   out[b,e,t]   = y * silu(z[b,e,t])                          (gate optional)
+//
+// with h(-1) = h0 (zero when absent). `reverse` runs t from L-1 down to 0 (same equations, h(L)
+// is the initial state). The last state is h after the final step, shape (batch, E, N), fp32 (or
+// fp64 for fp64 inputs); unlike mamba_ssm its gradient *is* propagated.
+//
+// Backends: `selective_scan` validates once and picks the fused kernel for the device when the
+// capability predicate `scan_kernel_supports` holds (CPU: fp32/bf16; CUDA: fp32/bf16/fp16), else
+// the reference. `selective_scan_ref` is plain LibTorch ops, sequential over L, any float dtype,
+// differentiated by autograd: the truth the kernels are tested against.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <optional>
+#include <string>
+#include <tuple>
+
+namespace mmx {
+
+/// Largest state size N the kernels accept (mamba_ssm's MAX_DSTATE).
+inline constexpr int64_t kMaxDState = 256;
+
+/// Flags of the selective scan; every field has the mamba_ssm default.
+struct SelectiveScanOptions {
+  bool delta_softplus = false;     ///< Delta = softplus(delta + delta_bias) (threshold 20, as mamba_ssm)
+  bool reverse = false;            ///< scan from the last step to the first
+  bool return_last_state = false;  ///< also return h after the final step (else an undefined tensor)
+};
+
+/// Optional inputs; an undefined tensor means "absent".
+struct SelectiveScanExtras {
+  torch::Tensor D;           ///< (E) skip weight, fp32 (fp64 with fp64 inputs)
+  torch::Tensor z;           ///< (batch, E, L) gate, same dtype as u
+  torch::Tensor delta_bias;  ///< (E) added to delta before the softplus, fp32
+  torch::Tensor h0;          ///< (batch, E, N) initial state, fp32
+};
+
+/// Output and (when asked) final state of a scan.
+struct SelectiveScanResult {
+  torch::Tensor out;         ///< (batch, E, L), dtype of u
+  torch::Tensor last_state;  ///< (batch, E, N) fp32, or undefined unless return_last_state
+};
+
+/// Selective scan with automatic backend choice (fused kernel when supported, else reference).
+///
+/// Shapes: u, delta: (batch, E, L); A: (E, N); B, C: (batch, G, N, L) with G dividing E.
+/// dtypes: u, delta, B, C, z share one of float32 / bfloat16 / float16 / float64; A, D,
+/// delta_bias, h0 are float32 (float64 when u is float64). N <= kMaxDState. Any strides.
+/// Throws c10::Error naming the argument and the expected shape/dtype on invalid input,
+/// including empty tensors. Differentiable in every tensor argument.
+/// Source: mamba_ssm `selective_scan_fn` (anchors §A.1–A.2), paper-spec §1.3.
+SelectiveScanResult selective_scan(const torch::Tensor& u, const torch::Tensor& delta,
+                                   const torch::Tensor& A, const torch::Tensor& B,
+                                   const torch::Tensor& C, const SelectiveScanExtras& extras = {},
+                                   const SelectiveScanOptions& options = {});
+
+/// The reference: same contract as `selective_scan`, plain LibTorch ops, sequential over L.
+SelectiveScanResult selective_scan_ref(const torch::Tensor& u, const torch::Tensor& delta,
+                                       const torch::Tensor& A, const torch::Tensor& B,
+                                       const torch::Tensor& C,
+                                       const SelectiveScanExtras& extras = {},
+                                       const SelectiveScanOptions& options = {});
+
+/// Checks every argument once; throws c10::Error ("selective_scan: <arg> ... expected ..., got ...").
+void check_selective_scan_args(const torch::Tensor& u, const torch::Tensor& delta,
+                               const torch::Tensor& A, const torch::Tensor& B,
+                               const torch::Tensor& C, const SelectiveScanExtras& extras);
+
+/// Capability predicate: true when a fused kernel for u's device handles these inputs. When
+/// false, `why` (if given) receives the reason, and `selective_scan` uses the reference.
+bool scan_kernel_supports(const torch::Tensor& u, std::string* why = nullptr);
+
+}  // namespace mmx

@@ -1,0 +1,34 @@
+// Build facts for `mmx info`.
+#include "mmx/core/build_info.h"
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <cstdlib>
+
+#include "ops/cpu/scan_cpu.h"
+
+namespace mmx {
+
+BuildInfo build_info() {
+  BuildInfo b;
+  b.mmx_version = MMX_VERSION;
+  b.torch_version = TORCH_VERSION;
+#ifdef MMX_WITH_CUDA
+  b.cuda_compiled = true;
+#endif
+  b.cuda_available = torch::cuda::is_available();
+  b.cuda_devices = b.cuda_available ? static_cast<int>(torch::cuda::device_count()) : 0;
+  b.cpu_threads = at::get_num_threads();
+  b.cpu_simd = cpu::cpu_isa_name(cpu::active_cpu_isa());
+  b.data_root = default_data_root();
+  return b;
+}
+
+std::string default_data_root() {
+  if (const char* env = std::getenv("MMX_DATA_ROOT"); env && *env) return env;
+  return MMX_DEFAULT_DATA_ROOT;
+}
+
+}  // namespace mmx

@@ -1,0 +1,502 @@
+// Fused CPU selective scan, forward and backward, written once over a SIMD vector type and
+// compiled three times (scan_cpu_avx512.cpp, scan_cpu_avx2.cpp, scan_cpu_scalar.cpp), each
+// translation unit with its own ISA flags and namespace. Included only by those files.
+//
+// Work decomposition. A work item is (batch b, group g, split s): a range of "lane blocks" of W
+// consecutive channels of group g (W = SIMD width: 16 AVX-512, 8 AVX2, 1 scalar). The SIMD lanes
+// run over *channels*, so B_t[n] and C_t[n] (shared by the group) are broadcasts and the sum over
+// n of C*h is a plain vector FMA: no horizontal reduction in the forward. The state h of a lane
+// block is N vectors in L1. Steps are processed in chunks of `chunk` steps: the chunk's B, C
+// (N x chunk, L-contiguous in memory) are transposed once per item into step-major buffers, and
+// the chunk's u, delta, z of a lane block into (step, lane) buffers.
+//
+// Backward walks the chunks in reverse. For each chunk it recomputes the states from the saved
+// chunk-start state (ckpt), keeps (exp(Delta*A), h) for the chunk in scratch, and runs the
+// reverse recurrence dh(t-1) = exp(Delta_t A) dh(t) + C_t dy_{t-1}. dB, dC (sums over the group's
+// channels) are accumulated lane-wise over all lane blocks of the item and reduced across lanes
+// once per chunk; dA, dD, ddelta_bias are accumulated per channel. Nothing of size
+// batch x E x L x N is ever stored. All reductions have a fixed order: results are bitwise
+// reproducible for a given machine and ISA, whatever the thread count.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "ops/scan_params.h"
+
+#if defined(MMX_ISA_AVX512) || defined(MMX_ISA_AVX2)
+#include <immintrin.h>
+#endif
+
+namespace mmx::cpu::MMX_ISA_NS {
+namespace {
+
+using detail::ScanDType;
+using detail::ScanParams;
+
+// ---------------------------------------------------------------- SIMD vector of W floats
+#if defined(MMX_ISA_AVX512)
+constexpr int W = 16;
+struct V { __m512 v; };
+inline V vzero() { return {_mm512_setzero_ps()}; }
+inline V vset1(float a) { return {_mm512_set1_ps(a)}; }
+inline V vload(const float* p) { return {_mm512_loadu_ps(p)}; }
+inline void vstore(float* p, V a) { _mm512_storeu_ps(p, a.v); }
+inline V operator+(V a, V b) { return {_mm512_add_ps(a.v, b.v)}; }
+inline V operator-(V a, V b) { return {_mm512_sub_ps(a.v, b.v)}; }
+inline V operator*(V a, V b) { return {_mm512_mul_ps(a.v, b.v)}; }
+inline V vfma(V a, V b, V c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+inline float vsum(V a) { return _mm512_reduce_add_ps(a.v); }
+// exp(x): Cody-Waite reduction x = k ln2 + r, |r| <= ln2/2, degree-7 Taylor for e^r, then
+// 2^k by scalef. Relative error < 2e-7 on the clamped range [-87, 88].
+inline V vexp(V x) {
+  __m512 t = _mm512_min_ps(_mm512_max_ps(x.v, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+  __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504088896341f)),
+                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), t);
+  r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return {_mm512_scalef_ps(p, k)};
+}
+#elif defined(MMX_ISA_AVX2)
+constexpr int W = 8;
+struct V { __m256 v; };
+inline V vzero() { return {_mm256_setzero_ps()}; }
+inline V vset1(float a) { return {_mm256_set1_ps(a)}; }
+inline V vload(const float* p) { return {_mm256_loadu_ps(p)}; }
+inline void vstore(float* p, V a) { _mm256_storeu_ps(p, a.v); }
+inline V operator+(V a, V b) { return {_mm256_add_ps(a.v, b.v)}; }
+inline V operator-(V a, V b) { return {_mm256_sub_ps(a.v, b.v)}; }
+inline V operator*(V a, V b) { return {_mm256_mul_ps(a.v, b.v)}; }
+inline V vfma(V a, V b, V c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+inline float vsum(V a) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+// Same algorithm as the AVX-512 version; 2^k is built in the exponent bits (k in [-126, 127]).
+inline V vexp(V x) {
+  __m256 t = _mm256_min_ps(_mm256_max_ps(x.v, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+  __m256 k = _mm256_round_ps(_mm256_mul_ps(t, _mm256_set1_ps(1.44269504088896341f)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), t);
+  r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+  return {_mm256_mul_ps(p, _mm256_castsi256_ps(e))};
+}
+#else
+constexpr int W = 1;
+struct V { float v; };
+inline V vzero() { return {0.0f}; }
+inline V vset1(float a) { return {a}; }
+inline V vload(const float* p) { return {*p}; }
+inline void vstore(float* p, V a) { *p = a.v; }
+inline V operator+(V a, V b) { return {a.v + b.v}; }
+inline V operator-(V a, V b) { return {a.v - b.v}; }
+inline V operator*(V a, V b) { return {a.v * b.v}; }
+inline V vfma(V a, V b, V c) { return {std::fma(a.v, b.v, c.v)}; }
+inline float vsum(V a) { return a.v; }
+inline V vexp(V x) { return {std::exp(x.v)}; }
+#endif
+
+// ---------------------------------------------------------------- scalar helpers
+inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+inline float load_elem(const void* base, int64_t i, ScanDType dt) {
+  if (dt == ScanDType::kFloat32) return static_cast<const float*>(base)[i];
+  const uint16_t bits = static_cast<const uint16_t*>(base)[i];
+  if (dt == ScanDType::kBFloat16) {
+    uint32_t w = static_cast<uint32_t>(bits) << 16;
+    float f;
+    std::memcpy(&f, &w, 4);
+    return f;
+  }
+  // IEEE half -> float (normals, subnormals, inf/nan).
+  const uint32_t sign = (bits & 0x8000u) << 16, exp = (bits >> 10) & 0x1f, man = bits & 0x3ffu;
+  uint32_t w;
+  if (exp == 0) {
+    if (man == 0) {
+      w = sign;
+    } else {
+      float f = std::ldexp(static_cast<float>(man), -24);
+      std::memcpy(&w, &f, 4);
+      w |= sign;
+    }
+  } else if (exp == 31) {
+    w = sign | 0x7f800000u | (man << 13);
+  } else {
+    w = sign | ((exp + 112) << 23) | (man << 13);
+  }
+  float f;
+  std::memcpy(&f, &w, 4);
+  return f;
+}
+// softplus with mamba_ssm's threshold: x <= 20 ? log1p(exp(x)) : x.
+inline float softplus(float x) { return x <= 20.0f ? std::log1p(std::exp(x)) : x; }
+inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+// Scratch memory from malloc (no std containers: their inline code would be compiled with this
+// unit's ISA flags and could be picked by the linker for other units).
+struct Scratch {
+  float* p = nullptr;
+  explicit Scratch(int64_t n) {
+    p = static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>(((n * 4 + 63) / 64) * 64)));
+  }
+  ~Scratch() { std::free(p); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+};
+
+struct ItemRange {
+  int64_t b, g, eb_begin, eb_end;
+};
+inline ItemRange decode_item(const ScanParams& p, int64_t item, int64_t splits) {
+  const int64_t Eg = p.E / p.G;
+  const int64_t neb = (Eg + W - 1) / W;
+  const int64_t s = item % splits, bg = item / splits;
+  const int64_t per = (neb + splits - 1) / splits;
+  ItemRange r{bg / p.G, bg % p.G, s * per, (s + 1) * per};
+  if (r.eb_end > neb) r.eb_end = neb;
+  if (r.eb_begin > r.eb_end) r.eb_begin = r.eb_end;
+  return r;
+}
+// Time index of scan step k.
+inline int64_t time_of(const ScanParams& p, int64_t k) { return p.reverse ? p.L - 1 - k : k; }
+
+// B, C of (b, g) for steps [k0, k0 + kn) into step-major buffers BT[k][n], CT[k][n].
+inline void load_bc_chunk(const ScanParams& p, int64_t b, int64_t g, int64_t k0, int64_t kn,
+                          float* BT, float* CT) {
+  const int64_t N = p.N, L = p.L;
+  const int64_t base = (b * p.G + g) * N * L;
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t k = 0; k < kn; ++k) {
+      const int64_t t = time_of(p, k0 + k);
+      BT[k * N + n] = load_elem(p.B, base + n * L + t, p.dtype);
+      CT[k * N + n] = load_elem(p.C, base + n * L + t, p.dtype);
+    }
+  }
+}
+
+// Per-lane-block chunk inputs: u, Delta (after bias and softplus), raw delta' (for the softplus
+// derivative), z. Lanes beyond the group's channels are zero (their states stay exactly 0).
+struct LaneChunk {
+  float* u;
+  float* dt;
+  float* draw;
+  float* z;
+};
+inline void load_lane_chunk(const ScanParams& p, int64_t b, int64_t e0, int64_t nl, int64_t k0,
+                            int64_t kn, LaneChunk c) {
+  const int64_t L = p.L;
+  std::memset(c.u, 0, sizeof(float) * kn * W);
+  std::memset(c.dt, 0, sizeof(float) * kn * W);
+  std::memset(c.draw, 0, sizeof(float) * kn * W);
+  if (p.z) std::memset(c.z, 0, sizeof(float) * kn * W);
+  for (int64_t l = 0; l < nl; ++l) {
+    const int64_t e = e0 + l;
+    const int64_t row = (b * p.E + e) * L;
+    const float bias = p.delta_bias ? p.delta_bias[e] : 0.0f;
+    for (int64_t k = 0; k < kn; ++k) {
+      const int64_t t = time_of(p, k0 + k);
+      c.u[k * W + l] = load_elem(p.u, row + t, p.dtype);
+      const float d = load_elem(p.delta, row + t, p.dtype) + bias;
+      c.draw[k * W + l] = d;
+      c.dt[k * W + l] = p.delta_softplus ? softplus(d) : d;
+      if (p.z) c.z[k * W + l] = load_elem(p.z, row + t, p.dtype);
+    }
+  }
+}
+
+// A and D of a lane block: Av[n*W + l] = A[e0+l, n], Dv[l] = D[e0+l] (zero beyond nl).
+inline void load_lane_params(const ScanParams& p, int64_t e0, int64_t nl, float* Av, float* Dv) {
+  std::memset(Av, 0, sizeof(float) * p.N * W);
+  std::memset(Dv, 0, sizeof(float) * W);
+  for (int64_t l = 0; l < nl; ++l) {
+    for (int64_t n = 0; n < p.N; ++n) Av[n * W + l] = p.A[(e0 + l) * p.N + n];
+    if (p.D) Dv[l] = p.D[e0 + l];
+  }
+}
+
+// One chunk of the forward recurrence for a lane block. H (N vectors) holds the state in and
+// out. When Xs/Hs are given, exp(Delta*A) and h of every step are kept for the backward.
+template <int NT>
+inline void scan_chunk(int64_t N_rt, int64_t kn, const float* Av, const float* BT, const float* CT,
+                       const LaneChunk& c, float* H, float* Y, float* Xs, float* Hs) {
+  const int64_t N = NT > 0 ? NT : N_rt;
+  for (int64_t k = 0; k < kn; ++k) {
+    const V dt = vload(c.dt + k * W);
+    const V du = dt * vload(c.u + k * W);
+    V y = vzero();
+    const float* Bk = BT + k * N;
+    const float* Ck = CT + k * N;
+    for (int64_t n = 0; n < N; ++n) {
+      const V x = vexp(dt * vload(Av + n * W));
+      const V h = vfma(x, vload(H + n * W), du * vset1(Bk[n]));
+      vstore(H + n * W, h);
+      y = vfma(vset1(Ck[n]), h, y);
+      if (Xs) {
+        vstore(Xs + (k * N + n) * W, x);
+        vstore(Hs + (k * N + n) * W, h);
+      }
+    }
+    vstore(Y + k * W, y);
+  }
+}
+
+inline int64_t scratch_floats_fwd(const ScanParams& p, int64_t neb) {
+  const int64_t K = p.chunk, N = p.N;
+  return 2 * K * N + neb * N * W + N * W + W + 5 * K * W;
+}
+
+template <int NT>
+void fwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
+  const int64_t N = p.N, K = p.chunk, Eg = p.E / p.G, L = p.L;
+  const int64_t neb_max = (Eg + W - 1) / W;
+  Scratch scratch(scratch_floats_fwd(p, neb_max));
+  float* BT = scratch.p;
+  float* CT = BT + K * N;
+  float* Hall = CT + K * N;
+  float* Av = Hall + neb_max * N * W;
+  float* Dv = Av + N * W;
+  LaneChunk c{Dv + W, Dv + W + K * W, Dv + W + 2 * K * W, Dv + W + 3 * K * W};
+  float* Y = Dv + W + 4 * K * W;
+
+  for (int64_t item = item_begin; item < item_end; ++item) {
+    const ItemRange r = decode_item(p, item, p.fwd_splits);
+    // Initial states.
+    for (int64_t eb = r.eb_begin; eb < r.eb_end; ++eb) {
+      float* H = Hall + (eb - r.eb_begin) * N * W;
+      std::memset(H, 0, sizeof(float) * N * W);
+      const int64_t e0 = r.g * Eg + eb * W, nl = imin(W, Eg - eb * W);
+      if (p.h0)
+        for (int64_t l = 0; l < nl; ++l)
+          for (int64_t n = 0; n < N; ++n) H[n * W + l] = p.h0[(r.b * p.E + e0 + l) * N + n];
+    }
+    for (int64_t ci = 0; ci < p.n_chunks; ++ci) {
+      const int64_t k0 = ci * K, kn = imin(K, L - k0);
+      load_bc_chunk(p, r.b, r.g, k0, kn, BT, CT);
+      for (int64_t eb = r.eb_begin; eb < r.eb_end; ++eb) {
+        float* H = Hall + (eb - r.eb_begin) * N * W;
+        const int64_t e0 = r.g * Eg + eb * W, nl = imin(W, Eg - eb * W);
+        if (p.ckpt)
+          for (int64_t l = 0; l < nl; ++l)
+            for (int64_t n = 0; n < N; ++n)
+              p.ckpt[((r.b * p.E + e0 + l) * p.n_chunks + ci) * N + n] = H[n * W + l];
+        load_lane_params(p, e0, nl, Av, Dv);
+        load_lane_chunk(p, r.b, e0, nl, k0, kn, c);
+        scan_chunk<NT>(N, kn, Av, BT, CT, c, H, Y, nullptr, nullptr);
+        for (int64_t l = 0; l < nl; ++l) {
+          float* out = p.out + (r.b * p.E + e0 + l) * L;
+          for (int64_t k = 0; k < kn; ++k) {
+            const float u = c.u[k * W + l];
+            float y = Y[k * W + l] + Dv[l] * u;
+            if (p.z) {
+              const float zv = c.z[k * W + l];
+              y *= zv * sigmoid(zv);
+            }
+            out[time_of(p, k0 + k)] = y;
+          }
+        }
+      }
+    }
+    if (p.last_state)
+      for (int64_t eb = r.eb_begin; eb < r.eb_end; ++eb) {
+        const float* H = Hall + (eb - r.eb_begin) * N * W;
+        const int64_t e0 = r.g * Eg + eb * W, nl = imin(W, Eg - eb * W);
+        for (int64_t l = 0; l < nl; ++l)
+          for (int64_t n = 0; n < N; ++n) p.last_state[(r.b * p.E + e0 + l) * N + n] = H[n * W + l];
+      }
+  }
+}
+
+inline int64_t scratch_floats_bwd(const ScanParams& p, int64_t neb) {
+  const int64_t K = p.chunk, N = p.N;
+  return 2 * K * N + 4 * K * N * W + neb * (2 * N * W + 2 * W) + 3 * N * W + W + 9 * K * W;
+}
+
+template <int NT>
+void bwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
+  const int64_t N = NT > 0 ? NT : p.N;
+  const int64_t K = p.chunk, Eg = p.E / p.G, L = p.L;
+  const int64_t neb_max = (Eg + W - 1) / W;
+  Scratch scratch(scratch_floats_bwd(p, neb_max));
+  float* BT = scratch.p;
+  float* CT = BT + K * N;
+  float* Xs = CT + K * N;
+  float* Hs = Xs + K * N * W;
+  float* dBacc = Hs + K * N * W;
+  float* dCacc = dBacc + K * N * W;
+  float* dHall = dCacc + K * N * W;         // neb x N x W: dL/dh carried between chunks
+  float* dAall = dHall + neb_max * N * W;   // neb x N x W
+  float* dDall = dAall + neb_max * N * W;   // neb x W
+  float* dBiasAll = dDall + neb_max * W;    // neb x W
+  float* Av = dBiasAll + neb_max * W;
+  float* Hstart = Av + N * W;
+  float* Hrun = Hstart + N * W;
+  float* Dv = Hrun + N * W;
+  LaneChunk c{Dv + W, Dv + W + K * W, Dv + W + 2 * K * W, Dv + W + 3 * K * W};
+  float* Y = Dv + W + 4 * K * W;
+  float* dO = Y + K * W;
+  float* dU = dO + K * W;
+  float* dDt = dU + K * W;
+  float* dZ = dDt + K * W;
+
+  for (int64_t item = item_begin; item < item_end; ++item) {
+    const ItemRange r = decode_item(p, item, p.bwd_splits);
+    const int64_t split = item % p.bwd_splits;
+    const int64_t nbk = r.eb_end - r.eb_begin;
+    std::memset(dHall, 0, sizeof(float) * nbk * N * W);
+    std::memset(dAall, 0, sizeof(float) * nbk * N * W);
+    std::memset(dDall, 0, sizeof(float) * nbk * W);
+    std::memset(dBiasAll, 0, sizeof(float) * nbk * W);
+    if (p.dlast)
+      for (int64_t eb = r.eb_begin; eb < r.eb_end; ++eb) {
+        float* dH = dHall + (eb - r.eb_begin) * N * W;
+        const int64_t e0 = r.g * Eg + eb * W, nl = imin(W, Eg - eb * W);
+        for (int64_t l = 0; l < nl; ++l)
+          for (int64_t n = 0; n < N; ++n) dH[n * W + l] = p.dlast[(r.b * p.E + e0 + l) * N + n];
+      }
+    float* dBout = p.dB + (split * p.batch + r.b) * p.G * N * L + r.g * N * L;
+    float* dCout = p.dC + (split * p.batch + r.b) * p.G * N * L + r.g * N * L;
+
+    for (int64_t ci = p.n_chunks - 1; ci >= 0; --ci) {
+      const int64_t k0 = ci * K, kn = imin(K, L - k0);
+      load_bc_chunk(p, r.b, r.g, k0, kn, BT, CT);
+      std::memset(dBacc, 0, sizeof(float) * kn * N * W);
+      std::memset(dCacc, 0, sizeof(float) * kn * N * W);
+      for (int64_t eb = r.eb_begin; eb < r.eb_end; ++eb) {
+        const int64_t j = eb - r.eb_begin;
+        const int64_t e0 = r.g * Eg + eb * W, nl = imin(W, Eg - eb * W);
+        float* dH = dHall + j * N * W;
+        float* dAv = dAall + j * N * W;
+        load_lane_params(p, e0, nl, Av, Dv);
+        load_lane_chunk(p, r.b, e0, nl, k0, kn, c);
+        std::memset(Hstart, 0, sizeof(float) * N * W);
+        std::memset(dO, 0, sizeof(float) * kn * W);
+        for (int64_t l = 0; l < nl; ++l) {
+          for (int64_t n = 0; n < N; ++n)
+            Hstart[n * W + l] = p.ckpt[((r.b * p.E + e0 + l) * p.n_chunks + ci) * N + n];
+          const float* dout = p.dout + (r.b * p.E + e0 + l) * L;
+          for (int64_t k = 0; k < kn; ++k) dO[k * W + l] = dout[time_of(p, k0 + k)];
+        }
+        // Recompute the chunk's states from the saved start state; Xs, Hs keep them.
+        std::memcpy(Hrun, Hstart, sizeof(float) * N * W);
+        scan_chunk<NT>(N, kn, Av, BT, CT, c, Hrun, Y, Xs, Hs);
+        // Gate: out = (y + D u) * silu(z), so dy = dout * silu(z), dz = dout * y * silu'(z).
+        const V Dvec = vload(Dv);
+        if (p.z) {
+          for (int64_t k = 0; k < kn; ++k)
+            vstore(Y + k * W, vfma(Dvec, vload(c.u + k * W), vload(Y + k * W)));
+          for (int64_t k = 0; k < kn; ++k)
+            for (int l = 0; l < W; ++l) {
+              const float zv = c.z[k * W + l], s = sigmoid(zv), go = dO[k * W + l];
+              dZ[k * W + l] = go * Y[k * W + l] * s * (1.0f + zv * (1.0f - s));
+              dO[k * W + l] = go * zv * s;
+            }
+        }
+        // Reverse recurrence over the chunk.
+        V dD = vload(dDall + j * W);
+        for (int64_t k = kn - 1; k >= 0; --k) {
+          const V dt = vload(c.dt + k * W);
+          const V u = vload(c.u + k * W);
+          const V dy = vload(dO + k * W);
+          const V dtu = dt * u;
+          V ddt = vzero();
+          V duv = Dvec * dy;
+          dD = vfma(dy, u, dD);
+          const float* Bk = BT + k * N;
+          const float* Ck = CT + k * N;
+          const float* Hprev = k > 0 ? Hs + (k - 1) * N * W : Hstart;
+          for (int64_t n = 0; n < N; ++n) {
+            const V Bn = vset1(Bk[n]);
+            const V dh = vfma(dy, vset1(Ck[n]), vload(dH + n * W));
+            const V x = vload(Xs + (k * N + n) * W);
+            const V xh = x * vload(Hprev + n * W);
+            const V An = vload(Av + n * W);
+            vstore(dCacc + (k * N + n) * W, vfma(dy, vload(Hs + (k * N + n) * W), vload(dCacc + (k * N + n) * W)));
+            vstore(dBacc + (k * N + n) * W, vfma(dh, dtu, vload(dBacc + (k * N + n) * W)));
+            ddt = vfma(dh, vfma(An, xh, Bn * u), ddt);
+            vstore(dAv + n * W, vfma(dh * xh, dt, vload(dAv + n * W)));
+            duv = vfma(dh * dt, Bn, duv);
+            vstore(dH + n * W, x * dh);
+          }
+          vstore(dU + k * W, duv);
+          vstore(dDt + k * W, ddt);
+        }
+        vstore(dDall + j * W, dD);
+        // Softplus derivative, bias gradient, and scatter back to (b, e, t).
+        for (int64_t l = 0; l < nl; ++l) {
+          const int64_t row = (r.b * p.E + e0 + l) * L;
+          float bias_acc = 0.0f;
+          for (int64_t k = 0; k < kn; ++k) {
+            const int64_t t = time_of(p, k0 + k);
+            float g = dDt[k * W + l];
+            if (p.delta_softplus) {
+              const float d = c.draw[k * W + l];
+              g = d <= 20.0f ? g * sigmoid(d) : g;
+            }
+            bias_acc += g;
+            p.du[row + t] = dU[k * W + l];
+            p.ddelta[row + t] = g;
+            if (p.z) p.dz[row + t] = dZ[k * W + l];
+          }
+          dBiasAll[j * W + l] += bias_acc;
+        }
+      }
+      // dB, dC of this chunk: reduce the lanes once for all lane blocks of the item.
+      for (int64_t k = 0; k < kn; ++k) {
+        const int64_t t = time_of(p, k0 + k);
+        for (int64_t n = 0; n < N; ++n) {
+          dBout[n * L + t] = vsum(vload(dBacc + (k * N + n) * W));
+          dCout[n * L + t] = vsum(vload(dCacc + (k * N + n) * W));
+        }
+      }
+    }
+    // Per-channel results.
+    for (int64_t eb = r.eb_begin; eb < r.eb_end; ++eb) {
+      const int64_t j = eb - r.eb_begin;
+      const int64_t e0 = r.g * Eg + eb * W, nl = imin(W, Eg - eb * W);
+      for (int64_t l = 0; l < nl; ++l) {
+        const int64_t be = r.b * p.E + e0 + l;
+        for (int64_t n = 0; n < N; ++n) {
+          p.dA_part[be * N + n] = dAall[(j * N + n) * W + l];
+          if (p.dh0) p.dh0[be * N + n] = dHall[(j * N + n) * W + l];
+        }
+        p.dD_part[be] = dDall[j * W + l];
+        p.ddelta_bias_part[be] = dBiasAll[j * W + l];
+      }
+    }
+  }
+}
+
+}  // namespace
+
+// Entry points of this ISA (declared in scan_cpu.h).
+void scan_fwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
+  if (p.N == 16) fwd_items<16>(p, item_begin, item_end);
+  else fwd_items<0>(p, item_begin, item_end);
+}
+void scan_bwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
+  if (p.N == 16) bwd_items<16>(p, item_begin, item_end);
+  else bwd_items<0>(p, item_begin, item_end);
+}
+int scan_simd_width() { return W; }
+
+}  // namespace mmx::cpu::MMX_ISA_NS

@@ -1,0 +1,182 @@
+// CPU registration of mmx::selective_scan_fwd / _bwd: packs validated tensors into ScanParams,
+// picks the instruction set at run time, and spreads work items over threads with
+// at::parallel_for. The arithmetic is in scan_cpu_kernel.h.
+//
+// Work split (fixed by the shapes and the SIMD width only, never by the thread count, so results
+// are bitwise identical for 1 or many threads): items = batch x G x splits, where splits divides
+// a group's channel blocks when batch x G alone is too small to occupy the threads. Backward
+// partial sums over splits (dB, dC) and over batch (dA, dD, ddelta_bias) are added in a fixed order.
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "ops/cpu/scan_cpu.h"
+
+namespace mmx::cpu {
+
+CpuIsa active_cpu_isa() {
+  static const CpuIsa isa = [] {
+    __builtin_cpu_init();
+    CpuIsa best = CpuIsa::kScalar;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = CpuIsa::kAvx2;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) best = CpuIsa::kAvx512;
+    if (const char* env = std::getenv("MMX_CPU_ISA")) {
+      CpuIsa want = best;
+      if (std::strcmp(env, "scalar") == 0) want = CpuIsa::kScalar;
+      else if (std::strcmp(env, "avx2") == 0) want = CpuIsa::kAvx2;
+      else if (std::strcmp(env, "avx512") == 0) want = CpuIsa::kAvx512;
+      else TORCH_WARN("MMX_CPU_ISA=", env, " is not one of scalar, avx2, avx512; ignored");
+      if (static_cast<int>(want) < static_cast<int>(best)) best = want;
+    }
+    return best;
+  }();
+  return isa;
+}
+
+std::string cpu_isa_name(CpuIsa isa) {
+  switch (isa) {
+    case CpuIsa::kAvx512: return "avx512";
+    case CpuIsa::kAvx2: return "avx2";
+    default: return "scalar";
+  }
+}
+
+namespace {
+
+using detail::ScanDType;
+using detail::ScanParams;
+using OptT = std::optional<torch::Tensor>;
+
+struct IsaFns {
+  void (*fwd)(const ScanParams&, int64_t, int64_t);
+  void (*bwd)(const ScanParams&, int64_t, int64_t);
+  int width;
+};
+IsaFns isa_fns() {
+  switch (active_cpu_isa()) {
+    case CpuIsa::kAvx512: return {avx512::scan_fwd_items, avx512::scan_bwd_items, avx512::scan_simd_width()};
+    case CpuIsa::kAvx2: return {avx2::scan_fwd_items, avx2::scan_bwd_items, avx2::scan_simd_width()};
+    default: return {scalar::scan_fwd_items, scalar::scan_bwd_items, scalar::scan_simd_width()};
+  }
+}
+
+const float* fptr(const OptT& t) { return t && t->defined() ? t->data_ptr<float>() : nullptr; }
+
+// Fills the shape and input fields of p (inputs are contiguous, validated by the entry).
+ScanParams make_params(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
+                       const torch::Tensor& B, const torch::Tensor& C, const OptT& D,
+                       const OptT& z, const OptT& bias, const OptT& h0, bool softplus,
+                       bool reverse, int width) {
+  ScanParams p;
+  p.batch = u.size(0);
+  p.E = u.size(1);
+  p.L = u.size(2);
+  p.N = A.size(1);
+  p.G = B.size(1);
+  p.chunk = p.N <= 64 ? 64 : 16;
+  p.n_chunks = (p.L + p.chunk - 1) / p.chunk;
+  TORCH_CHECK(u.scalar_type() == torch::kFloat32 || u.scalar_type() == torch::kBFloat16,
+              "selective_scan (CPU kernel): u must be float32 or bfloat16, got ", u.scalar_type());
+  p.dtype = u.scalar_type() == torch::kFloat32 ? ScanDType::kFloat32 : ScanDType::kBFloat16;
+  p.delta_softplus = softplus;
+  p.reverse = reverse;
+  p.u = u.data_ptr();
+  p.delta = delta.data_ptr();
+  p.z = z && z->defined() ? z->data_ptr() : nullptr;
+  p.B = B.data_ptr();
+  p.C = C.data_ptr();
+  p.A = A.data_ptr<float>();
+  p.D = fptr(D);
+  p.delta_bias = fptr(bias);
+  p.h0 = fptr(h0);
+  const int64_t neb = (p.E / p.G + width - 1) / width;
+  const int64_t bg = p.batch * p.G;
+  p.fwd_splits = std::min<int64_t>(neb, std::max<int64_t>(1, (64 + bg - 1) / bg));
+  p.bwd_splits = std::min<int64_t>(neb, std::max<int64_t>(1, (32 + bg - 1) / bg));
+  return p;
+}
+
+void run_items(int64_t n_items, void (*fn)(const ScanParams&, int64_t, int64_t),
+               const ScanParams& p) {
+  at::parallel_for(0, n_items, 1, [&](int64_t begin, int64_t end) { fn(p, begin, end); });
+}
+
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> scan_fwd_cpu(
+    const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
+    const torch::Tensor& B, const torch::Tensor& C, const OptT& D, const OptT& z, const OptT& bias,
+    const OptT& h0, bool softplus, bool reverse, bool save_ckpt) {
+  const IsaFns fns = isa_fns();
+  ScanParams p = make_params(u, delta, A, B, C, D, z, bias, h0, softplus, reverse, fns.width);
+  auto f32 = u.options().dtype(torch::kFloat32);
+  auto out = torch::empty({p.batch, p.E, p.L}, f32);
+  auto last = torch::empty({p.batch, p.E, p.N}, f32);
+  auto ckpt = save_ckpt ? torch::empty({p.batch, p.E, p.n_chunks, p.N}, f32) : torch::empty({0}, f32);
+  p.out = out.data_ptr<float>();
+  p.last_state = last.data_ptr<float>();
+  p.ckpt = save_ckpt ? ckpt.data_ptr<float>() : nullptr;
+  run_items(p.batch * p.G * p.fwd_splits, fns.fwd, p);
+  return {out.to(u.scalar_type()), last, ckpt};
+}
+
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor,
+           torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor>
+scan_bwd_cpu(const torch::Tensor& dout, const OptT& dlast, const torch::Tensor& u,
+             const torch::Tensor& delta, const torch::Tensor& A, const torch::Tensor& B,
+             const torch::Tensor& C, const OptT& D, const OptT& z, const OptT& bias,
+             const OptT& h0, const torch::Tensor& ckpt, bool softplus, bool reverse) {
+  const IsaFns fns = isa_fns();
+  ScanParams p = make_params(u, delta, A, B, C, D, z, bias, h0, softplus, reverse, fns.width);
+  TORCH_CHECK(ckpt.numel() == p.batch * p.E * p.n_chunks * p.N,
+              "selective_scan backward: saved states missing (forward ran without save_ckpt)");
+  auto f32 = u.options().dtype(torch::kFloat32);
+  auto dout_f = dout.to(torch::kFloat32).contiguous();
+  torch::Tensor dlast_f;
+  if (dlast && dlast->defined()) dlast_f = dlast->to(torch::kFloat32).contiguous();
+  auto du = torch::empty({p.batch, p.E, p.L}, f32);
+  auto ddelta = torch::empty({p.batch, p.E, p.L}, f32);
+  auto dz = p.z ? torch::empty({p.batch, p.E, p.L}, f32) : torch::Tensor();
+  auto dB = torch::empty({p.bwd_splits, p.batch, p.G, p.N, p.L}, f32);
+  auto dC = torch::empty({p.bwd_splits, p.batch, p.G, p.N, p.L}, f32);
+  auto dA_part = torch::empty({p.batch, p.E, p.N}, f32);
+  auto dD_part = torch::empty({p.batch, p.E}, f32);
+  auto dbias_part = torch::empty({p.batch, p.E}, f32);
+  auto dh0 = torch::empty({p.batch, p.E, p.N}, f32);
+  p.ckpt = const_cast<float*>(ckpt.data_ptr<float>());
+  p.dout = dout_f.data_ptr<float>();
+  p.dlast = dlast_f.defined() ? dlast_f.data_ptr<float>() : nullptr;
+  p.du = du.data_ptr<float>();
+  p.ddelta = ddelta.data_ptr<float>();
+  p.dz = p.z ? dz.data_ptr<float>() : nullptr;
+  p.dB = dB.data_ptr<float>();
+  p.dC = dC.data_ptr<float>();
+  p.dA_part = dA_part.data_ptr<float>();
+  p.dD_part = dD_part.data_ptr<float>();
+  p.ddelta_bias_part = dbias_part.data_ptr<float>();
+  p.dh0 = dh0.data_ptr<float>();
+  run_items(p.batch * p.G * p.bwd_splits, fns.bwd, p);
+
+  const auto io = u.scalar_type();
+  // Fixed-order sums: over splits (a handful) and over batch.
+  auto dB_sum = p.bwd_splits == 1 ? dB[0] : dB.sum(0);
+  auto dC_sum = p.bwd_splits == 1 ? dC[0] : dC.sum(0);
+  return {du.to(io),
+          ddelta.to(io),
+          dA_part.sum(0),
+          dB_sum.to(io),
+          dC_sum.to(io),
+          p.D ? dD_part.sum(0) : torch::Tensor(),
+          p.z ? dz.to(io) : torch::Tensor(),
+          p.delta_bias ? dbias_part.sum(0) : torch::Tensor(),
+          p.h0 ? dh0 : torch::Tensor()};
+}
+
+}  // namespace
+}  // namespace mmx::cpu
+
+TORCH_LIBRARY_IMPL(mmx, CPU, m) {
+  m.impl("selective_scan_fwd", &mmx::cpu::scan_fwd_cpu);
+  m.impl("selective_scan_bwd", &mmx::cpu::scan_bwd_cpu);
+}

@@ -1,0 +1,42 @@
+// Reference selective scan: plain LibTorch ops, sequential over L, never optimised. Computes in
+// float32 (float64 for float64 inputs) and lets autograd differentiate it. This is the truth the
+// CPU and CUDA kernels are tested against (paper-spec §1.3; mamba_ssm selective_scan_ref).
+#include "mmx/ops/selective_scan.h"
+
+namespace mmx {
+
+SelectiveScanResult selective_scan_ref(const torch::Tensor& u, const torch::Tensor& delta,
+                                       const torch::Tensor& A, const torch::Tensor& B,
+                                       const torch::Tensor& C, const SelectiveScanExtras& extras,
+                                       const SelectiveScanOptions& options) {
+  check_selective_scan_args(u, delta, A, B, C, extras);
+  const auto ct = u.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  const int64_t batch = u.size(0), E = u.size(1), L = u.size(2), N = A.size(1), G = B.size(1);
+
+  auto uf = u.to(ct);
+  auto dt = delta.to(ct);
+  if (extras.delta_bias.defined()) dt = dt + extras.delta_bias.to(ct).view({1, E, 1});
+  if (options.delta_softplus) dt = torch::softplus(dt, /*beta=*/1, /*threshold=*/20);
+  // Expand groups to channels: (batch, G, N, L) -> (batch, E, N, L), channel e reads group e/(E/G).
+  auto Bx = B.to(ct).repeat_interleave(E / G, /*dim=*/1);
+  auto Cx = C.to(ct).repeat_interleave(E / G, /*dim=*/1);
+  auto dA = torch::exp(dt.unsqueeze(2) * A.to(ct).view({1, E, N, 1}));  // (batch, E, N, L)
+  auto dBu = (dt * uf).unsqueeze(2) * Bx;                                // (batch, E, N, L)
+
+  auto h = extras.h0.defined() ? extras.h0.to(ct) : torch::zeros({batch, E, N}, uf.options());
+  std::vector<torch::Tensor> ys(static_cast<size_t>(L));
+  for (int64_t k = 0; k < L; ++k) {
+    const int64_t t = options.reverse ? L - 1 - k : k;
+    h = dA.select(3, t) * h + dBu.select(3, t);
+    ys[static_cast<size_t>(t)] = (h * Cx.select(3, t)).sum(-1);
+  }
+  auto out = torch::stack(ys, /*dim=*/-1);
+  if (extras.D.defined()) out = out + extras.D.to(ct).view({1, E, 1}) * uf;
+  if (extras.z.defined()) out = out * torch::silu(extras.z.to(ct));
+  SelectiveScanResult r;
+  r.out = out.to(u.scalar_type());
+  if (options.return_last_state) r.last_state = h;
+  return r;
+}
+
+}  // namespace mmx

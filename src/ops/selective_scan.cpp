@@ -1,0 +1,259 @@
+// Entry of the selective scan: validation (once), backend choice, the autograd Function around the
+// fused kernels, and the TORCH_LIBRARY schema so the same shared library loads from Python
+// (torch.ops.load_library("libmmx.so"); torch.ops.mmx.selective_scan(...)).
+//
+// Dispatcher ops:
+//   mmx::selective_scan       CompositeImplicitAutograd: this file's entry (kernel or reference)
+//   mmx::selective_scan_ref   CompositeImplicitAutograd: the reference
+//   mmx::selective_scan_fwd   per device (CPU: cpu/selective_scan_cpu.cpp, CUDA: cuda/)
+//   mmx::selective_scan_bwd   per device
+#include "mmx/ops/selective_scan.h"
+
+#include <torch/library.h>
+
+#include <sstream>
+
+namespace mmx {
+namespace {
+
+std::string shape_str(const torch::Tensor& t) {
+  std::ostringstream s;
+  s << t.sizes();
+  return s.str();
+}
+
+bool is_io_dtype(torch::ScalarType t) {
+  return t == torch::kFloat32 || t == torch::kBFloat16 || t == torch::kFloat16 ||
+         t == torch::kFloat64;
+}
+
+void check_optional(const torch::Tensor& t, const char* name, at::IntArrayRef shape,
+                    const char* shape_desc, torch::ScalarType dtype, const torch::Tensor& u) {
+  if (!t.defined()) return;
+  TORCH_CHECK(t.sizes() == shape, "selective_scan: ", name, " must have shape ", shape_desc, " = ",
+              shape, ", got ", shape_str(t));
+  TORCH_CHECK(t.scalar_type() == dtype, "selective_scan: ", name, " must have dtype ", dtype,
+              ", got ", t.scalar_type());
+  TORCH_CHECK(t.device() == u.device(), "selective_scan: ", name, " is on ", t.device(),
+              " but u is on ", u.device());
+}
+
+}  // namespace
+
+void check_selective_scan_args(const torch::Tensor& u, const torch::Tensor& delta,
+                               const torch::Tensor& A, const torch::Tensor& B,
+                               const torch::Tensor& C, const SelectiveScanExtras& ex) {
+  TORCH_CHECK(u.defined() && delta.defined() && A.defined() && B.defined() && C.defined(),
+              "selective_scan: u, delta, A, B and C are required");
+  TORCH_CHECK(u.dim() == 3, "selective_scan: u must have shape (batch, E, L), got ", shape_str(u));
+  const int64_t batch = u.size(0), E = u.size(1), L = u.size(2);
+  TORCH_CHECK(batch > 0 && E > 0 && L > 0, "selective_scan: u must not be empty, got shape ",
+              shape_str(u));
+  TORCH_CHECK(is_io_dtype(u.scalar_type()),
+              "selective_scan: u must be float32, bfloat16, float16 or float64, got ",
+              u.scalar_type());
+  TORCH_CHECK(delta.sizes() == u.sizes(), "selective_scan: delta must have the shape of u ",
+              u.sizes(), ", got ", shape_str(delta));
+  TORCH_CHECK(A.dim() == 2 && A.size(0) == E,
+              "selective_scan: A must have shape (E, N) with E = ", E, ", got ", shape_str(A));
+  const int64_t N = A.size(1);
+  TORCH_CHECK(N >= 1 && N <= kMaxDState, "selective_scan: A's state size N must be in [1, ",
+              kMaxDState, "], got N = ", N);
+  TORCH_CHECK(B.dim() == 4 && B.size(0) == batch && B.size(2) == N && B.size(3) == L,
+              "selective_scan: B must have shape (batch, G, N, L) = (", batch, ", G, ", N, ", ", L,
+              "), got ", shape_str(B));
+  const int64_t G = B.size(1);
+  TORCH_CHECK(G >= 1 && E % G == 0, "selective_scan: the group count G = B.size(1) = ", G,
+              " must divide E = ", E);
+  TORCH_CHECK(C.sizes() == B.sizes(), "selective_scan: C must have the shape of B ", B.sizes(),
+              ", got ", shape_str(C));
+  const auto io = u.scalar_type();
+  const auto wt = io == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  for (const auto& [t, name] : {std::pair{&delta, "delta"}, std::pair{&B, "B"}, std::pair{&C, "C"}}) {
+    TORCH_CHECK(t->scalar_type() == io, "selective_scan: ", name, " must have u's dtype ", io,
+                ", got ", t->scalar_type());
+    TORCH_CHECK(t->device() == u.device(), "selective_scan: ", name, " is on ", t->device(),
+                " but u is on ", u.device());
+  }
+  TORCH_CHECK(A.scalar_type() == wt, "selective_scan: A must have dtype ", wt, ", got ",
+              A.scalar_type());
+  TORCH_CHECK(A.device() == u.device(), "selective_scan: A is on ", A.device(), " but u is on ",
+              u.device());
+  check_optional(ex.D, "D", {E}, "(E)", wt, u);
+  check_optional(ex.delta_bias, "delta_bias", {E}, "(E)", wt, u);
+  check_optional(ex.z, "z", u.sizes(), "(batch, E, L)", io, u);
+  check_optional(ex.h0, "h0", {batch, E, N}, "(batch, E, N)", wt, u);
+}
+
+bool scan_kernel_supports(const torch::Tensor& u, std::string* why) {
+  auto no = [&](const std::string& reason) {
+    if (why) *why = reason;
+    return false;
+  };
+  const auto t = u.scalar_type();
+  if (u.is_cpu()) {
+    if (t == torch::kFloat32 || t == torch::kBFloat16) return true;
+    return no("the CPU kernel takes float32 or bfloat16 inputs");
+  }
+  if (u.is_cuda()) {
+#ifdef MMX_WITH_CUDA
+    if (t == torch::kFloat32 || t == torch::kBFloat16 || t == torch::kFloat16) return true;
+    return no("the CUDA kernel takes float32, bfloat16 or float16 inputs");
+#else
+    return no("this build has no CUDA kernels (built without nvcc)");
+#endif
+  }
+  return no("no fused kernel for device " + u.device().str());
+}
+
+namespace {
+
+torch::Tensor opt_contig(const torch::Tensor& t) { return t.defined() ? t.contiguous() : t; }
+std::optional<torch::Tensor> as_opt(const torch::Tensor& t) {
+  return t.defined() ? std::optional<torch::Tensor>(t) : std::nullopt;
+}
+
+using FwdFn = std::tuple<torch::Tensor, torch::Tensor, torch::Tensor>(
+    const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
+    const torch::Tensor&, const std::optional<torch::Tensor>&, const std::optional<torch::Tensor>&,
+    const std::optional<torch::Tensor>&, const std::optional<torch::Tensor>&, bool, bool, bool);
+using BwdFn = std::tuple<torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor,
+                         torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor>(
+    const torch::Tensor&, const std::optional<torch::Tensor>&, const torch::Tensor&,
+    const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
+    const std::optional<torch::Tensor>&, const std::optional<torch::Tensor>&,
+    const std::optional<torch::Tensor>&, const std::optional<torch::Tensor>&,
+    const torch::Tensor&, bool, bool);
+
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> call_fwd(
+    const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
+    const torch::Tensor& B, const torch::Tensor& C, const SelectiveScanExtras& ex, bool softplus,
+    bool reverse, bool save_ckpt) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("mmx::selective_scan_fwd", "")
+                       .typed<FwdFn>();
+  return op.call(u, delta, A, B, C, as_opt(ex.D), as_opt(ex.z), as_opt(ex.delta_bias),
+                 as_opt(ex.h0), softplus, reverse, save_ckpt);
+}
+
+// Autograd wrapper around the fused forward/backward pair. Saves the inputs and the
+// chunk-boundary states only.
+struct SelectiveScanFunction : public torch::autograd::Function<SelectiveScanFunction> {
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
+                                                torch::Tensor u, torch::Tensor delta,
+                                                torch::Tensor A, torch::Tensor B, torch::Tensor C,
+                                                torch::Tensor D, torch::Tensor z,
+                                                torch::Tensor delta_bias, torch::Tensor h0,
+                                                bool softplus, bool reverse) {
+    SelectiveScanExtras ex{D, z, delta_bias, h0};
+    auto [out, last, ckpt] = call_fwd(u, delta, A, B, C, ex, softplus, reverse, true);
+    ctx->save_for_backward({u, delta, A, B, C, D, z, delta_bias, h0, ckpt});
+    ctx->saved_data["softplus"] = softplus;
+    ctx->saved_data["reverse"] = reverse;
+    return {out, last};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto s = ctx->get_saved_variables();
+    static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("mmx::selective_scan_bwd", "")
+                         .typed<BwdFn>();
+    torch::Tensor dout = grads[0].defined() ? grads[0].contiguous() : torch::zeros_like(s[0]);
+    std::optional<torch::Tensor> dlast;
+    if (grads[1].defined()) dlast = grads[1].contiguous();
+    auto [du, ddelta, dA, dB, dC, dD, dz, dbias, dh0] =
+        op.call(dout, dlast, s[0], s[1], s[2], s[3], s[4], as_opt(s[5]), as_opt(s[6]),
+                as_opt(s[7]), as_opt(s[8]), s[9], ctx->saved_data["softplus"].toBool(),
+                ctx->saved_data["reverse"].toBool());
+    return {du, ddelta, dA, dB, dC, dD, dz, dbias, dh0, torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+SelectiveScanResult selective_scan(const torch::Tensor& u, const torch::Tensor& delta,
+                                   const torch::Tensor& A, const torch::Tensor& B,
+                                   const torch::Tensor& C, const SelectiveScanExtras& extras,
+                                   const SelectiveScanOptions& options) {
+  check_selective_scan_args(u, delta, A, B, C, extras);
+  if (!scan_kernel_supports(u)) return selective_scan_ref(u, delta, A, B, C, extras, options);
+  SelectiveScanExtras ex{opt_contig(extras.D), opt_contig(extras.z), opt_contig(extras.delta_bias),
+                         opt_contig(extras.h0)};
+  SelectiveScanResult r;
+  const bool needs_grad =
+      torch::GradMode::is_enabled() &&
+      (u.requires_grad() || delta.requires_grad() || A.requires_grad() || B.requires_grad() ||
+       C.requires_grad() || (ex.D.defined() && ex.D.requires_grad()) ||
+       (ex.z.defined() && ex.z.requires_grad()) ||
+       (ex.delta_bias.defined() && ex.delta_bias.requires_grad()) ||
+       (ex.h0.defined() && ex.h0.requires_grad()));
+  if (needs_grad) {
+    auto outs = SelectiveScanFunction::apply(u.contiguous(), delta.contiguous(), A.contiguous(),
+                                             B.contiguous(), C.contiguous(), ex.D, ex.z,
+                                             ex.delta_bias, ex.h0, options.delta_softplus,
+                                             options.reverse);
+    r.out = outs[0];
+    if (options.return_last_state) r.last_state = outs[1];
+  } else {
+    auto [out, last, ckpt] = call_fwd(u.contiguous(), delta.contiguous(), A.contiguous(),
+                                      B.contiguous(), C.contiguous(), ex, options.delta_softplus,
+                                      options.reverse, false);
+    r.out = out;
+    if (options.return_last_state) r.last_state = last;
+  }
+  return r;
+}
+
+namespace {
+
+// Dispatcher-facing wrappers (schema arguments -> C++ API).
+using OptT = std::optional<torch::Tensor>;
+SelectiveScanExtras extras_of(const OptT& D, const OptT& z, const OptT& bias, const OptT& h0) {
+  return {D.value_or(torch::Tensor()), z.value_or(torch::Tensor()), bias.value_or(torch::Tensor()),
+          h0.value_or(torch::Tensor())};
+}
+std::tuple<torch::Tensor, torch::Tensor> op_scan(const torch::Tensor& u, const torch::Tensor& delta,
+                                                 const torch::Tensor& A, const torch::Tensor& B,
+                                                 const torch::Tensor& C, const OptT& D,
+                                                 const OptT& z, const OptT& bias, const OptT& h0,
+                                                 bool softplus, bool reverse, bool last) {
+  auto r = selective_scan(u, delta, A, B, C, extras_of(D, z, bias, h0), {softplus, reverse, last});
+  return {r.out, r.last_state};
+}
+std::tuple<torch::Tensor, torch::Tensor> op_scan_ref(
+    const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
+    const torch::Tensor& B, const torch::Tensor& C, const OptT& D, const OptT& z, const OptT& bias,
+    const OptT& h0, bool softplus, bool reverse, bool last) {
+  auto r =
+      selective_scan_ref(u, delta, A, B, C, extras_of(D, z, bias, h0), {softplus, reverse, last});
+  return {r.out, r.last_state};
+}
+
+}  // namespace
+}  // namespace mmx
+
+TORCH_LIBRARY(mmx, m) {
+  m.def(
+      "selective_scan(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D=None, "
+      "Tensor? z=None, Tensor? delta_bias=None, Tensor? h0=None, bool delta_softplus=False, "
+      "bool reverse=False, bool return_last_state=False) -> (Tensor, Tensor)");
+  m.def(
+      "selective_scan_ref(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D=None, "
+      "Tensor? z=None, Tensor? delta_bias=None, Tensor? h0=None, bool delta_softplus=False, "
+      "bool reverse=False, bool return_last_state=False) -> (Tensor, Tensor)");
+  m.def(
+      "selective_scan_fwd(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D, "
+      "Tensor? z, Tensor? delta_bias, Tensor? h0, bool delta_softplus, bool reverse, "
+      "bool save_ckpt) -> (Tensor out, Tensor last_state, Tensor ckpt)");
+  m.def(
+      "selective_scan_bwd(Tensor dout, Tensor? dlast, Tensor u, Tensor delta, Tensor A, Tensor B, "
+      "Tensor C, Tensor? D, Tensor? z, Tensor? delta_bias, Tensor? h0, Tensor ckpt, "
+      "bool delta_softplus, bool reverse) -> (Tensor du, Tensor ddelta, Tensor dA, Tensor dB, "
+      "Tensor dC, Tensor dD, Tensor dz, Tensor ddelta_bias, Tensor dh0)");
+}
+
+TORCH_LIBRARY_IMPL(mmx, CompositeImplicitAutograd, m) {
+  m.impl("selective_scan", &mmx::op_scan);
+  m.impl("selective_scan_ref", &mmx::op_scan_ref);
+}

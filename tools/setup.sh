@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs everything mambamixer needs on a fresh Debian machine, then configures and builds.
+# Idempotent: when everything is present it only runs the (incremental) build.
+#   apt packages : the C++ libraries we build against (CLI11, toml++, nlohmann-json, GoogleTest,
+#                  Google Benchmark) and gnuplot for forecast plots
+#   .venv/       : torch==2.11.0 (the LibTorch we link against; same version as the GPU machine)
+# Environment: MMX_BUILD_DIR (default build), MMX_BUILD_TYPE (default Release),
+#              MMX_SKIP_BUILD=1 to stop after installing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TORCH_VERSION=2.11.0
+APT_PACKAGES=(cmake ninja-build g++ python3-venv libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
+              libgtest-dev libgmock-dev libbenchmark-dev gnuplot-nox zlib1g-dev libpng-dev libjpeg-dev)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "[setup] apt-get install ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The GPU machine has torch preinstalled and no registry access: reuse a system torch of the
+# pinned version when there is one (MMX_PYTHON overrides the interpreter).
+PY=${MMX_PYTHON:-}
+if [ -z "$PY" ]; then
+  if python3 -c "import torch,sys; sys.exit(0 if torch.__version__.startswith('$TORCH_VERSION') else 1)" 2>/dev/null; then
+    PY=python3
+  else
+    if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
+    PY=.venv/bin/python
+    if ! $PY -c "import torch,sys; sys.exit(0 if torch.__version__.startswith('$TORCH_VERSION') else 1)" 2>/dev/null; then
+      echo "[setup] pip install torch==$TORCH_VERSION into .venv (first time: several minutes)"
+      $PY -m pip install -q --upgrade pip
+      $PY -m pip install -q "torch==$TORCH_VERSION" numpy safetensors
+    fi
+  fi
+fi
+TORCH_PREFIX=$($PY -c 'import torch; print(torch.utils.cmake_prefix_path)')
+echo "[setup] torch $($PY -c 'import torch; print(torch.__version__)') at $TORCH_PREFIX"
+
+[ "${MMX_SKIP_BUILD:-0}" = "1" ] && exit 0
+BUILD_DIR=${MMX_BUILD_DIR:-build}
+if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="${MMX_BUILD_TYPE:-Release}" \
+        -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" -DPython3_EXECUTABLE="$PY" ${MMX_CMAKE_ARGS:-}
+fi
+cmake --build "$BUILD_DIR" -j "$(nproc)"
