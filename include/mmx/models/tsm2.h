@@ -1,0 +1,86 @@
+// TSM2: MambaMixer for multivariate long-term forecasting (paper-spec §5.2, DEFAULT instantiation).
+#pragma once
+
+#include "mmx/nn/mamba_mixer.h"
+#include "mmx/nn/norm.h"
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace mmx::models {
+
+/// Options of TSM2. Defaults: the ETT row of paper-spec §5.4 (d 32, 𝓛 2, d_state 16, expand 2,
+/// dropout 0.3) with lookback 512, horizon 96, patches 16/8 (§5.2).
+struct TSM2Options {
+  TSM2Options() = default;
+
+  /// L, the lookback.
+  TORCH_ARG(int64_t, seq_len) = 512;
+  /// H, the horizon.
+  TORCH_ARG(int64_t, pred_len) = 96;
+  /// M, the number of variates (ETTh1: 7).
+  TORCH_ARG(int64_t, n_vars) = 7;
+  TORCH_ARG(int64_t, patch_len) = 16;
+  TORCH_ARG(int64_t, stride) = 8;
+  /// d, the width of a patch embedding.
+  TORCH_ARG(int64_t, d_model) = 32;
+  /// 𝓛, the number of MambaMixer blocks.
+  TORCH_ARG(int64_t, n_layers) = 2;
+  TORCH_ARG(int64_t, d_state) = 16;
+  TORCH_ARG(int64_t, d_conv) = 4;
+  TORCH_ARG(int64_t, expand) = 2;
+  /// nullopt = "auto" = ceil(d_model / 16).
+  TORCH_ARG(std::optional<int64_t>, dt_rank) = std::nullopt;
+  /// Dropout before the head.
+  TORCH_ARG(double, dropout) = 0.3;
+  /// Stochastic depth rate of every mixer sub-block.
+  TORCH_ARG(double, drop_path) = 0.0;
+  TORCH_ARG(bool, revin) = true;
+  TORCH_ARG(bool, revin_affine) = false;
+  TORCH_ARG(nn::ChannelMixerLayout, channel_layout) = nn::ChannelMixerLayout::kCell;
+  TORCH_ARG(double, norm_eps) = 1e-5;
+
+ public:
+  /// P = floor((seq_len - patch_len) / stride) + 1.
+  int64_t n_patches() const;
+  /// Throws c10::Error naming the first invalid field.
+  void validate() const;
+};
+
+/// The TSM2 forecaster (paper-spec §5.2, §5.3):
+///
+///   x (B, L, M) -> RevIN -> patches (B, M, P, patch_len) -> patch_embed -> (B, M, P, d)
+///   -> backbone (𝓛 x {causal time mixer over P per (b, m), bidirectional variate mixer over M
+///      per (b, p)}, weighted averaging) -> norm (Norm2D) -> flatten (B, M, P*d) -> dropout
+///   -> head (Linear P*d -> H, shared by the variates) -> (B, H, M) -> RevIN undo.
+///
+/// Children (checkpoint prefixes, docs/checkpoint_keys.md): revin, patch_embed, backbone, norm,
+/// head. The parameter count does not depend on n_vars in the cell layout (241,742 for the
+/// defaults; 1,500,350 with pred_len 720).
+class TSM2Impl : public torch::nn::Module {
+ public:
+  /// Throws c10::Error for invalid options (TSM2Options::validate).
+  explicit TSM2Impl(const TSM2Options& options = {});
+
+  /// x: (B, seq_len, n_vars) -> (B, pred_len, n_vars), in x's units. Throws c10::Error on any
+  /// other shape.
+  torch::Tensor forward(const torch::Tensor& x);
+
+  /// Table of per-module parameter counts (revin, patch_embed, every sub-block, averaging, norm,
+  /// head, total) with the options on the first line; used by `mmx info --config`.
+  std::string summary() const;
+
+  TSM2Options options;
+  nn::RevIN revin{nullptr};
+  torch::nn::Linear patch_embed{nullptr};
+  nn::MambaMixer backbone{nullptr};
+  nn::Norm2D norm{nullptr};
+  torch::nn::Dropout head_dropout{nullptr};
+  torch::nn::Linear head{nullptr};
+};
+TORCH_MODULE(TSM2);
+
+}  // namespace mmx::models

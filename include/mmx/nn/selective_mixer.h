@@ -1,0 +1,173 @@
+// The two selective mixers of MambaMixer (paper-spec §2.2–§2.5): the token mixer (sequence axis =
+// tokens, projections on channels) and the channel mixer (the same gated-scan body run along the
+// channel axis), plus the depthwise causal conv they use.
+#pragma once
+
+#include "mmx/nn/s6.h"
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace mmx::nn {
+
+/// Options of CausalConv1d.
+struct CausalConv1dOptions {
+  CausalConv1dOptions(int64_t channels = 64, int64_t kernel_size = 4)
+      : channels_(channels), kernel_size_(kernel_size) {}
+
+  /// Number of channels E (depthwise: one filter per channel).
+  TORCH_ARG(int64_t, channels) = 64;
+  /// k, the filter length.
+  TORCH_ARG(int64_t, kernel_size) = 4;
+  TORCH_ARG(bool, bias) = true;
+  /// false: out[t] reads x[t-k+1 .. t] (zero left padding k-1, causal);
+  /// true: out[t] reads x[t .. t+k-1] (zero right padding, anti-causal). The reverse conv equals
+  /// flip(causal_conv(flip(x))) with the same weights.
+  TORCH_ARG(bool, reverse) = false;
+};
+
+/// Depthwise 1D convolution along the last axis with one-sided zero padding (paper-spec §2.2
+/// step 2, [MAMBA] kernel 4 with bias).
+///
+/// Parameters: weight (E, 1, k), bias (E); default Conv1d init U(+-1/sqrt(k)).
+class CausalConv1dImpl : public torch::nn::Module {
+ public:
+  explicit CausalConv1dImpl(const CausalConv1dOptions& options = {});
+  void reset();
+
+  /// x: (batch, E, L) -> (batch, E, L), out[b, e, t] = bias[e] + sum_j weight[e, 0, j] *
+  /// x[b, e, t - (k-1) + j] (causal) or x[b, e, t + (k-1) - j] (reverse), zero outside [0, L).
+  /// Throws c10::Error if x is not 3-D with size(1) == E.
+  torch::Tensor forward(const torch::Tensor& x);
+
+  CausalConv1dOptions options;
+  torch::Tensor weight;
+  torch::Tensor bias;
+};
+TORCH_MODULE(CausalConv1d);
+
+/// Options of SelectiveTokenMixer.
+struct SelectiveTokenMixerOptions {
+  SelectiveTokenMixerOptions(int64_t d_model = 32) : d_model_(d_model) {}
+
+  /// D, the width of each input/output step.
+  TORCH_ARG(int64_t, d_model) = 32;
+  /// N, the S6 state size.
+  TORCH_ARG(int64_t, d_state) = 16;
+  /// k, the depthwise conv length.
+  TORCH_ARG(int64_t, d_conv) = 4;
+  /// E = expand * d_model unless d_inner is set.
+  TORCH_ARG(int64_t, expand) = 2;
+  /// E override (e.g. the paper's E_c of a literal channel mixer).
+  TORCH_ARG(std::optional<int64_t>, d_inner) = std::nullopt;
+  /// R; nullopt = "auto" = ceil(d_model / 16).
+  TORCH_ARG(std::optional<int64_t>, dt_rank) = std::nullopt;
+  /// K = 1 (false: forward causal scan) or K = 2 (true: forward + reversed scan, summed).
+  TORCH_ARG(bool, bidirectional) = false;
+  /// Initial step size range and floor, dt_proj.weight scale (see S6Options).
+  TORCH_ARG(double, dt_min) = 1e-3;
+  TORCH_ARG(double, dt_max) = 0.1;
+  TORCH_ARG(double, dt_init_floor) = 1e-4;
+  TORCH_ARG(double, dt_scale) = 1.0;
+
+ public:
+  int64_t resolved_d_inner() const { return d_inner_.value_or(expand_ * d_model_); }
+  int64_t resolved_dt_rank() const { return dt_rank_.value_or(auto_dt_rank(d_model_)); }
+  int64_t n_directions() const { return bidirectional_ ? 2 : 1; }
+};
+
+/// Selective token mixer: the Mamba block body, uni- or bidirectional (paper-spec §2.2, §2.3).
+///
+///   [u; z] = in_proj(x)                                       (B', L, 2E), no bias
+///   g      = sum_k S6_k(SiLU(Conv_k(u)), gate z)               (B', E, L)
+///   out    = out_proj(g)                                      (B', L, D), no bias
+///
+/// Direction k = 0 is the causal forward scan; k = 1 (bidirectional) is the reversed scan: an
+/// anti-causal conv and a scan with `reverse` set, which is exactly flip(S6(SiLU(Conv(flip(u))))).
+/// The norm and residual of the sub-block wrapper are not part of the mixer (PreNormResidual).
+///
+/// Parameters (checkpoint keys): in_proj.weight (2E, D); conv1d.{k}.weight (E, 1, d_conv),
+/// conv1d.{k}.bias (E); s6.{k}.x_proj.weight, s6.{k}.dt_proj.{weight,bias}, s6.{k}.A_log,
+/// s6.{k}.D (see S6); out_proj.weight (D, E).
+class SelectiveTokenMixerImpl : public torch::nn::Module {
+ public:
+  explicit SelectiveTokenMixerImpl(const SelectiveTokenMixerOptions& options = {});
+
+  /// x: (*, L, D) with any number (>= 1) of leading dims, mixed along L independently for every
+  /// leading index -> same shape. Throws c10::Error if x.dim() < 2 or x.size(-1) != d_model.
+  torch::Tensor forward(const torch::Tensor& x);
+
+  SelectiveTokenMixerOptions options;
+  torch::nn::Linear in_proj{nullptr};
+  torch::nn::ModuleList conv1d;
+  torch::nn::ModuleList s6;
+  torch::nn::Linear out_proj{nullptr};
+};
+TORCH_MODULE(SelectiveTokenMixer);
+
+/// Where a channel mixer's projections act (paper-spec §2.5).
+enum class ChannelMixerLayout {
+  kCell,       ///< per (b, p): sequence over M, step features = the d-vector of cell (m, p). TSM2 DEFAULT.
+  kLiteral,    ///< per b: sequence over M, step features = variate m's flattened P*d values (§2.4).
+  kTokenWise,  ///< ViM2 resolution-agnostic OPTION (§2.5); not implemented yet (constructor throws).
+};
+
+/// "cell" / "literal" / "token_wise" -> the enum; throws c10::Error on anything else.
+ChannelMixerLayout parse_channel_mixer_layout(const std::string& name);
+/// The enum -> "cell" / "literal" / "token_wise".
+std::string to_string(ChannelMixerLayout layout);
+
+/// Options of SelectiveChannelMixer.
+struct SelectiveChannelMixerOptions {
+  SelectiveChannelMixerOptions(int64_t d_model = 32) : d_model_(d_model) {}
+
+  /// d, the feature width of one (variate, patch) cell.
+  TORCH_ARG(int64_t, d_model) = 32;
+  TORCH_ARG(ChannelMixerLayout, layout) = ChannelMixerLayout::kCell;
+  /// P, the number of tokens (patches); needed by the literal layout only (its projections act on
+  /// P*d features).
+  TORCH_ARG(int64_t, n_tokens) = 0;
+  TORCH_ARG(int64_t, d_state) = 16;
+  TORCH_ARG(int64_t, d_conv) = 4;
+  /// E_c = expand * d_model unless d_inner is set (both layouts).
+  TORCH_ARG(int64_t, expand) = 2;
+  TORCH_ARG(std::optional<int64_t>, d_inner) = std::nullopt;
+  /// R; nullopt = "auto" = ceil(step features / 16): ceil(d/16) (cell), ceil(P*d/16) (literal).
+  TORCH_ARG(std::optional<int64_t>, dt_rank) = std::nullopt;
+  /// K = 2 (forward + flipped channel order, summed) by default, as the paper's channel mixer.
+  TORCH_ARG(bool, bidirectional) = true;
+  TORCH_ARG(double, dt_min) = 1e-3;
+  TORCH_ARG(double, dt_max) = 0.1;
+  TORCH_ARG(double, dt_init_floor) = 1e-4;
+  TORCH_ARG(double, dt_scale) = 1.0;
+
+ public:
+  /// Width of one step of the channel sequence: d (cell) or n_tokens * d (literal).
+  int64_t step_features() const;
+  /// The gated-scan body these options describe, run along the channel axis.
+  SelectiveTokenMixerOptions body_options() const;
+};
+
+/// Selective channel mixer (paper-spec §2.4, §2.5): the gated-scan body of SelectiveTokenMixer
+/// run along the channel (variate) axis of a (B, M, P, d) grid, bidirectional by default (the
+/// backward direction scans the channels in reverse order).
+///
+/// Parameters: the same keys as SelectiveTokenMixer (in_proj, conv1d.{k}, s6.{k}, out_proj) with
+/// D = step_features() and E = E_c.
+class SelectiveChannelMixerImpl : public SelectiveTokenMixerImpl {
+ public:
+  /// Throws c10::Error for kTokenWise (not implemented) or kLiteral with n_tokens < 1.
+  explicit SelectiveChannelMixerImpl(const SelectiveChannelMixerOptions& options = {});
+
+  /// x: (B, M, P, d) -> (B, M, P, d), mixing along M. Throws c10::Error if x is not 4-D, or
+  /// x.size(3) != d_model, or (literal) x.size(2) != n_tokens.
+  torch::Tensor forward(const torch::Tensor& x);
+
+  SelectiveChannelMixerOptions channel_options;
+};
+TORCH_MODULE(SelectiveChannelMixer);
+
+}  // namespace mmx::nn
