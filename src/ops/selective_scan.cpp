@@ -97,8 +97,11 @@ bool scan_kernel_supports(const torch::Tensor& u, std::string* why) {
   }
   if (u.is_cuda()) {
 #ifdef MMX_WITH_CUDA
-    if (t == torch::kFloat32 || t == torch::kBFloat16 || t == torch::kFloat16) return true;
-    return no("the CUDA kernel takes float32, bfloat16 or float16 inputs");
+    if (t != torch::kFloat32 && t != torch::kBFloat16 && t != torch::kFloat16)
+      return no("the CUDA kernel takes float32, bfloat16 or float16 inputs");
+    if (u.numel() >= (int64_t{1} << 31))
+      return no("the CUDA kernel takes fewer than 2^31 elements per tensor");
+    return true;
 #else
     return no("this build has no CUDA kernels (built without nvcc)");
 #endif
