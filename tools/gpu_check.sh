@@ -20,6 +20,10 @@ if [ "${1:-}" = "--prepare" ]; then
   rm -rf "$DEPS" && mkdir -p "$DEPS/include"
   cp -r /usr/include/nlohmann /usr/include/toml++ /usr/include/CLI "$DEPS/include/"
   cp -r /usr/src/googletest "$DEPS/googletest"
+  # The data layer's libcsv (a C library needing only libc) and date's headers.
+  cp /usr/include/csv.h "$DEPS/include/" && cp -r /usr/include/date "$DEPS/include/"
+  mkdir -p "$DEPS/lib" && cp /usr/lib/x86_64-linux-gnu/libcsv.so.3 "$DEPS/lib/"
+  cp /usr/lib/x86_64-linux-gnu/libcsv.so.3 "$DEPS/lib/libcsv.so"
   du -sh "$DEPS"
   exit 0
 fi
@@ -34,6 +38,7 @@ say() { echo "[gpu_check $(date +%H:%M:%S)] $*" | tee -a "$LOG"; }
 status=0
 
 export PATH=$PATH:/usr/local/cuda/bin
+[ -d "$DEPS/lib" ] && export LD_LIBRARY_PATH=$DEPS/lib:${LD_LIBRARY_PATH:-}
 export CUDACXX=${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
 say "steps: $STEPS"
 for t in cmake ninja g++ nvcc compute-sanitizer ncu; do say "  $t: $(command -v $t || echo missing)"; done
@@ -48,6 +53,10 @@ if has build; then
      [ ! -f /usr/include/CLI/CLI.hpp ] || ! ls /usr/lib/*/cmake/GTest/GTestConfig.cmake >/dev/null 2>&1; then
     [ -d "$DEPS/include" ] || { say "system packages missing and no .gpu_deps (run --prepare here and carry it)"; exit 2; }
     DEPS_ARG="-DMMX_DEPS_DIR=$DEPS"
+  fi
+  if [ ! -f /usr/include/csv.h ] || [ ! -f /usr/include/date/date.h ]; then
+    DEPS_ARG="$DEPS_ARG -DMMX_LIBCSV_INCLUDE_DIR=$DEPS/include -DMMX_LIBCSV_LIBRARY=$DEPS/lib/libcsv.so -DMMX_DATE_INCLUDE_DIR=$DEPS/include"
+
     say "using carried dependencies ($DEPS)"
   fi
   GEN=""; command -v ninja >/dev/null && GEN="-G Ninja"
