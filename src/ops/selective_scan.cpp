@@ -112,8 +112,13 @@ bool scan_kernel_supports(const torch::Tensor& u, std::string* why) {
 namespace {
 
 torch::Tensor opt_contig(const torch::Tensor& t) { return t.defined() ? t.contiguous() : t; }
+// Absent optional inputs travel through the autograd Function as empty placeholders (it cannot
+// take undefined tensors); numel() == 0 means absent (valid inputs are never empty).
 std::optional<torch::Tensor> as_opt(const torch::Tensor& t) {
-  return t.defined() ? std::optional<torch::Tensor>(t) : std::nullopt;
+  return t.defined() && t.numel() > 0 ? std::optional<torch::Tensor>(t) : std::nullopt;
+}
+torch::Tensor placeholder_if_absent(const torch::Tensor& t, const torch::Tensor& like) {
+  return t.defined() ? t : torch::empty({0}, like.options().dtype(torch::kFloat32));
 }
 
 using FwdFn = std::tuple<torch::Tensor, torch::Tensor, torch::Tensor>(
@@ -192,10 +197,11 @@ SelectiveScanResult selective_scan(const torch::Tensor& u, const torch::Tensor& 
        (ex.delta_bias.defined() && ex.delta_bias.requires_grad()) ||
        (ex.h0.defined() && ex.h0.requires_grad()));
   if (needs_grad) {
-    auto outs = SelectiveScanFunction::apply(u.contiguous(), delta.contiguous(), A.contiguous(),
-                                             B.contiguous(), C.contiguous(), ex.D, ex.z,
-                                             ex.delta_bias, ex.h0, options.delta_softplus,
-                                             options.reverse);
+    auto outs = SelectiveScanFunction::apply(
+        u.contiguous(), delta.contiguous(), A.contiguous(), B.contiguous(), C.contiguous(),
+        placeholder_if_absent(ex.D, u), placeholder_if_absent(ex.z, u),
+        placeholder_if_absent(ex.delta_bias, u), placeholder_if_absent(ex.h0, u),
+        options.delta_softplus, options.reverse);
     r.out = outs[0];
     if (options.return_last_state) r.last_state = outs[1];
   } else {

@@ -27,6 +27,11 @@ enum class CpuIsa { kScalar, kAvx2, kAvx512 };
 /// The ISA the kernel uses: the best the CPU supports, lowered by the environment variable
 /// MMX_CPU_ISA=scalar|avx2|avx512 (a request above what the CPU supports is clamped).
 CpuIsa active_cpu_isa();
+/// Best instruction set this CPU supports.
+CpuIsa best_cpu_isa();
+/// Forces the kernel's instruction set (clamped to what the CPU supports); for tests and
+/// benchmarks that compare the paths in one process.
+void set_cpu_isa(CpuIsa isa);
 /// "avx512", "avx2" or "scalar".
 std::string cpu_isa_name(CpuIsa isa);
 

@@ -18,17 +18,19 @@ SelectiveScanResult selective_scan_ref(const torch::Tensor& u, const torch::Tens
   if (extras.delta_bias.defined()) dt = dt + extras.delta_bias.to(ct).view({1, E, 1});
   if (options.delta_softplus) dt = torch::softplus(dt, /*beta=*/1, /*threshold=*/20);
   // Expand groups to channels: (batch, G, N, L) -> (batch, E, N, L), channel e reads group e/(E/G).
-  auto Bx = B.to(ct).repeat_interleave(E / G, /*dim=*/1);
-  auto Cx = C.to(ct).repeat_interleave(E / G, /*dim=*/1);
-  auto dA = torch::exp(dt.unsqueeze(2) * A.to(ct).view({1, E, N, 1}));  // (batch, E, N, L)
-  auto dBu = (dt * uf).unsqueeze(2) * Bx;                                // (batch, E, N, L)
+  // Per-step slices come from unbind (one stack in backward, not L zero-filled tensors).
+  const auto Bt = B.to(ct).repeat_interleave(E / G, /*dim=*/1).unbind(3);  // L x (batch, E, N)
+  const auto Ct = C.to(ct).repeat_interleave(E / G, /*dim=*/1).unbind(3);
+  const auto dtt = dt.unbind(2);                                           // L x (batch, E)
+  const auto dtu = (dt * uf).unbind(2);
+  const auto Af = A.to(ct).unsqueeze(0);                                   // (1, E, N)
 
   auto h = extras.h0.defined() ? extras.h0.to(ct) : torch::zeros({batch, E, N}, uf.options());
   std::vector<torch::Tensor> ys(static_cast<size_t>(L));
   for (int64_t k = 0; k < L; ++k) {
-    const int64_t t = options.reverse ? L - 1 - k : k;
-    h = dA.select(3, t) * h + dBu.select(3, t);
-    ys[static_cast<size_t>(t)] = (h * Cx.select(3, t)).sum(-1);
+    const auto t = static_cast<size_t>(options.reverse ? L - 1 - k : k);
+    h = torch::exp(dtt[t].unsqueeze(-1) * Af) * h + dtu[t].unsqueeze(-1) * Bt[t];
+    ys[t] = (h * Ct[t]).sum(-1);
   }
   auto out = torch::stack(ys, /*dim=*/-1);
   if (extras.D.defined()) out = out + extras.D.to(ct).view({1, E, 1}) * uf;

@@ -1,0 +1,25 @@
+# mambamixer: the two commands of the README, and a few conveniences.
+#   make demo   set up (apt packages, .venv with torch 2.11.0, build) and run the main job
+#   make test   set up and run the default test suite (CPU; no slow or GPU tests)
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+
+.PHONY: setup demo test test-slow bench clean
+
+setup:
+	MMX_BUILD_DIR=$(BUILD_DIR) ./tools/setup.sh
+
+demo: setup
+	./tools/demo.sh $(BUILD_DIR)
+
+test: setup
+	cd $(BUILD_DIR) && ctest -LE "slow|cuda" --output-on-failure -j $(JOBS) --timeout 1500
+
+test-slow: setup
+	cd $(BUILD_DIR) && ctest -L slow --output-on-failure --timeout 3600
+
+bench: setup
+	./tools/bench_cpu.sh $(BUILD_DIR)
+
+clean:
+	rm -rf $(BUILD_DIR)
