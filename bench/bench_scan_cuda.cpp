@@ -7,7 +7,8 @@
 // updates/s (batch*E*L*N per second) against the 4.2e12/s exp ceiling (anchors §G), and the
 // speed-up over the reference (selective_scan_ref, LibTorch ops on the GPU) where that is feasible.
 //
-// Usage: bench_scan_cuda [markdown_output_file]
+// Usage: bench_scan_cuda [markdown_output_file [shape_name]]   (a shape name: time only that
+// shape, no reference and no chunk sweep; for the profiler)
 #include <ATen/cuda/CUDAContext.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -159,7 +160,9 @@ int main(int argc, char** argv) {
                 "fwd+bwd ms | fwd+bwd GB/s | fwd eager ms | fwd+bwd eager ms | ref fwd ms | ref fwd+bwd ms | speed-up fwd | speed-up fwd+bwd |");
   rows.push_back(line);
   rows.push_back("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+  const std::string only = argc > 2 ? argv[2] : "";
   for (const auto& s : mmx::shapes::model_shapes()) {
+    if (!only.empty() && only != s.name) continue;
     Inputs in = make_inputs(s);
     const double s2 = 2.0;  // bytes per bf16 element
     const double bel = double(s.batch) * s.E * s.L, bgnl = double(s.batch) * s.G * s.N * s.L;
@@ -181,7 +184,7 @@ int main(int argc, char** argv) {
 
     // Reference on the GPU (LibTorch ops, sequential over L): forward always, fwd+bwd for short L.
     std::string ref_f = "-", ref_fb = "-", sp_f = "-", sp_fb = "-";
-    {
+    if (only.empty()) {
       mmx::SelectiveScanExtras ex{in.D, in.z, in.bias, torch::Tensor()};
       auto rf = [&] { auto r = mmx::selective_scan_ref(in.u, in.delta, in.A, in.B, in.C, ex, {true, false, false}); (void)r; };
       const double t = time_eager(rf, 1, 3);
@@ -222,7 +225,7 @@ int main(int argc, char** argv) {
   rows.push_back("| shape | chunk | n_chunks | fwd ms | fwd+bwd ms |");
   rows.push_back("|---|---|---|---|---|");
   for (const auto& s : mmx::shapes::model_shapes()) {
-    if (s.L < 1024 || s.batch == 1) continue;
+    if (s.L < 1024 || s.batch == 1 || !only.empty()) continue;
     Inputs in = make_inputs(s);
     for (int64_t chunk : {s.L, int64_t{1024}, int64_t{512}, int64_t{256}, int64_t{128}}) {
       setenv("MMX_CUDA_SCAN_CHUNK", std::to_string(chunk).c_str(), 1);

@@ -106,11 +106,17 @@ if has bench; then
 fi
 
 if has ncu; then
-  # Hardware counters of the main kernels on the long shapes (clocks left alone).
-  ncu --clock-control none --kernel-name regex:"scan_(fwd|bwd)_kernel" --launch-skip 0 --launch-count 4 \
-      --section SpeedOfLight --section Occupancy --section LaunchStats \
-      "$BUILD/bench/bench_scan_cuda" >"$OUT/ncu.log" 2>&1 || true
-  grep -E "scan_|Duration|Throughput|Achieved Occupancy|Registers" "$OUT/ncu.log" | head -60 | tee -a "$LOG"
+  # Hardware counters (clocks left alone) of the main kernels on three shapes; the graph replays
+  # of the benchmark are skipped past the warm-up launches.
+  for shape in ${MMX_NCU_SHAPES:-vim2_s1 tsm2_time vim2_s1_n1}; do
+    ncu --clock-control none --kernel-name regex:"scan_(fwd|bwd)_kernel" --launch-skip 4 --launch-count 3 \
+        --section SpeedOfLight --section Occupancy --section WarpStateStats --section SchedulerStats \
+        --section MemoryWorkloadAnalysis --section LaunchStats \
+        "$BUILD/bench/bench_scan_cuda" /dev/null "$shape" >"$OUT/ncu_$shape.log" 2>&1 || true
+    say "ncu $shape:"
+    grep -E "scan_(fwd|bwd)|Duration|Memory Throughput|Compute \(SM\) Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|Stall|Issued Warp|No Eligible|Block Limit" \
+      "$OUT/ncu_$shape.log" | head -60 | tee -a "$LOG"
+  done
 fi
 
 say "done, status $status"

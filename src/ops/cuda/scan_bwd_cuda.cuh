@@ -34,7 +34,7 @@ namespace detail {
 // Local reverse pass of one chunk from a zero end gradient: q = gradient w.r.t. the state before
 // the chunk, dsum = sum of Delta over the chunk.
 template <typename T, int S, int P>
-__global__ void __launch_bounds__(kBlockThreads) scan_bwd_local_kernel(const ScanCudaParams p) {
+__global__ void __launch_bounds__(kBlockThreads, 4) scan_bwd_local_kernel(const ScanCudaParams p) {
   constexpr int NP = S * P;
   constexpr int W = kFwdWindow, WP = W + 1;
   extern __shared__ float4 smem4[];
@@ -71,30 +71,35 @@ __global__ void __launch_bounds__(kBlockThreads) scan_bwd_local_kernel(const Sca
   for (int w = n_win - 1; w >= 0; --w) {
     const int k0 = kb + w * W, kn = min(W, ke - k0);
     __syncthreads();
-    for (int i = tid; i < CH * kn; i += blockDim.x) {
-      const int r = i / kn, kk = i - r * kn;
-      const int ec = tile * CH + r;
-      float dd = 0.0f, dy = 0.0f;
-      if (ec < p.Eg) {
-        const int e2 = g * p.Eg + ec;
-        const int64_t idx = (static_cast<int64_t>(b) * p.E + e2) * L + time_of(k0 + kk, L, p.reverse);
-        dd = load_f(delta, idx) + (p.delta_bias ? p.delta_bias[e2] : 0.0f);
-        if (p.softplus) dd = softplus_f(dd);
-        dy = load_f(dout, idx);
-        if (z) {
-          const float zv = load_f(z, idx);
-          dy *= zv * sigmoid_f(zv);
+    constexpr int CNT = (W + P - 1) / P;  // per-channel elements per thread
+    constexpr int BATCH = CNT < 8 ? CNT : 8;
+#pragma unroll 1
+    for (int i0 = 0; i0 < CH * kn; i0 += BATCH * blockDim.x) {
+      float rd[BATCH], ro[BATCH], rz[BATCH];
+#pragma unroll
+      for (int j = 0; j < BATCH; ++j) {
+        const int i = i0 + tid + j * blockDim.x;
+        const int r = kn == W ? i / W : i / kn, kk = i - r * kn;
+        const int ec = tile * CH + r;
+        rd[j] = ro[j] = rz[j] = 0.0f;
+        if (i < CH * kn && ec < p.Eg) {
+          const int e2 = g * p.Eg + ec;
+          const int64_t idx = (static_cast<int64_t>(b) * p.E + e2) * L + time_of(k0 + kk, L, p.reverse);
+          rd[j] = load_f(delta, idx) + (p.delta_bias ? p.delta_bias[e2] : 0.0f);
+          ro[j] = load_f(dout, idx);
+          if (z) rz[j] = load_f(z, idx);
         }
       }
-      s_dt[r * WP + kk] = dd;
-      s_dy[r * WP + kk] = dy;
+#pragma unroll
+      for (int j = 0; j < BATCH; ++j) {
+        const int i = i0 + tid + j * blockDim.x;
+        if (i >= CH * kn) break;
+        const int r = kn == W ? i / W : i / kn, kk = i - r * kn;
+        s_dt[r * WP + kk] = p.softplus ? softplus_f(rd[j]) : rd[j];
+        s_dy[r * WP + kk] = z ? ro[j] * rz[j] * sigmoid_f(rz[j]) : ro[j];
+      }
     }
-    for (int i = tid; i < NP * kn; i += blockDim.x) {
-      const int n = i / kn, kk = i - n * kn;
-      s_C[kk * NP + n] =
-          n < N ? load_f(Cp, bc_base + static_cast<int64_t>(n) * L + time_of(k0 + kk, L, p.reverse))
-                : 0.0f;
-    }
+    stage_bc<NP, W, false>(Cp, Cp, bc_base, N, L, k0, kn, p.reverse, s_C, s_C);
     __syncthreads();
     for (int kk = kn - 1; kk >= 0; --kk) {
       const float dt = s_dt[ch * WP + kk], dy = s_dy[ch * WP + kk];
@@ -173,7 +178,7 @@ __device__ __forceinline__ void warp_reduce_dbc(float (&v)[2 * S], int lane, int
 }
 
 template <typename T, int S, int P>
-__global__ void __launch_bounds__(kBlockThreads) scan_bwd_kernel(const ScanCudaParams p) {
+__global__ void __launch_bounds__(kBlockThreads, 3) scan_bwd_kernel(const ScanCudaParams p) {
   constexpr int NP = S * P;
   constexpr int W = kBwdWindow, WP = W + 1, K = kSubChunk;
   extern __shared__ float4 smem4[];
@@ -235,47 +240,50 @@ __global__ void __launch_bounds__(kBlockThreads) scan_bwd_kernel(const ScanCudaP
   for (int w = n_win - 1; w >= 0; --w) {
     const int k0 = kb + w * W, kn = min(W, ke - k0);
     __syncthreads();
-    for (int i = tid; i < CH * kn; i += blockDim.x) {
-      const int r = i / kn, kk = i - r * kn;
-      const int ec = tile * CH + r;
-      float uu = 0.0f, dd = 0.0f, sp = 1.0f, zs = 1.0f, zd = 0.0f, go = 0.0f;
-      if (ec < p.Eg) {
-        const int e2 = g * p.Eg + ec;
-        const int64_t idx = (static_cast<int64_t>(b) * p.E + e2) * L + time_of(k0 + kk, L, p.reverse);
-        uu = load_f(u, idx);
-        dd = load_f(delta, idx) + (p.delta_bias ? p.delta_bias[e2] : 0.0f);
-        if (p.softplus) {
-          if (dd <= 20.0f) {
-            sp = sigmoid_f(dd);
-            dd = log1pf(__expf(dd));
-          }
+    constexpr int CNT = (W + P - 1) / P;  // per-channel elements per thread
+    constexpr int BATCH = CNT < 4 ? CNT : 4;
+#pragma unroll 1
+    for (int i0 = 0; i0 < CH * kn; i0 += BATCH * blockDim.x) {
+      float ru[BATCH], rd[BATCH], ro[BATCH], rz[BATCH];
+#pragma unroll
+      for (int j = 0; j < BATCH; ++j) {
+        const int i = i0 + tid + j * blockDim.x;
+        const int r = kn == W ? i / W : i / kn, kk = i - r * kn;
+        const int ec = tile * CH + r;
+        ru[j] = rd[j] = ro[j] = rz[j] = 0.0f;
+        if (i < CH * kn && ec < p.Eg) {
+          const int e2 = g * p.Eg + ec;
+          const int64_t idx = (static_cast<int64_t>(b) * p.E + e2) * L + time_of(k0 + kk, L, p.reverse);
+          ru[j] = load_f(u, idx);
+          rd[j] = load_f(delta, idx) + (p.delta_bias ? p.delta_bias[e2] : 0.0f);
+          ro[j] = load_f(dout, idx);
+          if (z) rz[j] = load_f(z, idx);
         }
-        go = load_f(dout, idx);
+      }
+#pragma unroll
+      for (int j = 0; j < BATCH; ++j) {
+        const int i = i0 + tid + j * blockDim.x;
+        if (i >= CH * kn) break;
+        const int r = kn == W ? i / W : i / kn, kk = i - r * kn;
+        float dd = rd[j], sp = 1.0f, zs = 1.0f, zd = 0.0f;
+        if (p.softplus && dd <= 20.0f) {
+          sp = sigmoid_f(dd);
+          dd = log1pf(__expf(dd));
+        }
         if (z) {
-          const float zv = load_f(z, idx);
-          const float sg = sigmoid_f(zv);
-          zs = zv * sg;
-          zd = sg * (1.0f + zv * (1.0f - sg));
+          const float sg = sigmoid_f(rz[j]);
+          zs = rz[j] * sg;
+          zd = sg * (1.0f + rz[j] * (1.0f - sg));
         }
+        s_u[r * WP + kk] = ru[j];
+        s_dt[r * WP + kk] = dd;
+        s_sp[r * WP + kk] = sp;
+        s_zs[r * WP + kk] = zs;
+        s_zd[r * WP + kk] = zd;
+        s_do[r * WP + kk] = ro[j];
       }
-      s_u[r * WP + kk] = uu;
-      s_dt[r * WP + kk] = dd;
-      s_sp[r * WP + kk] = sp;
-      s_zs[r * WP + kk] = zs;
-      s_zd[r * WP + kk] = zd;
-      s_do[r * WP + kk] = go;
     }
-    for (int i = tid; i < NP * kn; i += blockDim.x) {
-      const int n = i / kn, kk = i - n * kn;
-      float bv = 0.0f, cv = 0.0f;
-      if (n < N) {
-        const int64_t idx = bc_base + static_cast<int64_t>(n) * L + time_of(k0 + kk, L, p.reverse);
-        bv = load_f(Bp, idx);
-        cv = load_f(Cp, idx);
-      }
-      s_B[kk * NP + n] = bv;
-      s_C[kk * NP + n] = cv;
-    }
+    stage_bc<NP, W, true>(Bp, Cp, bc_base, N, L, k0, kn, p.reverse, s_B, s_C);
     __syncthreads();
 
     const int n_sub_w = (kn + K - 1) / K;
@@ -369,7 +377,7 @@ __global__ void __launch_bounds__(kBlockThreads) scan_bwd_kernel(const ScanCudaP
     T* ddelta = static_cast<T*>(p.ddelta);
     T* dz = static_cast<T*>(p.dz);
     for (int i = tid; i < CH * kn; i += blockDim.x) {
-      const int r = i / kn, kk = i - r * kn;
+      const int r = kn == W ? i / W : i / kn, kk = i - r * kn;
       const int ec = tile * CH + r;
       if (ec >= p.Eg) continue;
       const int64_t idx =

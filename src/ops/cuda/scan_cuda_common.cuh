@@ -64,6 +64,37 @@ __device__ __forceinline__ void load_smem_vec(const float* src, float (&dst)[S])
   }
 }
 
+// Stages B (and C) of one (batch, group) for window steps [k0, k0 + kn) into step-major shared
+// arrays sB[kk * NP + n] (zero for n >= N), four independent loads per thread in flight at a
+// time.
+template <int NP, int W, bool kWithC, typename T>
+__device__ __forceinline__ void stage_bc(const T* Bp, const T* Cp, int64_t base, int N, int L,
+                                         int k0, int kn, bool reverse, float* sB, float* sC) {
+  for (int i0 = 0; i0 < NP * kn; i0 += 4 * blockDim.x) {
+    float rb[4], rc[4];
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const int i = i0 + threadIdx.x + q * blockDim.x;
+      const int n = kn == W ? i / W : i / kn, kk = i - n * kn;
+      rb[q] = rc[q] = 0.0f;
+      if (i < NP * kn && n < N) {
+        const int64_t idx = base + static_cast<int64_t>(n) * L + time_of(k0 + kk, L, reverse);
+        rb[q] = load_f(Bp, idx);
+        if (kWithC) rc[q] = load_f(Cp, idx);
+      }
+    }
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const int i = i0 + threadIdx.x + q * blockDim.x;
+      if (i < NP * kn) {
+        const int n = kn == W ? i / W : i / kn, kk = i - n * kn;
+        sB[kk * NP + n] = rb[q];
+        if (kWithC) sC[kk * NP + n] = rc[q];
+      }
+    }
+  }
+}
+
 __host__ __device__ constexpr int align4(int x) { return (x + 3) & ~3; }
 __host__ __device__ constexpr int ilog2(int x) { return x <= 1 ? 0 : 1 + ilog2(x / 2); }
 

@@ -23,10 +23,10 @@ void plan_scan_cuda(ScanCudaParams& p, int sm_count, int chunk_override) {
   p.channels = best;
   p.tiles = (p.Eg + best - 1) / best;
   // Time chunks: split only when the sequences alone leave the GPU under-occupied (fewer than
-  // ~1024 threads per multiprocessor) and each chunk keeps >= 128 steps.
+  // 2048 threads per multiprocessor) and each chunk keeps >= 128 steps.
   int want = 1;
   const int64_t threads = static_cast<int64_t>(p.batch) * p.G * p.tiles * p.channels * p.lanes;
-  const int64_t target = static_cast<int64_t>(sm_count) * 1024;
+  const int64_t target = static_cast<int64_t>(sm_count) * 2048;
   if (threads < target) want = static_cast<int>((target + threads - 1) / threads);
   if (want > p.L / 128) want = p.L / 128;
   if (chunk_override > 0) {

@@ -29,7 +29,7 @@ namespace detail {
 
 // kLocal: chunk-local pass (zero start, no output; writes chunk_h and chunk_dsum).
 template <typename T, int S, int P, bool kLocal>
-__global__ void __launch_bounds__(kBlockThreads) scan_fwd_kernel(const ScanCudaParams p) {
+__global__ void __launch_bounds__(kBlockThreads, 4) scan_fwd_kernel(const ScanCudaParams p) {
   constexpr int NP = S * P;
   constexpr int W = kFwdWindow, WP = W + 1;
   extern __shared__ float4 smem4[];
@@ -79,36 +79,38 @@ __global__ void __launch_bounds__(kBlockThreads) scan_fwd_kernel(const ScanCudaP
   for (int k0 = kb; k0 < ke; k0 += W) {
     const int kn = min(W, ke - k0);
     __syncthreads();  // the previous window's readers are done
-    for (int i = tid; i < CH * kn; i += blockDim.x) {
-      const int r = i / kn, kk = i - r * kn;
-      const int ec = tile * CH + r;
-      float uu = 0.0f, dd = 0.0f, zz = 0.0f;
-      if (ec < p.Eg) {
-        const int e2 = g * p.Eg + ec;
-        const int64_t idx = (static_cast<int64_t>(b) * p.E + e2) * L + time_of(k0 + kk, L, p.reverse);
-        uu = load_f(u, idx);
-        dd = load_f(delta, idx) + (p.delta_bias ? p.delta_bias[e2] : 0.0f);
-        if (p.softplus) dd = softplus_f(dd);
-        if (!kLocal && z) {
-          const float zv = load_f(z, idx);
-          zz = zv * sigmoid_f(zv);
+    // Stage the window. All loads of a thread are issued before the first use (one memory
+    // latency per window; other resident blocks compute meanwhile).
+    constexpr int CNT = (W + P - 1) / P;  // per-channel elements per thread (block = CH * P)
+    constexpr int BATCH = CNT < 8 ? CNT : 8;
+#pragma unroll 1
+    for (int i0 = 0; i0 < CH * kn; i0 += BATCH * blockDim.x) {
+      float ru[BATCH], rd[BATCH], rz[BATCH];
+#pragma unroll
+      for (int j = 0; j < BATCH; ++j) {
+        const int i = i0 + tid + j * blockDim.x;
+        const int r = kn == W ? i / W : i / kn, kk = i - r * kn;
+        const int ec = tile * CH + r;
+        ru[j] = rd[j] = rz[j] = 0.0f;
+        if (i < CH * kn && ec < p.Eg) {
+          const int e2 = g * p.Eg + ec;
+          const int64_t idx = (static_cast<int64_t>(b) * p.E + e2) * L + time_of(k0 + kk, L, p.reverse);
+          ru[j] = load_f(u, idx);
+          rd[j] = load_f(delta, idx) + (p.delta_bias ? p.delta_bias[e2] : 0.0f);
+          if (!kLocal && z) rz[j] = load_f(z, idx);
         }
       }
-      s_u[r * WP + kk] = uu;
-      s_dt[r * WP + kk] = dd;
-      if (!kLocal) s_zs[r * WP + kk] = zz;
-    }
-    for (int i = tid; i < NP * kn; i += blockDim.x) {
-      const int n = i / kn, kk = i - n * kn;
-      float bv = 0.0f, cv = 0.0f;
-      if (n < N) {
-        const int64_t idx = bc_base + static_cast<int64_t>(n) * L + time_of(k0 + kk, L, p.reverse);
-        bv = load_f(Bp, idx);
-        if (!kLocal) cv = load_f(Cp, idx);
+#pragma unroll
+      for (int j = 0; j < BATCH; ++j) {
+        const int i = i0 + tid + j * blockDim.x;
+        if (i >= CH * kn) break;
+        const int r = kn == W ? i / W : i / kn, kk = i - r * kn;
+        s_u[r * WP + kk] = ru[j];
+        s_dt[r * WP + kk] = p.softplus ? softplus_f(rd[j]) : rd[j];
+        if (!kLocal) s_zs[r * WP + kk] = rz[j] * sigmoid_f(rz[j]);
       }
-      s_B[kk * NP + n] = bv;
-      if (!kLocal) s_C[kk * NP + n] = cv;
     }
+    stage_bc<S * P, W, !kLocal>(Bp, Cp, bc_base, N, L, k0, kn, p.reverse, s_B, s_C);
     __syncthreads();
 
     for (int kk = 0; kk < kn; ++kk) {
@@ -145,7 +147,7 @@ __global__ void __launch_bounds__(kBlockThreads) scan_fwd_kernel(const ScanCudaP
       __syncthreads();
       T* out = static_cast<T*>(p.out);
       for (int i = tid; i < CH * kn; i += blockDim.x) {
-        const int r = i / kn, kk = i - r * kn;
+        const int r = kn == W ? i / W : i / kn, kk = i - r * kn;
         const int ec = tile * CH + r;
         if (ec >= p.Eg) continue;
         const int64_t idx =
