@@ -55,7 +55,7 @@ __global__ void __launch_bounds__(kBlockThreads, 4) scan_bwd_local_kernel(const 
 
   float* s_dt = smem;
   float* s_dy = s_dt + CH * WP;
-  float* s_C = smem + align4(4 * CH * WP);
+  float* s_C = smem + align4(3 * CH * WP);
 
   float a2[S], gh[S];
 #pragma unroll
@@ -101,6 +101,7 @@ __global__ void __launch_bounds__(kBlockThreads, 4) scan_bwd_local_kernel(const 
     }
     stage_bc<NP, W, false>(Cp, Cp, bc_base, N, L, k0, kn, p.reverse, s_C, s_C);
     __syncthreads();
+#pragma unroll 4
     for (int kk = kn - 1; kk >= 0; --kk) {
       const float dt = s_dt[ch * WP + kk], dy = s_dy[ch * WP + kk];
       float cv[S];

@@ -8,9 +8,9 @@
 // tree, and y = sum_n C h is a P-lane shuffle reduction. (S, P) are compile-time: (1,1) for N = 1,
 // (4,1) N <= 4, (8,1) N <= 8, then S = 8 and P = 2..32 up to N = 256.
 //
-// Shared memory. Windows of 32 steps are staged cooperatively and coalesced: per channel u,
-// Delta (bias and softplus applied once per element here, not per state), silu(z), and the
-// output y; per step B and C of the group (step-major, read as float4 by the lanes). The output
+// Shared memory. Windows of 32 steps are staged cooperatively and coalesced: per channel u
+// (overwritten by the output y + D u once read), Delta (bias and softplus applied once per
+// element here, not per state) and silu(z); per step B and C of the group (step-major, read as float4 by the lanes). The output
 // row is written back coalesced after each window, converted to the input dtype.
 //
 // Regimes (plan_scan_cuda). Many short sequences: one chunk (the whole sequence) per channel, a
@@ -29,7 +29,7 @@ namespace detail {
 
 // kLocal: chunk-local pass (zero start, no output; writes chunk_h and chunk_dsum).
 template <typename T, int S, int P, bool kLocal>
-__global__ void __launch_bounds__(kBlockThreads, 4) scan_fwd_kernel(const ScanCudaParams p) {
+__global__ void __launch_bounds__(kBlockThreads, 5) scan_fwd_kernel(const ScanCudaParams p) {
   constexpr int NP = S * P;
   constexpr int W = kFwdWindow, WP = W + 1;
   extern __shared__ float4 smem4[];
@@ -53,8 +53,8 @@ __global__ void __launch_bounds__(kBlockThreads, 4) scan_fwd_kernel(const ScanCu
   float* s_u = smem;
   float* s_dt = s_u + CH * WP;
   float* s_zs = s_dt + CH * WP;
-  float* s_y = s_zs + CH * WP;
-  float* s_B = smem + align4(4 * CH * WP);
+  float* s_y = s_u;  // y + D u replaces u once the step has read it (lanes sync in team_sum)
+  float* s_B = smem + align4(3 * CH * WP);
   float* s_C = s_B + W * NP;
 
   float a2[S], h[S];
@@ -82,7 +82,7 @@ __global__ void __launch_bounds__(kBlockThreads, 4) scan_fwd_kernel(const ScanCu
     // Stage the window. All loads of a thread are issued before the first use (one memory
     // latency per window; other resident blocks compute meanwhile).
     constexpr int CNT = (W + P - 1) / P;  // per-channel elements per thread (block = CH * P)
-    constexpr int BATCH = CNT < 8 ? CNT : 8;
+    constexpr int BATCH = P == 1 ? (CNT < 16 ? CNT : 16) : (CNT < 8 ? CNT : 8);
 #pragma unroll 1
     for (int i0 = 0; i0 < CH * kn; i0 += BATCH * blockDim.x) {
       float ru[BATCH], rd[BATCH], rz[BATCH];
@@ -113,6 +113,7 @@ __global__ void __launch_bounds__(kBlockThreads, 4) scan_fwd_kernel(const ScanCu
     stage_bc<S * P, W, !kLocal>(Bp, Cp, bc_base, N, L, k0, kn, p.reverse, s_B, s_C);
     __syncthreads();
 
+#pragma unroll 4
     for (int kk = 0; kk < kn; ++kk) {
       const int k = k0 + kk;
       if (!kLocal && p.ckpt && (k % kSubChunk) == 0 && active) {
