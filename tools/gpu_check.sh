@@ -109,13 +109,15 @@ if has ncu; then
   # Hardware counters (clocks left alone) of the main kernels on three shapes; the graph replays
   # of the benchmark are skipped past the warm-up launches.
   for shape in ${MMX_NCU_SHAPES:-vim2_s1 tsm2_time vim2_s1_n1}; do
-    ncu --clock-control none --kernel-name regex:"scan_(fwd|bwd)_kernel" --launch-skip 4 --launch-count 3 \
-        --section SpeedOfLight --section Occupancy --section WarpStateStats --section SchedulerStats \
-        --section MemoryWorkloadAnalysis --section LaunchStats \
-        "$BUILD/bench/bench_scan_cuda" /dev/null "$shape" >"$OUT/ncu_$shape.log" 2>&1 || true
-    say "ncu $shape:"
-    grep -E "scan_(fwd|bwd)|Duration|Memory Throughput|Compute \(SM\) Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|Stall|Issued Warp|No Eligible|Block Limit" \
-      "$OUT/ncu_$shape.log" | head -60 | tee -a "$LOG"
+    for kern in scan_fwd_kernel scan_bwd_kernel; do
+      ncu --clock-control none --kernel-name regex:"$kern" --launch-skip 2 --launch-count 2 \
+          --section SpeedOfLight --section Occupancy --section WarpStateStats --section SchedulerStats \
+          --section MemoryWorkloadAnalysis --section LaunchStats \
+          "$BUILD/bench/bench_scan_cuda" /dev/null "$shape" >"$OUT/ncu_${shape}_$kern.log" 2>&1 || true
+      say "ncu $shape $kern:"
+      grep -E "scan_(fwd|bwd)|Duration|Compute \(SM\) Throughput|Memory Throughput.*Gbyte|Achieved Occupancy|Registers Per|Issued Warp|stalled waiting" \
+        "$OUT/ncu_${shape}_$kern.log" | head -24 | tee -a "$LOG"
+    done
   done
 fi
 
