@@ -98,10 +98,10 @@ __device__ __forceinline__ void stage_bc(const T* Bp, const T* Cp, int64_t base,
 __host__ __device__ constexpr int align4(int x) { return (x + 3) & ~3; }
 __host__ __device__ constexpr int ilog2(int x) { return x <= 1 ? 0 : 1 + ilog2(x / 2); }
 
-// Shared-memory floats of the forward main/local kernels: u (then y), Delta, silu(z) per channel
-// and step (rows padded to W+1 against bank conflicts), then B and C step-major (W x S*P).
+// Shared-memory floats of the forward main/local kernels: u, Delta, silu(z), y per channel and
+// step (rows padded to W+1 against bank conflicts), then B and C step-major (W x S*P).
 __host__ __device__ inline int fwd_smem_floats(int channels, int np) {
-  return align4(3 * channels * (kFwdWindow + 1)) + 2 * kFwdWindow * np;
+  return align4(4 * channels * (kFwdWindow + 1)) + 2 * kFwdWindow * np;
 }
 // Backward main kernel: nine per-channel rows (u, Delta, softplus', silu(z), silu'(z), dout, du,
 // ddelta, dz), B and C, and the cross-warp dB/dC buffer (warps x sub-chunk x 2 x S*P).

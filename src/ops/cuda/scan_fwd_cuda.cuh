@@ -8,9 +8,9 @@
 // tree, and y = sum_n C h is a P-lane shuffle reduction. (S, P) are compile-time: (1,1) for N = 1,
 // (4,1) N <= 4, (8,1) N <= 8, then S = 8 and P = 2..32 up to N = 256.
 //
-// Shared memory. Windows of 32 steps are staged cooperatively and coalesced: per channel u
-// (overwritten by the output y + D u once read), Delta (bias and softplus applied once per
-// element here, not per state) and silu(z); per step B and C of the group (step-major, read as float4 by the lanes). The output
+// Shared memory. Windows of 32 steps are staged cooperatively and coalesced: per channel u,
+// Delta (bias and softplus applied once per element here, not per state), silu(z), and the
+// output y + D u; per step B and C of the group (step-major, read as float4 by the lanes). The output
 // row is written back coalesced after each window, converted to the input dtype.
 //
 // Regimes (plan_scan_cuda). Many short sequences: one chunk (the whole sequence) per channel, a
@@ -53,8 +53,8 @@ __global__ void __launch_bounds__(kBlockThreads, 5) scan_fwd_kernel(const ScanCu
   float* s_u = smem;
   float* s_dt = s_u + CH * WP;
   float* s_zs = s_dt + CH * WP;
-  float* s_y = s_u;  // y + D u replaces u once the step has read it (lanes sync in team_sum)
-  float* s_B = smem + align4(3 * CH * WP);
+  float* s_y = s_zs + CH * WP;
+  float* s_B = smem + align4(4 * CH * WP);
   float* s_C = s_B + W * NP;
 
   float a2[S], h[S];
