@@ -2,7 +2,7 @@
 // deterministic, no atomics, memory O(states every 8 steps).
 //
 // Mapping (as the forward, scan_fwd_cuda.cuh). A thread owns S consecutive states of one channel,
-// P lanes make a channel, a block of 128 threads holds 128/P channels of one (batch, group):
+// P lanes make a channel, a block of up to 128 threads holds channels of one (batch, group):
 // grid = (batch*G, channel tiles, time chunks). Threads walk their chunk backwards in windows of
 // 16 steps staged in shared memory (u, Delta, softplus', silu(z), silu'(z), dout per channel; B
 // and C per step), and each window in sub-chunks of 8 steps. For a sub-chunk the thread reloads

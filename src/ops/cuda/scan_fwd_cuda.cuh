@@ -1,8 +1,9 @@
 // Forward selective-scan kernels (templates, instantiated per input dtype by scan_fwd_*.cu).
 //
 // Mapping. A thread owns S consecutive states (n = lane*S .. lane*S+S-1) of one channel (b, e);
-// P = ceil(N/S) threads ("lanes", adjacent in a warp) make up the channel, and a block of 128
-// threads holds 128/P channels of one (batch, group): grid = (batch*G, channel tiles, time chunks).
+// P = ceil(N/S) threads ("lanes", adjacent in a warp) make up the channel, and a block of up to
+// 128 threads (p.channels x P; 32 or 64 for small groups) holds channels of one (batch, group):
+// grid = (batch*G, channel tiles, time chunks).
 // Each thread runs *sequentially over time* with its S states and exp(Delta*A) inputs in
 // registers: the only dependency between steps is one FMA per state, so nothing waits on a scan
 // tree, and y = sum_n C h is a P-lane shuffle reduction. (S, P) are compile-time: (1,1) for N = 1,
@@ -10,8 +11,10 @@
 //
 // Shared memory. Windows of 32 steps are staged cooperatively and coalesced: per channel u,
 // Delta (bias and softplus applied once per element here, not per state), silu(z), and the
-// output y + D u; per step B and C of the group (step-major, read as float4 by the lanes). The output
-// row is written back coalesced after each window, converted to the input dtype.
+// output y + D u; per step B and C of the group (step-major, read as float4 by the lanes). The
+// output row is written back coalesced after each window, converted to the input dtype.
+// Compile-time: input dtype, S, P, local/main pass; z, D, delta_bias, h0, softplus, reverse and
+// saving states are run-time flags (uniform branches).
 //
 // Regimes (plan_scan_cuda). Many short sequences: one chunk (the whole sequence) per channel, a
 // single launch. Long sequences with too few channels to fill the GPU: time is split into
@@ -79,8 +82,8 @@ __global__ void __launch_bounds__(kBlockThreads, 5) scan_fwd_kernel(const ScanCu
   for (int k0 = kb; k0 < ke; k0 += W) {
     const int kn = min(W, ke - k0);
     __syncthreads();  // the previous window's readers are done
-    // Stage the window. All loads of a thread are issued before the first use (one memory
-    // latency per window; other resident blocks compute meanwhile).
+    // Stage the window: each thread issues a batch of loads (8 elements per array, 16 for
+    // one-lane channels) before it uses any of them; other resident blocks compute meanwhile.
     constexpr int CNT = (W + P - 1) / P;  // per-channel elements per thread (block = CH * P)
     constexpr int BATCH = P == 1 ? (CNT < 16 ? CNT : 16) : (CNT < 8 ? CNT : 8);
 #pragma unroll 1
