@@ -1,0 +1,87 @@
+// Reading and writing the benchmark CSV layout: a `date` column, then one column per variate
+// (TSLib / Autoformer files: ETT-small, weather, exchange_rate, illness, electricity, traffic).
+// Tokenising is done by libcsv (Debian libcsv-dev); timestamps by timestamps.h.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mmx/data/timestamps.h"
+
+namespace mmx::data {
+
+/// What to do with an empty cell or a NaN cell (`nan`, `NaN`, `NA`, `N/A`, `null`, any case).
+/// None of the benchmark files has one; the policy is for user data.
+enum class MissingPolicy {
+  kError,        ///< DataError naming file, line and column (default)
+  kForwardFill,  ///< repeat the previous row's value of that column ("ffill"); a missing cell in
+                 ///< the first data row is still an error (nothing to repeat)
+  kZero,         ///< use 0.0 ("zero")
+};
+
+/// "error", "ffill" or "zero" -> MissingPolicy. Errors: DataError listing the valid names.
+MissingPolicy parse_missing_policy(std::string_view name);
+std::string to_string(MissingPolicy policy);
+
+/// Options of read_csv.
+struct CsvReadOptions {
+  MissingPolicy missing = MissingPolicy::kError;  ///< empty / NaN cells
+  char delimiter = ',';
+};
+
+/// A multivariate series as read from a CSV: timestamps plus values in original units.
+struct TimeSeriesTable {
+  std::string source;                ///< the file it was read from ("" when built in memory)
+  std::string date_column = "date";  ///< header of the first column
+  std::vector<std::string> columns;  ///< variate names, n_vars of them (header bytes kept as-is,
+                                     ///< e.g. U+FFFD in weather.csv; surrounding spaces trimmed)
+  std::vector<Timestamp> timestamps; ///< one per row, in file order (duplicates kept)
+  TimestampFormat time_format;       ///< layout of the date column, for writing forecasts
+  torch::Tensor values;              ///< (n_rows, n_vars) float64, original units, row = file row
+
+  std::int64_t n_rows() const { return static_cast<std::int64_t>(timestamps.size()); }
+  std::int64_t n_vars() const { return static_cast<std::int64_t>(columns.size()); }
+  /// The timestamp of row `row` formatted like the file (`2016-07-01 00:00:00`).
+  std::string date_string(std::int64_t row) const;
+};
+
+/// Reads a benchmark CSV: header `date,<name>,...`, then one row per time step; the first column
+/// is parsed as a timestamp (any layout of try_parse_timestamp), the others as float64.
+/// Handles LF or CRLF line ends, a missing final newline, blank lines, a UTF-8 byte-order mark,
+/// quoted fields, and arbitrary bytes in header names.
+/// Errors (DataError; message names the file, the 1-based line number and the column, and what
+/// was expected): missing/unreadable file, empty file, header only (no data rows), a header with
+/// fewer than 2 columns, a row with more or fewer fields than the header (ragged), a cell that
+/// is not a decimal number (or is +-inf), an empty or NaN cell under MissingPolicy::kError,
+/// an unparsable timestamp, malformed quoting.
+/// Source: the TSLib `dataset/` CSV layout; shared/data/README.md lists the quirks.
+TimeSeriesTable read_csv(const std::string& path, const CsvReadOptions& options = {});
+
+/// The same for CSV text held in memory; `name` stands for the file name in error messages.
+TimeSeriesTable parse_csv(std::string_view text, const std::string& name,
+                          const CsvReadOptions& options = {});
+
+/// CSV text of a table in the benchmark layout: header `date_column,columns...`, then per row the
+/// formatted date and the values (LF line ends, final newline). `values` is (rows, n_vars),
+/// float32 or float64, any device; numbers are written in the shortest form that reads back to
+/// the same value of that dtype. Header names holding the delimiter, a quote or a line break are
+/// quoted. Errors: DataError when dates.size(), columns.size() and the shape of values disagree.
+std::string format_csv(const std::string& date_column, const std::vector<std::string>& columns,
+                       const std::vector<std::string>& dates, const torch::Tensor& values);
+
+/// Writes format_csv(...) to `path` atomically (mmx::write_file_atomic: temporary file in the
+/// same directory, then rename), so a reader never sees a half-written forecast.
+/// Errors: DataError as format_csv; std::runtime_error from write_file_atomic on I/O failure.
+void write_forecast_csv(const std::string& path, const std::string& date_column,
+                        const std::vector<std::string>& columns,
+                        const std::vector<std::string>& dates, const torch::Tensor& values);
+
+/// Writes a whole table (its own dates, formatted in table.time_format) atomically; read_csv
+/// reads it back to the same timestamps and values.
+void write_table_csv(const std::string& path, const TimeSeriesTable& table);
+
+}  // namespace mmx::data

@@ -1,0 +1,43 @@
+// One call from a data set name to scaled train/val/test windows (paper-spec §5.1 protocol).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+
+#include "mmx/data/csv.h"
+#include "mmx/data/registry.h"
+#include "mmx/data/splits.h"
+#include "mmx/data/windows.h"
+
+namespace mmx::data {
+
+/// A table prepared for forecasting: splits, a scaler fitted on the training rows, the
+/// standardised series and the three window sets.
+struct ForecastData {
+  TimeSeriesTable table;   ///< as read, original units
+  SplitKind split_kind = SplitKind::kRatio;
+  SplitRanges splits;      ///< see split_ranges
+  StandardScaler scaler;   ///< fitted on table rows splits.train only
+  torch::Tensor scaled;    ///< (n_rows, M) float32: scaler.transform(table.values)
+  std::int64_t seq_len = 0, pred_len = 0;
+
+  WindowDataset train() const { return {scaled, splits.train, seq_len, pred_len}; }
+  WindowDataset val() const { return {scaled, splits.val, seq_len, pred_len}; }
+  WindowDataset test() const { return {scaled, splits.test, seq_len, pred_len}; }
+  std::int64_t n_vars() const { return table.n_vars(); }
+};
+
+/// Splits `table` by `kind`, fits the scaler on the training rows and standardises all rows.
+/// Errors: DataError from split_ranges, or when a split holds no window of seq_len + pred_len.
+ForecastData prepare_forecast_data(TimeSeriesTable table, SplitKind kind, std::int64_t seq_len,
+                                   std::int64_t pred_len);
+
+/// find_dataset(name) -> dataset_path(info, data_root) -> read_csv -> prepare_forecast_data.
+/// Errors: DataError from each step (unknown name, missing file, bad CSV, short table).
+ForecastData load_forecast_data(const std::string& name, std::int64_t seq_len,
+                                std::int64_t pred_len, const std::string& data_root,
+                                const CsvReadOptions& options = {});
+
+}  // namespace mmx::data

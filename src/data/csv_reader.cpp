@@ -1,0 +1,322 @@
+// read_csv: libcsv tokenises; we check the layout, parse dates and numbers, apply the fill policy.
+//
+// Line numbers: the text is handed to libcsv one physical line at a time (libcsv keeps its state
+// between calls, so quoted fields still work), which tells which line a record started on.
+// Callbacks never throw through libcsv's C frames: the first error is stored and rethrown after
+// csv_parse returns.
+#include <csv.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "mmx/data/csv.h"
+#include "mmx/data/error.h"
+
+namespace mmx::data {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+bool is_missing_token(std::string_view s) {
+  for (std::string_view t : {"", "nan", "-nan", "+nan", "na", "n/a", "null"}) {
+    if (iequals(s, t)) return true;
+  }
+  return false;
+}
+
+enum class Cell { kNumber, kMissing, kBad, kNonFinite };
+
+Cell parse_number(std::string_view s, double& out) {
+  s = trim(s);
+  if (is_missing_token(s)) return Cell::kMissing;
+  std::string_view body = s;
+  if (!body.empty() && body.front() == '+') body.remove_prefix(1);
+  const char* end = body.data() + body.size();
+  auto [ptr, ec] = std::from_chars(body.data(), end, out, std::chars_format::general);
+  if (ec != std::errc() || ptr != end) {
+    if (ec == std::errc::result_out_of_range && ptr == end) return Cell::kNonFinite;
+    return Cell::kBad;
+  }
+  if (std::isnan(out)) return Cell::kMissing;
+  if (!std::isfinite(out)) return Cell::kNonFinite;
+  return Cell::kNumber;
+}
+
+std::string shown(std::string_view s) {
+  constexpr size_t kMax = 40;
+  if (s.size() <= kMax) return std::string(s);
+  return std::string(s.substr(0, kMax)) + "...";
+}
+
+struct Reader {
+  std::string name;
+  CsvReadOptions options;
+  TimeSeriesTable table;
+  std::vector<double> values;          // row-major (n_rows, n_vars)
+  std::vector<std::string> fields;     // current record
+  std::int64_t line = 0;               // physical line being fed to libcsv
+  std::int64_t record_line = 0;        // line the current record started on
+  std::int64_t header_line = 0;
+  bool have_header = false;
+  bool padded = true;
+  bool format_set = false;
+  std::exception_ptr error;
+
+  [[noreturn]] void fail(std::int64_t at, const std::string& column, const std::string& msg) {
+    throw DataError(name, at, column, msg);
+  }
+
+  std::string expected_layout() const {
+    return "expected " + std::to_string(table.columns.size() + 1) + " fields (" +
+           table.date_column + " + " + std::to_string(table.columns.size()) + " variates)";
+  }
+
+  void on_header() {
+    if (!fields.empty() && fields[0].rfind("\xEF\xBB\xBF", 0) == 0) fields[0].erase(0, 3);
+    for (auto& f : fields) f = std::string(trim(f));
+    if (fields.size() < 2) {
+      fail(record_line, "", "header has " + std::to_string(fields.size()) +
+                                " column(s); expected a date column followed by at least one "
+                                "variate column (e.g. 'date,OT')");
+    }
+    table.date_column = fields[0];
+    table.columns.assign(fields.begin() + 1, fields.end());
+    header_line = record_line;
+    have_header = true;
+  }
+
+  void on_row() {
+    const size_t n_vars = table.columns.size();
+    if (fields.size() < n_vars + 1) {
+      const std::string& column = table.columns[fields.size() - 1];
+      fail(record_line, column,
+           "ragged row: " + std::to_string(fields.size()) + " fields, the row ends before this "
+           "column; " + expected_layout());
+    }
+    if (fields.size() > n_vars + 1) {
+      fail(record_line, "",
+           "ragged row: " + std::to_string(fields.size()) + " fields, more than the header "
+           "(last column '" + table.columns.back() + "'); " + expected_layout());
+    }
+    Timestamp t = 0;
+    TimestampFormat f;
+    if (!try_parse_timestamp(fields[0], t, &f)) {
+      fail(record_line, table.date_column,
+           "cannot parse '" + shown(fields[0]) +
+               "' as a timestamp; expected 'YYYY-MM-DD HH:MM:SS', 'YYYY-MM-DD HH:MM', "
+               "'YYYY/M/D H:MM' or a date 'YYYY-MM-DD'");
+    }
+    if (!format_set) {
+      table.time_format = f;
+      format_set = true;
+    } else if (f.date_sep != table.time_format.date_sep || f.has_time != table.time_format.has_time ||
+               f.has_seconds != table.time_format.has_seconds ||
+               f.time_sep != table.time_format.time_sep) {
+      fail(record_line, table.date_column,
+           "timestamp '" + shown(fields[0]) + "' changes layout; expected the layout of '" +
+               format_timestamp(table.timestamps.front(), table.time_format) +
+               "' (first data row)");
+    }
+    padded = padded && f.zero_padded;
+    table.timestamps.push_back(t);
+
+    const size_t row = table.timestamps.size() - 1;
+    for (size_t j = 0; j < n_vars; ++j) {
+      double v = 0.0;
+      switch (parse_number(fields[j + 1], v)) {
+        case Cell::kNumber:
+          break;
+        case Cell::kBad:
+          fail(record_line, table.columns[j],
+               "cannot parse '" + shown(trim(fields[j + 1])) +
+                   "' as a number; expected a decimal number (float64)");
+        case Cell::kNonFinite:
+          fail(record_line, table.columns[j],
+               "non-finite value '" + shown(trim(fields[j + 1])) + "'; expected a finite decimal number");
+        case Cell::kMissing: {
+          const std::string what = trim(fields[j + 1]).empty()
+                                       ? std::string("empty cell")
+                                       : "missing value '" + std::string(trim(fields[j + 1])) + "'";
+          switch (options.missing) {
+            case MissingPolicy::kError:
+              fail(record_line, table.columns[j],
+                   what + "; expected a number (set the missing-value policy to 'ffill' or "
+                          "'zero' to fill it)");
+            case MissingPolicy::kZero:
+              v = 0.0;
+              break;
+            case MissingPolicy::kForwardFill:
+              if (row == 0) {
+                fail(record_line, table.columns[j],
+                     what + " in the first data row; expected a number (forward fill has no "
+                            "earlier value)");
+              }
+              v = values[(row - 1) * n_vars + j];
+              break;
+          }
+          break;
+        }
+      }
+      values.push_back(v);
+    }
+  }
+
+  void on_record() {
+    if (!have_header) {
+      on_header();
+    } else {
+      on_row();
+    }
+    fields.clear();
+  }
+};
+
+extern "C" void on_field_cb(void* s, size_t len, void* data) {
+  auto* r = static_cast<Reader*>(data);
+  if (r->error) return;
+  if (r->fields.empty()) r->record_line = r->line;
+  r->fields.emplace_back(static_cast<const char*>(s), len);
+}
+
+extern "C" void on_record_cb(int, void* data) {
+  auto* r = static_cast<Reader*>(data);
+  if (r->error) return;
+  try {
+    r->on_record();
+  } catch (...) {
+    r->error = std::current_exception();
+  }
+}
+
+class Parser {
+ public:
+  explicit Parser(unsigned char opts) {
+    if (csv_init(&p_, opts) != 0) throw DataError("libcsv: csv_init failed");
+  }
+  ~Parser() { csv_free(&p_); }
+  Parser(const Parser&) = delete;
+  Parser& operator=(const Parser&) = delete;
+  csv_parser* get() { return &p_; }
+
+ private:
+  csv_parser p_{};
+};
+
+}  // namespace
+
+MissingPolicy parse_missing_policy(std::string_view name) {
+  if (iequals(name, "error")) return MissingPolicy::kError;
+  if (iequals(name, "ffill")) return MissingPolicy::kForwardFill;
+  if (iequals(name, "zero")) return MissingPolicy::kZero;
+  throw DataError("unknown missing-value policy '" + std::string(name) +
+                  "'; expected 'error', 'ffill' or 'zero'");
+}
+
+std::string to_string(MissingPolicy policy) {
+  switch (policy) {
+    case MissingPolicy::kError: return "error";
+    case MissingPolicy::kForwardFill: return "ffill";
+    case MissingPolicy::kZero: return "zero";
+  }
+  return "error";
+}
+
+std::string TimeSeriesTable::date_string(std::int64_t row) const {
+  return format_timestamp(timestamps.at(static_cast<size_t>(row)), time_format);
+}
+
+TimeSeriesTable parse_csv(std::string_view text, const std::string& name,
+                          const CsvReadOptions& options) {
+  Reader r;
+  r.name = name;
+  r.options = options;
+  r.table.source = name;
+
+  if (trim(text).empty() || trim(text) == "\xEF\xBB\xBF") {
+    throw DataError(name, 0, "", "empty file; expected a header line 'date,<variate>,...' and data rows");
+  }
+
+  Parser parser(CSV_STRICT | CSV_STRICT_FINI);
+  csv_set_delim(parser.get(), static_cast<unsigned char>(options.delimiter));
+  auto check = [&](size_t fed, size_t want) {
+    if (r.error) std::rethrow_exception(r.error);
+    if (fed != want) {
+      throw DataError(name, r.line, "",
+                      std::string("malformed CSV (") + csv_strerror(csv_error(parser.get())) +
+                          "); expected fields separated by '" + options.delimiter +
+                          "' with balanced double quotes");
+    }
+  };
+
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = pos;
+    while (end < text.size() && text[end] != '\n' && text[end] != '\r') ++end;
+    if (end < text.size()) {
+      if (text[end] == '\r' && end + 1 < text.size() && text[end + 1] == '\n') ++end;
+      ++end;
+    }
+    ++r.line;
+    const size_t len = end - pos;
+    check(csv_parse(parser.get(), text.data() + pos, len, on_field_cb, on_record_cb, &r), len);
+    pos = end;
+  }
+  if (csv_fini(parser.get(), on_field_cb, on_record_cb, &r) != 0) {
+    if (r.error) std::rethrow_exception(r.error);
+    throw DataError(name, r.line, "",
+                    "malformed CSV: unterminated quoted field at the end of the file; expected a "
+                    "closing double quote");
+  }
+  if (r.error) std::rethrow_exception(r.error);
+
+  if (!r.have_header) {
+    throw DataError(name, 0, "", "empty file; expected a header line 'date,<variate>,...' and data rows");
+  }
+  if (r.table.timestamps.empty()) {
+    throw DataError(name, r.header_line, "",
+                    "header only, no data rows; expected at least one row after the header");
+  }
+  r.table.time_format.zero_padded = r.padded;
+  const auto n_rows = static_cast<std::int64_t>(r.table.timestamps.size());
+  r.table.values = torch::from_blob(r.values.data(), {n_rows, r.table.n_vars()},
+                                    torch::TensorOptions().dtype(torch::kFloat64))
+                       .clone();
+  return std::move(r.table);
+}
+
+TimeSeriesTable read_csv(const std::string& path, const CsvReadOptions& options) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw DataError(path, 0, "", "is a directory; expected a CSV file");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw DataError(path, 0, "", "cannot open file (missing or unreadable); expected a CSV file "
+                                 "with a 'date' column and variate columns");
+  }
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  if (in.bad()) throw DataError(path, 0, "", "read error");
+  const std::string text = std::move(buf).str();
+  return parse_csv(text, path, options);
+}
+
+}  // namespace mmx::data
