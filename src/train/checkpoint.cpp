@@ -306,8 +306,15 @@ std::map<std::string, torch::Tensor> model_tensors(const Checkpoint& ckpt) {
 
 void load_module_state(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& state,
                        const std::string& source) {
-  auto targets = module_state(module);
+  // Model order (registration order), so the first fault reported is the first in the module.
+  std::vector<std::pair<std::string, torch::Tensor>> targets;
+  std::set<std::string> names;
+  for (const auto& item : module.named_parameters(/*recurse=*/true))
+    if (item.value().defined()) targets.emplace_back(item.key(), item.value().detach());
+  for (const auto& item : module.named_buffers(/*recurse=*/true))
+    if (item.value().defined()) targets.emplace_back(item.key(), item.value().detach());
   for (const auto& [name, target] : targets) {
+    names.insert(name);
     auto it = state.find(name);
     if (it == state.end())
       fail(source, "the model expects tensor '" + name + "' (shape " + shape_str(target.sizes()) +
@@ -319,7 +326,7 @@ void load_module_state(torch::nn::Module& module, const std::map<std::string, to
                        " — was it trained with another config?");
   }
   for (const auto& [name, t] : state)
-    if (!targets.count(name))
+    if (!names.count(name))
       fail(source, "unexpected tensor '" + name +
                        "' in the checkpoint: the model has no such parameter or buffer — was it "
                        "trained with another config?");

@@ -61,7 +61,7 @@ std::map<std::string, torch::Tensor> model_tensors(const Checkpoint& ckpt);
 /// Copies `state` into the module's parameters and buffers, strictly: every parameter and buffer
 /// must be present with the same shape, and no other key may be present. Values are converted to
 /// each parameter's dtype and device; copies run under NoGradGuard. All checks happen before the
-/// first copy, so a failed load leaves the module unchanged.
+/// first copy (in the module's registration order), so a failed load leaves the module unchanged.
 /// Errors: CheckpointError naming `source` (the file the state came from) and the key, for a
 /// missing key, an unexpected key, an undefined tensor or a shape mismatch ("<source>: tensor
 /// 'head.weight' has shape [96, 2016] in the checkpoint but the model expects [192, 2016] — was
