@@ -79,7 +79,8 @@ void load_module_state(torch::nn::Module& module, const Checkpoint& ckpt, const 
 /// count, decimal), `optimizer.param_groups` (the number of groups) and `optimizer.group.<i>.lr`
 /// (each group's current lr, shortest round-trip decimal). A parameter whose step differs from
 /// the largest one also gets `optimizer.<name>.step`. Parameters without state yet (never
-/// stepped) get no entries. `named_params` names the optimizer's parameters, e.g.
+/// stepped) get no entries. The moments are copied to the CPU now (a snapshot, unaffected by
+/// later steps). `named_params` names the optimizer's parameters, e.g.
 /// module.named_parameters() or the names of split_weight_decay.
 /// Errors: CheckpointError if a parameter is not in `optimizer` or a name repeats.
 void add_optimizer_state(Checkpoint& ckpt, const torch::optim::AdamW& optimizer,
