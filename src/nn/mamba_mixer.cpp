@@ -69,15 +69,15 @@ void WeightedAverageImpl::reset() {
   const int64_t n = options.n_layers();
   TORCH_CHECK(n >= 1, "WeightedAverage: n_layers must be >= 1, got ", n);
   for (int64_t l = 1; l <= n; ++l) {
-    const auto suffix = "_" + std::to_string(l);
+    const auto name = [l](std::string base) { return base.append("_").append(std::to_string(l)); };
     auto b = torch::zeros({l});
     b[l - 1] = 1.0;  // beta_{l,l-1}: token mixer l reads channel mixer l-1 (x for l = 1)
     auto t = torch::zeros({l + 1});
     t[l] = 1.0;      // theta_{l,l}: channel mixer l reads token mixer l
-    alpha.push_back(register_parameter("alpha" + suffix, torch::zeros({l})));
-    beta.push_back(register_parameter("beta" + suffix, b));
-    theta.push_back(register_parameter("theta" + suffix, t));
-    gamma.push_back(register_parameter("gamma" + suffix, torch::zeros({l})));
+    alpha.push_back(register_parameter(name("alpha"), torch::zeros({l})));
+    beta.push_back(register_parameter(name("beta"), b));
+    theta.push_back(register_parameter(name("theta"), t));
+    gamma.push_back(register_parameter(name("gamma"), torch::zeros({l})));
   }
 }
 
