@@ -21,10 +21,12 @@ struct WindowBatch {
 
 /// The windows of one split: window i covers rows [rows.begin + i, rows.begin + i + seq_len +
 /// pred_len) of `series`; its input is the first seq_len rows, its target the last pred_len.
-/// size() = rows.size() - seq_len - pred_len + 1. The series is shared, not copied.
+/// size() = rows.size() - seq_len - pred_len + 1. A float32, contiguous CPU series (such as
+/// ForecastData::scaled) is shared, not copied; any other is converted once.
 class WindowDataset {
  public:
-  /// series: (n_rows, M) float32 on CPU (the standardised table); rows: the split's range.
+  /// series: (n_rows, M), the standardised table (float32 CPU expected; other dtypes/devices are
+  /// converted); rows: the split's range.
   /// Errors: DataError when seq_len or pred_len < 1, rows lie outside the series, or the range
   /// holds no window (rows.size() < seq_len + pred_len).
   WindowDataset(torch::Tensor series, RowRange rows, std::int64_t seq_len, std::int64_t pred_len);
