@@ -1,13 +1,20 @@
-// `mmx info`: the build (versions, CUDA, threads, SIMD level).
+// `mmx info [--config CONFIG.toml]`: the build (versions, CUDA, threads, SIMD level) and, for a
+// config, the model summary and parameter count.
 #include <iostream>
 
 #include "commands.h"
 #include "mmx/core/build_info.h"
+#include "mmx/data/registry.h"
+#include "mmx/train/config.h"
 
 namespace mmx::cli {
 
 void add_info(CLI::App& app) {
-  auto* cmd = app.add_subcommand("info", "Print the build: versions, CUDA, CPU threads, SIMD level");
+  auto* cmd = app.add_subcommand("info", "Print the build and, with --config, the model summary");
+  static std::string config_path;
+  static std::vector<std::string> overrides;
+  cmd->add_option("--config", config_path, "experiment config (TOML)")->check(CLI::ExistingFile);
+  cmd->add_option("--set", overrides, "override a config key: section.key=value");
   cmd->callback([] {
     const BuildInfo b = build_info();
     std::cout << "mambamixer " << b.mmx_version << "\n"
@@ -19,6 +26,12 @@ void add_info(CLI::App& app) {
               << "cpu        " << b.cpu_threads << " threads, scan kernel SIMD " << b.cpu_simd
               << "\n"
               << "data root  " << b.data_root << "\n";
+    if (config_path.empty()) return;
+    train::TrainConfig c = train::load_config(config_path, overrides);
+    c.model.n_vars(data::find_dataset(c.data.dataset).n_vars);
+    models::TSM2 model(c.model);
+    std::cout << "\nconfig     " << config_path << " (data set " << c.data.dataset << ")\n"
+              << model->summary() << "\n";
   });
 }
 

@@ -2,16 +2,29 @@
 // file; errors print one clear line and exit non-zero.
 #include <c10/util/Exception.h>
 
+#include <ctime>
 #include <exception>
 #include <iostream>
 
 #include "commands.h"
+
+namespace mmx::cli {
+void log_line(const std::string& line) {
+  const std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%H:%M:%S", std::localtime(&now));
+  std::cerr << "[" << stamp << "] " << line << "\n";
+}
+}  // namespace mmx::cli
 
 int main(int argc, char** argv) {
   CLI::App app{"mambamixer: selective state-space models mixing tokens and channels (TSM2, ViM2)"};
   app.require_subcommand(1);
   mmx::cli::add_info(app);
   mmx::cli::add_scan_demo(app);
+  mmx::cli::add_train(app);
+  mmx::cli::add_eval(app);
+  mmx::cli::add_forecast(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,44 @@
+// `mmx eval --checkpoint CKPT [--split test|val] [--original-units]`: metrics of a trained TSM2 on
+// every window of a split, as JSON on stdout.
+#include <nlohmann/json.hpp>
+
+#include <iostream>
+
+#include "commands.h"
+#include "mmx/core/build_info.h"
+#include "mmx/train/trainer.h"
+
+namespace mmx::cli {
+
+void add_eval(CLI::App& app) {
+  auto* cmd = app.add_subcommand("eval", "Evaluate a TSM2 checkpoint on the test or validation split");
+  static std::string ckpt, split = "test", device = "cpu";
+  static bool original = false;
+  cmd->add_option("--checkpoint", ckpt, "best.safetensors of a run")->required();
+  cmd->add_option("--split", split, "test or val")->check(CLI::IsMember({"test", "val"}))->capture_default_str();
+  cmd->add_option("--device", device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  cmd->add_flag("--original-units", original, "also report MSE/MAE in the data's own units");
+  cmd->callback([] {
+    const torch::Device dev = device == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+    train::LoadedForecaster f = train::load_forecaster(ckpt, dev);
+    data::CsvReadOptions opt;
+    opt.missing = data::parse_missing_policy(f.config.data.fill);
+    const std::string root = f.config.data.data_root.empty() ? default_data_root() : f.config.data.data_root;
+    data::ForecastData fd = data::load_forecast_data(f.config.data.dataset, f.config.data.seq_len,
+                                                     f.config.data.pred_len, root, opt);
+    const auto windows = split == "test" ? fd.test() : fd.val();
+    const train::EvalMetrics m = train::evaluate(f.model, windows, f.config.train.eval_batch_size,
+                                                 dev, original ? &fd.scaler : nullptr);
+    nlohmann::json j{{"checkpoint", ckpt}, {"dataset", f.config.data.dataset}, {"split", split},
+                     {"seq_len", f.config.data.seq_len}, {"pred_len", f.config.data.pred_len},
+                     {"mse", m.mse}, {"mae", m.mae}, {"windows", m.windows},
+                     {"mse_per_step", m.mse_per_step}, {"mae_per_step", m.mae_per_step}};
+    if (original) {
+      j["mse_original_units"] = m.mse_orig;
+      j["mae_original_units"] = m.mae_orig;
+    }
+    std::cout << j.dump(2) << "\n";
+  });
+}
+
+}  // namespace mmx::cli

@@ -1,0 +1,73 @@
+// Experiment configuration of TSM2 training: one TOML file with [data], [model], [train] tables,
+// overridable from the command line with `--set section.key=value`. Unknown keys are errors that
+// name the key and the closest valid one. The resolved configuration is written to every run
+// directory and stored in every checkpoint, so a run can be repeated exactly.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "mmx/models/tsm2.h"
+
+namespace mmx::train {
+
+/// Bad configuration (unknown key, wrong type, invalid value, unreadable file).
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// [data]: which series and which window protocol (paper-spec §5.1).
+struct DataConfig {
+  std::string dataset = "ETTh1";  ///< registry name (ETTh1, ..., Weather, Exchange, ILI, ...)
+  std::string data_root;          ///< "" = $MMX_DATA_ROOT or ../shared/data
+  int64_t seq_len = 512;          ///< lookback L
+  int64_t pred_len = 96;          ///< horizon H
+  std::string fill = "error";     ///< empty/NaN cells: error | ffill | zero
+};
+
+/// [train]: optimisation (paper-spec §5.4 defaults, ETT row).
+struct OptimConfig {
+  int64_t epochs = 15;
+  int64_t batch_size = 128;
+  int64_t eval_batch_size = 512;
+  double lr = 1e-4;
+  double min_lr = 1e-6;            ///< cosine decay floor
+  double weight_decay = 0.01;      ///< AdamW; never on norms, biases, A_log, D, averaging scalars
+  double warmup_epochs = 0.0;      ///< linear warm-up length (fractions allowed)
+  double clip_grad = 1.0;          ///< max global gradient norm (0 = off)
+  int64_t patience = 5;            ///< early stopping on validation MSE (0 = off)
+  int64_t seed = 2024;
+  int64_t threads = 0;             ///< CPU threads (0 = LibTorch default)
+  std::string device = "cpu";      ///< cpu | cuda
+  std::string precision = "fp32";  ///< fp32 | bf16 (autocast on CUDA; the scan state stays fp32)
+  int64_t max_batches_per_epoch = 0;  ///< 0 = all training windows each epoch
+  double time_budget_minutes = 0.0;   ///< stop training after this much wall time (0 = none)
+};
+
+/// The whole experiment.
+struct TrainConfig {
+  DataConfig data;
+  models::TSM2Options model;  ///< seq_len, pred_len, n_vars are filled from [data] and the table
+  OptimConfig train;
+};
+
+/// Reads a TOML file, then applies `overrides` ("section.key=value"). Throws ConfigError naming
+/// the file, the key and (for unknown keys) the closest valid key.
+TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+/// Parses TOML text (`source` names it in errors).
+TrainConfig parse_config(const std::string& toml_text, const std::string& source,
+                         const std::vector<std::string>& overrides = {});
+/// The resolved configuration as TOML (every key, including defaults).
+std::string to_toml(const TrainConfig& config);
+/// Every valid key, "section.key".
+std::vector<std::string> config_keys();
+
+/// Levenshtein distance, used for "did you mean" suggestions.
+size_t edit_distance(const std::string& a, const std::string& b);
+/// The candidate closest to `word` by edit distance.
+std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
+
+}  // namespace mmx::train

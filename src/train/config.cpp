@@ -1,0 +1,299 @@
+// TOML experiment configuration (toml++): a table of keys bound to the fields of TrainConfig.
+#include "mmx/train/config.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <variant>
+
+namespace mmx::train {
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_d = SIZE_MAX;
+  for (const auto& c : candidates) {
+    // Compare against the full key and its last component, so "lr" finds "train.lr".
+    const auto dot = c.rfind('.');
+    const size_t d = std::min(edit_distance(word, c),
+                              dot == std::string::npos ? SIZE_MAX
+                                                       : edit_distance(word, c.substr(dot + 1)) + 1);
+    if (d < best_d) {
+      best_d = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+namespace {
+
+using Value = std::variant<int64_t, double, bool, std::string>;
+enum class Kind { kInt, kFloat, kBool, kString };
+
+struct Entry {
+  Kind kind;
+  std::function<void(TrainConfig&, const Value&)> set;
+  std::function<Value(const TrainConfig&)> get;
+  std::string help;
+};
+
+// The schema: every key of the configuration, bound to its field.
+const std::map<std::string, Entry>& schema() {
+  static const std::map<std::string, Entry> s = [] {
+    std::map<std::string, Entry> m;
+    auto i64 = [&](const std::string& key, auto member_ptr_get, const std::string& help) {
+      m[key] = {Kind::kInt,
+                [member_ptr_get](TrainConfig& c, const Value& v) { member_ptr_get(c) = std::get<int64_t>(v); },
+                [member_ptr_get](const TrainConfig& c) {
+                  return Value(member_ptr_get(const_cast<TrainConfig&>(c)));
+                },
+                help};
+    };
+    auto f64 = [&](const std::string& key, auto get, const std::string& help) {
+      m[key] = {Kind::kFloat, [get](TrainConfig& c, const Value& v) { get(c) = std::get<double>(v); },
+                [get](const TrainConfig& c) { return Value(get(const_cast<TrainConfig&>(c))); }, help};
+    };
+    auto str = [&](const std::string& key, auto get, const std::string& help) {
+      m[key] = {Kind::kString,
+                [get](TrainConfig& c, const Value& v) { get(c) = std::get<std::string>(v); },
+                [get](const TrainConfig& c) { return Value(get(const_cast<TrainConfig&>(c))); }, help};
+    };
+    // TSM2Options fields are TORCH_ARG accessors: bind through getter/setter pairs.
+    auto model_i64 = [&](const std::string& key, auto getter, auto setter, const std::string& help) {
+      m[key] = {Kind::kInt, [setter](TrainConfig& c, const Value& v) { setter(c.model, std::get<int64_t>(v)); },
+                [getter](const TrainConfig& c) { return Value(static_cast<int64_t>(getter(c.model))); }, help};
+    };
+    auto model_f64 = [&](const std::string& key, auto getter, auto setter, const std::string& help) {
+      m[key] = {Kind::kFloat, [setter](TrainConfig& c, const Value& v) { setter(c.model, std::get<double>(v)); },
+                [getter](const TrainConfig& c) { return Value(getter(c.model)); }, help};
+    };
+    auto model_bool = [&](const std::string& key, auto getter, auto setter, const std::string& help) {
+      m[key] = {Kind::kBool, [setter](TrainConfig& c, const Value& v) { setter(c.model, std::get<bool>(v)); },
+                [getter](const TrainConfig& c) { return Value(getter(c.model)); }, help};
+    };
+    using O = models::TSM2Options;
+    str("data.dataset", [](TrainConfig& c) -> std::string& { return c.data.dataset; }, "data set name");
+    str("data.data_root", [](TrainConfig& c) -> std::string& { return c.data.data_root; }, "data root");
+    i64("data.seq_len", [](TrainConfig& c) -> int64_t& { return c.data.seq_len; }, "lookback");
+    i64("data.pred_len", [](TrainConfig& c) -> int64_t& { return c.data.pred_len; }, "horizon");
+    str("data.fill", [](TrainConfig& c) -> std::string& { return c.data.fill; }, "error|ffill|zero");
+
+    model_i64("model.patch_len", [](const O& o) { return o.patch_len(); }, [](O& o, int64_t v) { o.patch_len(v); }, "");
+    model_i64("model.stride", [](const O& o) { return o.stride(); }, [](O& o, int64_t v) { o.stride(v); }, "");
+    model_i64("model.d_model", [](const O& o) { return o.d_model(); }, [](O& o, int64_t v) { o.d_model(v); }, "");
+    model_i64("model.n_layers", [](const O& o) { return o.n_layers(); }, [](O& o, int64_t v) { o.n_layers(v); }, "");
+    model_i64("model.d_state", [](const O& o) { return o.d_state(); }, [](O& o, int64_t v) { o.d_state(v); }, "");
+    model_i64("model.d_conv", [](const O& o) { return o.d_conv(); }, [](O& o, int64_t v) { o.d_conv(v); }, "");
+    model_i64("model.expand", [](const O& o) { return o.expand(); }, [](O& o, int64_t v) { o.expand(v); }, "");
+    model_i64("model.dt_rank", [](const O& o) { return o.dt_rank().value_or(0); },
+              [](O& o, int64_t v) { o.dt_rank(v > 0 ? std::optional<int64_t>(v) : std::nullopt); },
+              "0 = auto (ceil(d_model/16))");
+    model_f64("model.dropout", [](const O& o) { return o.dropout(); }, [](O& o, double v) { o.dropout(v); }, "");
+    model_f64("model.drop_path", [](const O& o) { return o.drop_path(); }, [](O& o, double v) { o.drop_path(v); }, "");
+    model_f64("model.norm_eps", [](const O& o) { return o.norm_eps(); }, [](O& o, double v) { o.norm_eps(v); }, "");
+    model_bool("model.revin", [](const O& o) { return o.revin(); }, [](O& o, bool v) { o.revin(v); }, "");
+    model_bool("model.revin_affine", [](const O& o) { return o.revin_affine(); }, [](O& o, bool v) { o.revin_affine(v); }, "");
+    m["model.channel_layout"] = {
+        Kind::kString,
+        [](TrainConfig& c, const Value& v) {
+          const auto& s = std::get<std::string>(v);
+          if (s != "cell" && s != "literal")
+            throw ConfigError("model.channel_layout must be \"cell\" or \"literal\" for TSM2, got \"" + s + "\"");
+          c.model.channel_layout(nn::parse_channel_mixer_layout(s));
+        },
+        [](const TrainConfig& c) { return Value(nn::to_string(c.model.channel_layout())); },
+        "cell | literal"};
+
+    i64("train.epochs", [](TrainConfig& c) -> int64_t& { return c.train.epochs; }, "");
+    i64("train.batch_size", [](TrainConfig& c) -> int64_t& { return c.train.batch_size; }, "");
+    i64("train.eval_batch_size", [](TrainConfig& c) -> int64_t& { return c.train.eval_batch_size; }, "");
+    f64("train.lr", [](TrainConfig& c) -> double& { return c.train.lr; }, "");
+    f64("train.min_lr", [](TrainConfig& c) -> double& { return c.train.min_lr; }, "");
+    f64("train.weight_decay", [](TrainConfig& c) -> double& { return c.train.weight_decay; }, "");
+    f64("train.warmup_epochs", [](TrainConfig& c) -> double& { return c.train.warmup_epochs; }, "");
+    f64("train.clip_grad", [](TrainConfig& c) -> double& { return c.train.clip_grad; }, "");
+    i64("train.patience", [](TrainConfig& c) -> int64_t& { return c.train.patience; }, "");
+    i64("train.seed", [](TrainConfig& c) -> int64_t& { return c.train.seed; }, "");
+    i64("train.threads", [](TrainConfig& c) -> int64_t& { return c.train.threads; }, "");
+    str("train.device", [](TrainConfig& c) -> std::string& { return c.train.device; }, "cpu | cuda");
+    str("train.precision", [](TrainConfig& c) -> std::string& { return c.train.precision; }, "fp32 | bf16");
+    i64("train.max_batches_per_epoch", [](TrainConfig& c) -> int64_t& { return c.train.max_batches_per_epoch; }, "");
+    f64("train.time_budget_minutes", [](TrainConfig& c) -> double& { return c.train.time_budget_minutes; }, "");
+    return m;
+  }();
+  return s;
+}
+
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::kInt: return "an integer";
+    case Kind::kFloat: return "a number";
+    case Kind::kBool: return "true or false";
+    default: return "a string";
+  }
+}
+
+Value from_toml(const toml::node& node, Kind kind, const std::string& where) {
+  switch (kind) {
+    case Kind::kInt:
+      if (auto v = node.value_exact<int64_t>()) return *v;
+      break;
+    case Kind::kFloat:
+      if (auto v = node.value_exact<double>()) return *v;
+      if (auto v = node.value_exact<int64_t>()) return static_cast<double>(*v);
+      break;
+    case Kind::kBool:
+      if (auto v = node.value_exact<bool>()) return *v;
+      break;
+    case Kind::kString:
+      if (auto v = node.value_exact<std::string>()) return *v;
+      break;
+  }
+  throw ConfigError(where + " must be " + kind_name(kind));
+}
+
+Value from_string(const std::string& text, Kind kind, const std::string& where) {
+  try {
+    size_t pos = 0;
+    switch (kind) {
+      case Kind::kInt: {
+        const int64_t v = std::stoll(text, &pos);
+        if (pos == text.size()) return v;
+        break;
+      }
+      case Kind::kFloat: {
+        const double v = std::stod(text, &pos);
+        if (pos == text.size()) return v;
+        break;
+      }
+      case Kind::kBool:
+        if (text == "true") return true;
+        if (text == "false") return false;
+        break;
+      case Kind::kString: {
+        std::string s = text;
+        if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
+        return s;
+      }
+    }
+  } catch (const std::exception&) {
+  }
+  throw ConfigError(where + " must be " + kind_name(kind) + ", got \"" + text + "\"");
+}
+
+const Entry& lookup(const std::string& key, const std::string& where) {
+  const auto& s = schema();
+  auto it = s.find(key);
+  if (it == s.end())
+    throw ConfigError(where + ": unknown key '" + key + "' (did you mean '" +
+                      closest_match(key, config_keys()) + "'?)");
+  return it->second;
+}
+
+void validate(const TrainConfig& c, const std::string& source) {
+  auto fail = [&](const std::string& what) { throw ConfigError(source + ": " + what); };
+  if (c.data.seq_len < 1) fail("data.seq_len must be >= 1");
+  if (c.data.pred_len < 1) fail("data.pred_len must be >= 1");
+  if (c.data.fill != "error" && c.data.fill != "ffill" && c.data.fill != "zero")
+    fail("data.fill must be \"error\", \"ffill\" or \"zero\", got \"" + c.data.fill + "\"");
+  if (c.train.epochs < 1) fail("train.epochs must be >= 1");
+  if (c.train.batch_size < 1 || c.train.eval_batch_size < 1) fail("train.batch_size and train.eval_batch_size must be >= 1");
+  if (!(c.train.lr > 0)) fail("train.lr must be > 0");
+  if (c.train.min_lr < 0 || c.train.min_lr > c.train.lr) fail("train.min_lr must be in [0, train.lr]");
+  if (c.train.weight_decay < 0) fail("train.weight_decay must be >= 0");
+  if (c.train.device != "cpu" && c.train.device != "cuda")
+    fail("train.device must be \"cpu\" or \"cuda\", got \"" + c.train.device + "\"");
+  if (c.train.precision != "fp32" && c.train.precision != "bf16")
+    fail("train.precision must be \"fp32\" or \"bf16\", got \"" + c.train.precision + "\"");
+  if (c.train.precision == "bf16" && c.train.device != "cuda")
+    fail("train.precision = \"bf16\" needs train.device = \"cuda\"");
+}
+
+}  // namespace
+
+std::vector<std::string> config_keys() {
+  std::vector<std::string> keys;
+  for (const auto& [k, e] : schema()) keys.push_back(k);
+  return keys;
+}
+
+TrainConfig parse_config(const std::string& toml_text, const std::string& source,
+                         const std::vector<std::string>& overrides) {
+  TrainConfig c;
+  toml::table tbl;
+  try {
+    tbl = toml::parse(toml_text, source);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << source << ":" << e.source().begin.line << ":" << e.source().begin.column << ": "
+       << e.description();
+    throw ConfigError(os.str());
+  }
+  for (const auto& [section, node] : tbl) {
+    const std::string sec(section.str());
+    const auto* t = node.as_table();
+    if (!t) {
+      throw ConfigError(source + ": unknown key '" + sec + "' (did you mean '" +
+                        closest_match(sec, config_keys()) + "'?); keys live in [data], [model], [train]");
+    }
+    for (const auto& [key, value] : *t) {
+      const std::string full = sec + "." + std::string(key.str());
+      const auto line = value.source().begin.line;
+      const std::string where = source + ":" + std::to_string(line) + ": " + full;
+      const Entry& e = lookup(full, source + ":" + std::to_string(line));
+      e.set(c, from_toml(value, e.kind, where));
+    }
+  }
+  for (const auto& o : overrides) {
+    const auto eq = o.find('=');
+    if (eq == std::string::npos)
+      throw ConfigError("--set " + o + ": expected section.key=value");
+    const std::string key = o.substr(0, eq);
+    const Entry& e = lookup(key, "--set");
+    e.set(c, from_string(o.substr(eq + 1), e.kind, "--set " + key));
+  }
+  c.model.seq_len(c.data.seq_len);
+  c.model.pred_len(c.data.pred_len);
+  validate(c, source);
+  return c;
+}
+
+TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(path + ": cannot open the config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path, overrides);
+}
+
+std::string to_toml(const TrainConfig& c) {
+  toml::table root;
+  for (const auto& [key, e] : schema()) {
+    const auto dot = key.find('.');
+    const std::string sec = key.substr(0, dot), name = key.substr(dot + 1);
+    if (!root.contains(sec)) root.insert(sec, toml::table{});
+    auto* t = root[sec].as_table();
+    std::visit([&](const auto& v) { t->insert_or_assign(name, v); }, e.get(c));
+  }
+  std::ostringstream os;
+  os << root << "\n";
+  return os.str();
+}
+
+}  // namespace mmx::train
