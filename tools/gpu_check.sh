@@ -10,6 +10,7 @@
 #   tools/gpu_check.sh [steps]     (on the GPU machine) steps: any of build test sanitize bench ncu
 #                                  (default: build test sanitize bench)
 # Environment: MMX_BUILD_DIR (default build-gpu), MMX_CMAKE_ARGS (extra configure arguments),
+#              MMX_OPS_ONLY (default ON), MMX_GPU_TARGETS (default: the CUDA test and bench),
 #              MMX_TEST_FILTER (gtest filter for the test step, default all).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -63,8 +64,8 @@ if has build; then
   t0=$(date +%s)
   cmake -S . -B "$BUILD" $GEN -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" \
         -DPython3_EXECUTABLE="$(command -v $PY)" -DMMX_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-        -DMMX_BUILD_BENCH=ON -DMMX_TEST_ONLY=cuda -DMMX_OPS_ONLY=ON $DEPS_ARG ${MMX_CMAKE_ARGS:-} >>"$LOG" 2>&1 || { say "configure FAILED"; tail -40 "$LOG"; exit 3; }
-  cmake --build "$BUILD" -j "$(nproc)" --target test_scan_cuda bench_scan_cuda >>"$LOG" 2>&1 \
+        -DMMX_BUILD_BENCH=ON -DMMX_TEST_ONLY=cuda -DMMX_OPS_ONLY=${MMX_OPS_ONLY:-ON} $DEPS_ARG ${MMX_CMAKE_ARGS:-} >>"$LOG" 2>&1 || { say "configure FAILED"; tail -40 "$LOG"; exit 3; }
+  cmake --build "$BUILD" -j "$(nproc)" --target ${MMX_GPU_TARGETS:-test_scan_cuda bench_scan_cuda} >>"$LOG" 2>&1 \
     || { say "build FAILED"; grep -E "error|Error" "$LOG" | head -40; exit 4; }
   say "build ok in $(( $(date +%s) - t0 )) s"
 fi
