@@ -2,7 +2,7 @@
 # TSM2 trainings on the GPU machine in one call: builds the CLI (full library, CUDA kernels) with
 # tools/gpu_check.sh's dependency handling, then runs the configurations listed in a grid file
 # (one `--set ...` line per run, after the config path), 4 at a time on the one GPU, and collects
-# every run's metrics.json under $OUT/runs/. Selection is by validation MSE only
+# every run's metrics.json, config and log into $OUT/runs.tgz (checkpoints left out). Selection is by validation MSE only
 # (tools/select_runs.py reads the results).
 # Usage (GPU machine): tools/gpu_train.sh GRID_FILE     (carry .gpu_deps, see gpu_check.sh --prepare)
 set -uo pipefail
@@ -23,3 +23,5 @@ grep -v '^\s*#' "$GRID" | grep -v '^\s*$' | nl -w3 -nrz -s' ' | \
     echo "$cfg $*" > "$OUT/runs/$name/args.txt" 2>/dev/null
     rm -f "$OUT/runs/$name/last.safetensors"'
 echo "grid done in $(( $(date +%s) - t0 )) s"
+# The device returns few files: pack the runs (without checkpoints) into one archive.
+tar -C "$OUT" --exclude='*.safetensors' -czf "$OUT/runs.tgz" runs && rm -rf "$OUT/runs"
