@@ -10,6 +10,15 @@ namespace mmx::detail {
 /// Storage type of u, delta, z, B, C, dout (compute is always fp32).
 enum class ScanDType : int { kFloat32 = 0, kBFloat16 = 1, kFloat16 = 2 };
 
+/// Element strides of a (batch, E, L) tensor.
+struct Strides3 {
+  int64_t b = 0, e = 0, t = 0;
+};
+/// Element strides of a (batch, G, N, L) tensor.
+struct Strides4 {
+  int64_t b = 0, g = 0, n = 0, t = 0;
+};
+
 struct ScanParams {
   int64_t batch = 0, E = 0, L = 0, N = 0, G = 1;
   int64_t chunk = 64;     ///< steps between saved states (backward recomputes inside a chunk)
@@ -18,7 +27,12 @@ struct ScanParams {
   bool delta_softplus = false;
   bool reverse = false;
 
-  // Inputs, contiguous. u, delta, z: (batch, E, L); B, C: (batch, G, N, L) in `dtype`;
+  // Input strides (elements). The CUDA kernels take contiguous inputs (the default strides); the
+  // CPU kernel reads any strides, so channel-last activations need no copy.
+  Strides3 u_st, delta_st, z_st;
+  Strides4 B_st, C_st;
+
+  // Inputs. u, delta, z: (batch, E, L); B, C: (batch, G, N, L) in `dtype` (strides above);
   // A: (E, N), D, delta_bias: (E), h0: (batch, E, N) in fp32. Optional ones may be null.
   const void* u = nullptr;
   const void* delta = nullptr;

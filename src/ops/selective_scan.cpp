@@ -186,7 +186,11 @@ SelectiveScanResult selective_scan(const torch::Tensor& u, const torch::Tensor& 
                                    const SelectiveScanOptions& options) {
   check_selective_scan_args(u, delta, A, B, C, extras);
   if (!scan_kernel_supports(u)) return selective_scan_ref(u, delta, A, B, C, extras, options);
-  SelectiveScanExtras ex{opt_contig(extras.D), opt_contig(extras.z), opt_contig(extras.delta_bias),
+  // The CPU kernel reads any strides (no copies of channel-last activations); the CUDA kernels
+  // take contiguous inputs.
+  const bool contig = !u.is_cpu();
+  auto act = [&](const torch::Tensor& t) { return contig && t.defined() ? t.contiguous() : t; };
+  SelectiveScanExtras ex{opt_contig(extras.D), act(extras.z), opt_contig(extras.delta_bias),
                          opt_contig(extras.h0)};
   SelectiveScanResult r;
   const bool needs_grad =
@@ -198,16 +202,15 @@ SelectiveScanResult selective_scan(const torch::Tensor& u, const torch::Tensor& 
        (ex.h0.defined() && ex.h0.requires_grad()));
   if (needs_grad) {
     auto outs = SelectiveScanFunction::apply(
-        u.contiguous(), delta.contiguous(), A.contiguous(), B.contiguous(), C.contiguous(),
+        act(u), act(delta), A.contiguous(), act(B), act(C),
         placeholder_if_absent(ex.D, u), placeholder_if_absent(ex.z, u),
         placeholder_if_absent(ex.delta_bias, u), placeholder_if_absent(ex.h0, u),
         options.delta_softplus, options.reverse);
     r.out = outs[0];
     if (options.return_last_state) r.last_state = outs[1];
   } else {
-    auto [out, last, ckpt] = call_fwd(u.contiguous(), delta.contiguous(), A.contiguous(),
-                                      B.contiguous(), C.contiguous(), ex, options.delta_softplus,
-                                      options.reverse, false);
+    auto [out, last, ckpt] = call_fwd(act(u), act(delta), A.contiguous(), act(B), act(C), ex,
+                                      options.delta_softplus, options.reverse, false);
     r.out = out;
     if (options.return_last_state) r.last_state = last;
   }

@@ -183,13 +183,13 @@ inline int64_t time_of(const ScanParams& p, int64_t k) { return p.reverse ? p.L 
 // B, C of (b, g) for steps [k0, k0 + kn) into step-major buffers BT[k][n], CT[k][n].
 inline void load_bc_chunk(const ScanParams& p, int64_t b, int64_t g, int64_t k0, int64_t kn,
                           float* BT, float* CT) {
-  const int64_t N = p.N, L = p.L;
-  const int64_t base = (b * p.G + g) * N * L;
+  const int64_t N = p.N;
+  const int64_t bB = b * p.B_st.b + g * p.B_st.g, bC = b * p.C_st.b + g * p.C_st.g;
   for (int64_t n = 0; n < N; ++n) {
     for (int64_t k = 0; k < kn; ++k) {
       const int64_t t = time_of(p, k0 + k);
-      BT[k * N + n] = load_elem(p.B, base + n * L + t, p.dtype);
-      CT[k * N + n] = load_elem(p.C, base + n * L + t, p.dtype);
+      BT[k * N + n] = load_elem(p.B, bB + n * p.B_st.n + t * p.B_st.t, p.dtype);
+      CT[k * N + n] = load_elem(p.C, bC + n * p.C_st.n + t * p.C_st.t, p.dtype);
     }
   }
 }
@@ -204,22 +204,22 @@ struct LaneChunk {
 };
 inline void load_lane_chunk(const ScanParams& p, int64_t b, int64_t e0, int64_t nl, int64_t k0,
                             int64_t kn, LaneChunk c) {
-  const int64_t L = p.L;
   std::memset(c.u, 0, sizeof(float) * kn * W);
   std::memset(c.dt, 0, sizeof(float) * kn * W);
   std::memset(c.draw, 0, sizeof(float) * kn * W);
   if (p.z) std::memset(c.z, 0, sizeof(float) * kn * W);
   for (int64_t l = 0; l < nl; ++l) {
     const int64_t e = e0 + l;
-    const int64_t row = (b * p.E + e) * L;
+    const int64_t ru = b * p.u_st.b + e * p.u_st.e, rd = b * p.delta_st.b + e * p.delta_st.e,
+                  rz = b * p.z_st.b + e * p.z_st.e;
     const float bias = p.delta_bias ? p.delta_bias[e] : 0.0f;
     for (int64_t k = 0; k < kn; ++k) {
       const int64_t t = time_of(p, k0 + k);
-      c.u[k * W + l] = load_elem(p.u, row + t, p.dtype);
-      const float d = load_elem(p.delta, row + t, p.dtype) + bias;
+      c.u[k * W + l] = load_elem(p.u, ru + t * p.u_st.t, p.dtype);
+      const float d = load_elem(p.delta, rd + t * p.delta_st.t, p.dtype) + bias;
       c.draw[k * W + l] = d;
       c.dt[k * W + l] = p.delta_softplus ? softplus(d) : d;
-      if (p.z) c.z[k * W + l] = load_elem(p.z, row + t, p.dtype);
+      if (p.z) c.z[k * W + l] = load_elem(p.z, rz + t * p.z_st.t, p.dtype);
     }
   }
 }

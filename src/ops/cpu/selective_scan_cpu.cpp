@@ -102,6 +102,17 @@ ScanParams make_params(const torch::Tensor& u, const torch::Tensor& delta, const
   p.dtype = u.scalar_type() == torch::kFloat32 ? ScanDType::kFloat32 : ScanDType::kBFloat16;
   p.delta_softplus = softplus;
   p.reverse = reverse;
+  auto st3 = [](const torch::Tensor& t) {
+    return detail::Strides3{t.stride(0), t.stride(1), t.stride(2)};
+  };
+  auto st4 = [](const torch::Tensor& t) {
+    return detail::Strides4{t.stride(0), t.stride(1), t.stride(2), t.stride(3)};
+  };
+  p.u_st = st3(u);
+  p.delta_st = st3(delta);
+  if (z && z->defined()) p.z_st = st3(*z);
+  p.B_st = st4(B);
+  p.C_st = st4(C);
   p.u = u.data_ptr();
   p.delta = delta.data_ptr();
   p.z = z && z->defined() ? z->data_ptr() : nullptr;
