@@ -49,6 +49,9 @@ inline V operator-(V a, V b) { return {_mm512_sub_ps(a.v, b.v)}; }
 inline V operator*(V a, V b) { return {_mm512_mul_ps(a.v, b.v)}; }
 inline V vfma(V a, V b, V c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
 inline float vsum(V a) { return _mm512_reduce_add_ps(a.v); }
+inline V vmax(V a, V b) { return {_mm512_max_ps(a.v, b.v)}; }
+inline V vabs(V a) { return {_mm512_abs_ps(a.v)}; }
+inline V vdiv(V a, V b) { return {_mm512_div_ps(a.v, b.v)}; }
 // exp(x): Cody-Waite reduction x = k ln2 + r, |r| <= ln2/2, degree-7 Taylor for e^r, then
 // 2^k by scalef. Relative error < 2e-7 on the clamped range [-87, 88].
 inline V vexp(V x) {
@@ -78,6 +81,9 @@ inline V operator+(V a, V b) { return {_mm256_add_ps(a.v, b.v)}; }
 inline V operator-(V a, V b) { return {_mm256_sub_ps(a.v, b.v)}; }
 inline V operator*(V a, V b) { return {_mm256_mul_ps(a.v, b.v)}; }
 inline V vfma(V a, V b, V c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+inline V vmax(V a, V b) { return {_mm256_max_ps(a.v, b.v)}; }
+inline V vabs(V a) { return {_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)}; }
+inline V vdiv(V a, V b) { return {_mm256_div_ps(a.v, b.v)}; }
 inline float vsum(V a) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -115,7 +121,29 @@ inline V operator*(V a, V b) { return {a.v * b.v}; }
 inline V vfma(V a, V b, V c) { return {std::fma(a.v, b.v, c.v)}; }
 inline float vsum(V a) { return a.v; }
 inline V vexp(V x) { return {std::exp(x.v)}; }
+inline V vmax(V a, V b) { return {a.v > b.v ? a.v : b.v}; }
+inline V vabs(V a) { return {std::fabs(a.v)}; }
+inline V vdiv(V a, V b) { return {a.v / b.v}; }
 #endif
+
+// log1p(y) for y in [0, 1]: 2 atanh(s), s = y / (2 + y) in [0, 1/3] (no cancellation for small
+// y), odd series to s^13: error < 3e-8.
+inline V vlog1p_unit(V y) {
+  const V s = vdiv(y, vset1(2.0f) + y);
+  const V s2 = s * s;
+  V p = vset1(1.0f / 13.0f);
+  p = vfma(p, s2, vset1(1.0f / 11.0f));
+  p = vfma(p, s2, vset1(1.0f / 9.0f));
+  p = vfma(p, s2, vset1(1.0f / 7.0f));
+  p = vfma(p, s2, vset1(1.0f / 5.0f));
+  p = vfma(p, s2, vset1(1.0f / 3.0f));
+  p = vfma(p, s2, vset1(1.0f));
+  return vset1(2.0f) * s * p;
+}
+// softplus(x) = max(x, 0) + log1p(exp(-|x|)); equals mamba_ssm's `x <= 20 ? log1p(exp(x)) : x`
+// to fp32 rounding (above 20 the correction is below half an ulp of x).
+inline V vsoftplus(V x) { return vmax(x, vzero()) + vlog1p_unit(vexp(vzero() - vabs(x))); }
+inline V vsigmoid(V x) { return vdiv(vset1(1.0f), vset1(1.0f) + vexp(vzero() - x)); }
 
 // ---------------------------------------------------------------- scalar helpers
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -148,9 +176,6 @@ inline float load_elem(const void* base, int64_t i, ScanDType dt) {
   std::memcpy(&f, &w, 4);
   return f;
 }
-// softplus with mamba_ssm's threshold: x <= 20 ? log1p(exp(x)) : x.
-inline float softplus(float x) { return x <= 20.0f ? std::log1p(std::exp(x)) : x; }
-inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
 // Scratch memory from malloc (no std containers: their inline code would be compiled with this
 // unit's ISA flags and could be picked by the linker for other units).
@@ -218,9 +243,13 @@ inline void load_lane_chunk(const ScanParams& p, int64_t b, int64_t e0, int64_t 
       c.u[k * W + l] = load_elem(p.u, ru + t * p.u_st.t, p.dtype);
       const float d = load_elem(p.delta, rd + t * p.delta_st.t, p.dtype) + bias;
       c.draw[k * W + l] = d;
-      c.dt[k * W + l] = p.delta_softplus ? softplus(d) : d;
       if (p.z) c.z[k * W + l] = load_elem(p.z, rz + t * p.z_st.t, p.dtype);
     }
+  }
+  // Lanes beyond nl get Delta = softplus(0); harmless, their u, A, B-contributions are zero.
+  for (int64_t k = 0; k < kn; ++k) {
+    const V d = vload(c.draw + k * W);
+    vstore(c.dt + k * W, p.delta_softplus ? vsoftplus(d) : d);
   }
 }
 
@@ -262,7 +291,7 @@ inline void scan_chunk(int64_t N_rt, int64_t kn, const float* Av, const float* B
 
 inline int64_t scratch_floats_fwd(const ScanParams& p, int64_t neb) {
   const int64_t K = p.chunk, N = p.N;
-  return 2 * K * N + neb * N * W + N * W + W + 5 * K * W;
+  return 2 * K * N + neb * (2 * N * W + W) + 5 * K * W;
 }
 
 template <int NT>
@@ -273,13 +302,17 @@ void fwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
   float* BT = scratch.p;
   float* CT = BT + K * N;
   float* Hall = CT + K * N;
-  float* Av = Hall + neb_max * N * W;
-  float* Dv = Av + N * W;
-  LaneChunk c{Dv + W, Dv + W + K * W, Dv + W + 2 * K * W, Dv + W + 3 * K * W};
-  float* Y = Dv + W + 4 * K * W;
+  float* AvAll = Hall + neb_max * N * W;  // neb x N x W: A of each lane block
+  float* DvAll = AvAll + neb_max * N * W;  // neb x W
+  LaneChunk c{DvAll + neb_max * W, DvAll + neb_max * W + K * W, DvAll + neb_max * W + 2 * K * W,
+              DvAll + neb_max * W + 3 * K * W};
+  float* Y = DvAll + neb_max * W + 4 * K * W;
 
   for (int64_t item = item_begin; item < item_end; ++item) {
     const ItemRange r = decode_item(p, item, p.fwd_splits);
+    for (int64_t eb = r.eb_begin; eb < r.eb_end; ++eb)
+      load_lane_params(p, r.g * Eg + eb * W, imin(W, Eg - eb * W),
+                       AvAll + (eb - r.eb_begin) * N * W, DvAll + (eb - r.eb_begin) * W);
     // Initial states.
     for (int64_t eb = r.eb_begin; eb < r.eb_end; ++eb) {
       float* H = Hall + (eb - r.eb_begin) * N * W;
@@ -299,20 +332,22 @@ void fwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
           for (int64_t l = 0; l < nl; ++l)
             for (int64_t n = 0; n < N; ++n)
               p.ckpt[((r.b * p.E + e0 + l) * p.n_chunks + ci) * N + n] = H[n * W + l];
-        load_lane_params(p, e0, nl, Av, Dv);
+        const float* Av = AvAll + (eb - r.eb_begin) * N * W;
+        const float* Dv = DvAll + (eb - r.eb_begin) * W;
         load_lane_chunk(p, r.b, e0, nl, k0, kn, c);
         scan_chunk<NT>(N, kn, Av, BT, CT, c, H, Y, nullptr, nullptr);
+        const V Dvec = vload(Dv);
+        for (int64_t k = 0; k < kn; ++k) {
+          V y = vfma(Dvec, vload(c.u + k * W), vload(Y + k * W));
+          if (p.z) {
+            const V zv = vload(c.z + k * W);
+            y = y * zv * vsigmoid(zv);
+          }
+          vstore(Y + k * W, y);
+        }
         for (int64_t l = 0; l < nl; ++l) {
           float* out = p.out + (r.b * p.E + e0 + l) * L;
-          for (int64_t k = 0; k < kn; ++k) {
-            const float u = c.u[k * W + l];
-            float y = Y[k * W + l] + Dv[l] * u;
-            if (p.z) {
-              const float zv = c.z[k * W + l];
-              y *= zv * sigmoid(zv);
-            }
-            out[time_of(p, k0 + k)] = y;
-          }
+          for (int64_t k = 0; k < kn; ++k) out[time_of(p, k0 + k)] = Y[k * W + l];
         }
       }
     }
@@ -328,7 +363,7 @@ void fwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
 
 inline int64_t scratch_floats_bwd(const ScanParams& p, int64_t neb) {
   const int64_t K = p.chunk, N = p.N;
-  return 2 * K * N + 4 * K * N * W + neb * (2 * N * W + 2 * W) + 3 * N * W + W + 9 * K * W;
+  return 2 * K * N + 4 * K * N * W + neb * (3 * N * W + 3 * W) + 2 * N * W + 9 * K * W;
 }
 
 template <int NT>
@@ -347,12 +382,13 @@ void bwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
   float* dAall = dHall + neb_max * N * W;   // neb x N x W
   float* dDall = dAall + neb_max * N * W;   // neb x W
   float* dBiasAll = dDall + neb_max * W;    // neb x W
-  float* Av = dBiasAll + neb_max * W;
-  float* Hstart = Av + N * W;
+  float* AvAll = dBiasAll + neb_max * W;    // neb x N x W
+  float* DvAll = AvAll + neb_max * N * W;   // neb x W
+  float* Hstart = DvAll + neb_max * W;
   float* Hrun = Hstart + N * W;
-  float* Dv = Hrun + N * W;
-  LaneChunk c{Dv + W, Dv + W + K * W, Dv + W + 2 * K * W, Dv + W + 3 * K * W};
-  float* Y = Dv + W + 4 * K * W;
+  float* lane0 = Hrun + N * W;
+  LaneChunk c{lane0, lane0 + K * W, lane0 + 2 * K * W, lane0 + 3 * K * W};
+  float* Y = lane0 + 4 * K * W;
   float* dO = Y + K * W;
   float* dU = dO + K * W;
   float* dDt = dU + K * W;
@@ -361,6 +397,9 @@ void bwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
   for (int64_t item = item_begin; item < item_end; ++item) {
     const ItemRange r = decode_item(p, item, p.bwd_splits);
     const int64_t split = item % p.bwd_splits;
+    for (int64_t eb = r.eb_begin; eb < r.eb_end; ++eb)
+      load_lane_params(p, r.g * Eg + eb * W, imin(W, Eg - eb * W),
+                       AvAll + (eb - r.eb_begin) * N * W, DvAll + (eb - r.eb_begin) * W);
     const int64_t nbk = r.eb_end - r.eb_begin;
     std::memset(dHall, 0, sizeof(float) * nbk * N * W);
     std::memset(dAall, 0, sizeof(float) * nbk * N * W);
@@ -386,7 +425,8 @@ void bwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
         const int64_t e0 = r.g * Eg + eb * W, nl = imin(W, Eg - eb * W);
         float* dH = dHall + j * N * W;
         float* dAv = dAall + j * N * W;
-        load_lane_params(p, e0, nl, Av, Dv);
+        const float* Av = AvAll + j * N * W;
+        const float* Dv = DvAll + j * W;
         load_lane_chunk(p, r.b, e0, nl, k0, kn, c);
         std::memset(Hstart, 0, sizeof(float) * N * W);
         std::memset(dO, 0, sizeof(float) * kn * W);
@@ -404,12 +444,11 @@ void bwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
         if (p.z) {
           for (int64_t k = 0; k < kn; ++k)
             vstore(Y + k * W, vfma(Dvec, vload(c.u + k * W), vload(Y + k * W)));
-          for (int64_t k = 0; k < kn; ++k)
-            for (int l = 0; l < W; ++l) {
-              const float zv = c.z[k * W + l], s = sigmoid(zv), go = dO[k * W + l];
-              dZ[k * W + l] = go * Y[k * W + l] * s * (1.0f + zv * (1.0f - s));
-              dO[k * W + l] = go * zv * s;
-            }
+          for (int64_t k = 0; k < kn; ++k) {
+            const V zv = vload(c.z + k * W), sg = vsigmoid(zv), go = vload(dO + k * W);
+            vstore(dZ + k * W, go * vload(Y + k * W) * sg * vfma(zv, vset1(1.0f) - sg, vset1(1.0f)));
+            vstore(dO + k * W, go * zv * sg);
+          }
         }
         // Reverse recurrence over the chunk.
         V dD = vload(dDall + j * W);
@@ -441,17 +480,17 @@ void bwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
           vstore(dDt + k * W, ddt);
         }
         vstore(dDall + j * W, dD);
-        // Softplus derivative, bias gradient, and scatter back to (b, e, t).
+        // Softplus derivative (sigmoid(x) rounds to 1 above the threshold 20), bias gradient,
+        // and scatter back to (b, e, t).
+        if (p.delta_softplus)
+          for (int64_t k = 0; k < kn; ++k)
+            vstore(dDt + k * W, vload(dDt + k * W) * vsigmoid(vload(c.draw + k * W)));
         for (int64_t l = 0; l < nl; ++l) {
           const int64_t row = (r.b * p.E + e0 + l) * L;
           float bias_acc = 0.0f;
           for (int64_t k = 0; k < kn; ++k) {
             const int64_t t = time_of(p, k0 + k);
-            float g = dDt[k * W + l];
-            if (p.delta_softplus) {
-              const float d = c.draw[k * W + l];
-              g = d <= 20.0f ? g * sigmoid(d) : g;
-            }
+            const float g = dDt[k * W + l];
             bias_acc += g;
             p.du[row + t] = dU[k * W + l];
             p.ddelta[row + t] = g;
