@@ -254,6 +254,8 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
   const bool bf16 = tc.precision == "bf16";
   int64_t step = (start_epoch - 1) * batches_per_epoch;
   for (int64_t epoch = start_epoch; epoch <= tc.epochs; ++epoch) {
+    // Re-seed per epoch (dropout, drop path): a resumed run repeats the uninterrupted one exactly.
+    torch::manual_seed(static_cast<uint64_t>(tc.seed) * 7919ULL + static_cast<uint64_t>(epoch));
     model->train();
     const auto t0 = Clock::now();
     auto batches = data::batch_indices(train_set.size(), tc.batch_size, true,
@@ -334,6 +336,7 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
       log("time budget of " + std::to_string(tc.time_budget_minutes) + " minutes reached");
       break;
     }
+    if (hooks.stop_after_epoch > 0 && epoch >= hooks.stop_after_epoch) break;
   }
   res.best_val_mse = best;
   // Restore the best weights, then test on every window.

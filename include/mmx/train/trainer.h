@@ -37,6 +37,8 @@ EvalMetrics evaluate(models::TSM2& model, const data::WindowDataset& windows, in
 struct TrainHooks {
   std::function<void(const std::string&)> log;  ///< receives every log line (also written to train.log)
   bool progress_bar = true;
+  /// Stop (as if interrupted) after this epoch; 0 = never. For tests of resuming.
+  int64_t stop_after_epoch = 0;
 };
 
 struct EpochRecord {

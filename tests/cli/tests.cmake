@@ -1,0 +1,27 @@
+# The mmx command line on bad input: each case must exit non-zero with a clear message and write
+# nothing. A seconds-long training run (fixture) provides the checkpoint the cases need.
+set(CLI_DIR ${CMAKE_CURRENT_LIST_DIR})
+set(CLI_RUN ${CMAKE_BINARY_DIR}/tests/cli_run)
+set(FAIL ${CLI_DIR}/expect_fail.sh)
+add_test(NAME cli_train_tiny COMMAND $<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --out ${CLI_RUN} --no-progress)
+set_tests_properties(cli_train_tiny PROPERTIES FIXTURES_SETUP cli_ckpt LABELS cpu)
+
+function(mmx_cli_fail name pattern)
+  add_test(NAME ${name} COMMAND ${FAIL} ${pattern} ${ARGN})
+  set_tests_properties(${name} PROPERTIES FIXTURES_REQUIRED cli_ckpt LABELS cpu)
+endfunction()
+
+mmx_cli_fail(cli_forecast_columns_differ "differ from the training columns" --absent ${CLI_RUN}/out1.csv --
+  $<TARGET_FILE:mmx_cli> forecast --checkpoint ${CLI_RUN}/best.safetensors --input ${CLI_DIR}/three_columns.csv --output ${CLI_RUN}/out1.csv)
+mmx_cli_fail(cli_forecast_too_few_rows "10 rows, but the model needs 64" --absent ${CLI_RUN}/out2.csv --
+  $<TARGET_FILE:mmx_cli> forecast --checkpoint ${CLI_RUN}/best.safetensors --input ${CLI_DIR}/short_etth1_layout.csv --output ${CLI_RUN}/out2.csv)
+mmx_cli_fail(cli_forecast_missing_input "missing.csv" --absent ${CLI_RUN}/out3.csv --
+  $<TARGET_FILE:mmx_cli> forecast --checkpoint ${CLI_RUN}/best.safetensors --input ${CLI_RUN}/missing.csv --output ${CLI_RUN}/out3.csv)
+mmx_cli_fail(cli_eval_missing_checkpoint "nonexistent.safetensors" --
+  $<TARGET_FILE:mmx_cli> eval --checkpoint ${CLI_RUN}/nonexistent.safetensors)
+mmx_cli_fail(cli_eval_truncated_checkpoint "trunc.safetensors" --
+  sh -c "head -c 1000 ${CLI_RUN}/best.safetensors > ${CLI_RUN}/trunc.safetensors && $<TARGET_FILE:mmx_cli> eval --checkpoint ${CLI_RUN}/trunc.safetensors")
+mmx_cli_fail(cli_train_unknown_key "did you mean 'train.lr'" --
+  $<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --set train.lrr=1e-3 --out ${CLI_RUN}/never)
+mmx_cli_fail(cli_train_resume_other_model "other \\[data\\]/\\[model\\] settings" --
+  $<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --set model.d_model=16 --out ${CLI_RUN} --resume)
