@@ -25,3 +25,8 @@ mmx_cli_fail(cli_train_unknown_key "did you mean 'train.lr'" --
   $<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --set train.lrr=1e-3 --out ${CLI_RUN}/never)
 mmx_cli_fail(cli_train_resume_other_model "other \\[data\\]/\\[model\\] settings" --
   $<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --set model.d_model=16 --out ${CLI_RUN} --resume)
+
+# The happy path: a forecast CSV with continued timestamps and a plot (needs gnuplot).
+add_test(NAME cli_forecast_writes_csv_and_plot COMMAND sh -c
+  "rm -f ${CLI_RUN}/f.csv ${CLI_RUN}/f.png && $<TARGET_FILE:mmx_cli> forecast --checkpoint ${CLI_RUN}/best.safetensors --input ${CLI_DIR}/synthetic_100_rows.csv --holdout --output ${CLI_RUN}/f.csv --plot ${CLI_RUN}/f.png && test -s ${CLI_RUN}/f.png && test $(wc -l < ${CLI_RUN}/f.csv) -eq 17 && grep -q '^2020-01-04 12:00:00,' ${CLI_RUN}/f.csv && tail -n 1 ${CLI_RUN}/f.csv | grep -q '^2020-01-05 03:00:00,'")
+set_tests_properties(cli_forecast_writes_csv_and_plot PROPERTIES FIXTURES_REQUIRED cli_ckpt LABELS cpu)
