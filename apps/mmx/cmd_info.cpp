@@ -1,5 +1,7 @@
 // `mmx info [--config CONFIG.toml]`: the build (versions, CUDA, threads, SIMD level) and, for a
 // config, the model summary and parameter count.
+#include <unistd.h>
+
 #include <iostream>
 
 #include "commands.h"
@@ -25,7 +27,11 @@ void add_info(CLI::App& app) {
               << "\n"
               << "cpu        " << b.cpu_threads << " threads, scan kernel SIMD " << b.cpu_simd
               << "\n"
-              << "data root  " << b.data_root << "\n";
+              << "data root  " << b.data_root
+              << (::access(b.data_root.c_str(), F_OK) == 0
+                      ? std::string()
+                      : std::string(" (not found; set MMX_DATA_ROOT; ETTh1 falls back to data/ETTh1.csv)"))
+              << "\n";
     if (config_path.empty()) return;
     train::TrainConfig c = train::load_config(config_path, overrides);
     c.model.n_vars(data::find_dataset(c.data.dataset).n_vars);
