@@ -25,6 +25,7 @@
 
 #include "mmx/ops/selective_scan.h"
 #include "scan_shapes.h"
+#include "ops/scan_op_types.h"
 
 namespace {
 
@@ -117,17 +118,8 @@ Inputs make_inputs(const mmx::shapes::ScanShape& s) {
   return in;
 }
 
-using FwdFn = std::tuple<torch::Tensor, torch::Tensor, torch::Tensor>(
-    const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
-    const torch::Tensor&, const std::optional<torch::Tensor>&, const std::optional<torch::Tensor>&,
-    const std::optional<torch::Tensor>&, const std::optional<torch::Tensor>&, bool, bool, bool);
-using BwdFn = std::tuple<torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor,
-                         torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor>(
-    const torch::Tensor&, const std::optional<torch::Tensor>&, const torch::Tensor&,
-    const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
-    const std::optional<torch::Tensor>&, const std::optional<torch::Tensor>&,
-    const std::optional<torch::Tensor>&, const std::optional<torch::Tensor>&,
-    const torch::Tensor&, bool, bool);
+using FwdFn = mmx::detail::ScanFwdFn;
+using BwdFn = mmx::detail::ScanBwdFn;
 
 }  // namespace
 

@@ -13,6 +13,8 @@
 
 #include <sstream>
 
+#include "ops/scan_op_types.h"
+
 namespace mmx {
 namespace {
 
@@ -121,17 +123,8 @@ torch::Tensor placeholder_if_absent(const torch::Tensor& t, const torch::Tensor&
   return t.defined() ? t : torch::empty({0}, like.options().dtype(torch::kFloat32));
 }
 
-using FwdFn = std::tuple<torch::Tensor, torch::Tensor, torch::Tensor>(
-    const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
-    const torch::Tensor&, const std::optional<torch::Tensor>&, const std::optional<torch::Tensor>&,
-    const std::optional<torch::Tensor>&, const std::optional<torch::Tensor>&, bool, bool, bool);
-using BwdFn = std::tuple<torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor,
-                         torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor>(
-    const torch::Tensor&, const std::optional<torch::Tensor>&, const torch::Tensor&,
-    const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
-    const std::optional<torch::Tensor>&, const std::optional<torch::Tensor>&,
-    const std::optional<torch::Tensor>&, const std::optional<torch::Tensor>&,
-    const torch::Tensor&, bool, bool);
+using FwdFn = detail::ScanFwdFn;
+using BwdFn = detail::ScanBwdFn;
 
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> call_fwd(
     const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,

@@ -24,6 +24,26 @@ struct ScanCase {
   }
 };
 
+/// The flag combinations every shape is tested with, derived from a case with everything on:
+/// {all on, reverse + non-contiguous, all off (no D, z, bias, h0, softplus),
+///  mixed (no z, no h0, reverse), mixed2 (no D, no bias)}.
+struct FlagVariants {
+  ScanCase all_on, rev, all_off, mixed, mixed2;
+};
+inline FlagVariants flag_variants(const ScanCase& all_on) {
+  FlagVariants v{all_on, all_on, all_on, all_on, all_on};
+  v.rev.reverse = true;
+  v.rev.noncontig = true;
+  v.all_off.has_D = v.all_off.has_z = v.all_off.has_bias = v.all_off.has_h0 = false;
+  v.all_off.softplus = false;
+  v.mixed.has_z = false;
+  v.mixed.has_h0 = false;
+  v.mixed.reverse = true;
+  v.mixed2.has_D = false;
+  v.mixed2.has_bias = false;
+  return v;
+}
+
 /// Inputs in float64 (the master copy); `cast` makes a same-valued set in another dtype/device.
 struct ScanInputs {
   torch::Tensor u, delta, A, B, C, D, z, bias, h0;  // undefined when off

@@ -77,25 +77,13 @@ struct CudaCase {
 std::vector<CudaCase> cuda_cases() {
   std::vector<CudaCase> cases;
   auto add_variants = [&](const ScanCase& all_on, bool long_seq) {
-    ScanCase rev = all_on;
-    rev.reverse = true;
-    rev.noncontig = true;
-    ScanCase all_off = all_on;
-    all_off.has_D = all_off.has_z = all_off.has_bias = all_off.has_h0 = false;
-    all_off.softplus = false;
-    ScanCase mixed = all_on;
-    mixed.has_z = false;
-    mixed.has_h0 = false;
-    mixed.reverse = true;
-    ScanCase mixed2 = all_on;
-    mixed2.has_D = false;
-    mixed2.has_bias = false;
-    cases.push_back({all_on, 0, true});
-    cases.push_back({rev, 0, !long_seq});
+    const FlagVariants v = flag_variants(all_on);
+    cases.push_back({v.all_on, 0, true});
+    cases.push_back({v.rev, 0, !long_seq});
     if (!long_seq) {
-      cases.push_back({all_off, 0, false});
-      cases.push_back({mixed, 0, false});
-      cases.push_back({mixed2, 0, false});
+      cases.push_back({v.all_off, 0, false});
+      cases.push_back({v.mixed, 0, false});
+      cases.push_back({v.mixed2, 0, false});
     }
   };
   for (const auto& s : shapes::test_shapes())

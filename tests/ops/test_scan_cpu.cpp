@@ -16,22 +16,12 @@ using cpu::CpuIsa;
 std::vector<ScanCase> cpu_cases() {
   std::vector<ScanCase> cases;
   for (const auto& s : shapes::test_shapes()) {
-    ScanCase all_on{s.batch, s.E, s.L, s.N, s.G};
-    ScanCase rev = all_on;
-    rev.reverse = true;
-    rev.noncontig = true;
-    ScanCase all_off = all_on;
-    all_off.has_D = all_off.has_z = all_off.has_bias = all_off.has_h0 = false;
-    all_off.softplus = false;
-    ScanCase mixed = all_on;
-    mixed.has_z = false;
-    mixed.has_h0 = false;
-    mixed.reverse = true;
-    cases.push_back(all_on);
-    cases.push_back(rev);
+    const FlagVariants v = flag_variants(ScanCase{s.batch, s.E, s.L, s.N, s.G});
+    cases.push_back(v.all_on);
+    cases.push_back(v.rev);
     if (s.L < 1000) {  // the long shape runs the two full cases only (reference time)
-      cases.push_back(all_off);
-      cases.push_back(mixed);
+      cases.push_back(v.all_off);
+      cases.push_back(v.mixed);
     }
   }
   return cases;
