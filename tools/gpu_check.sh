@@ -25,6 +25,10 @@ if [ "${1:-}" = "--prepare" ]; then
   cp /usr/include/csv.h "$DEPS/include/" && cp -r /usr/include/date "$DEPS/include/"
   mkdir -p "$DEPS/lib" && cp /usr/lib/x86_64-linux-gnu/libcsv.so.3 "$DEPS/lib/"
   cp /usr/lib/x86_64-linux-gnu/libcsv.so.3 "$DEPS/lib/libcsv.so"
+  # The image data: stb_image's headers (header-only use) and zlib's headers and library.
+  mkdir -p "$DEPS/include/stb" && cp /usr/include/stb/stb_image.h /usr/include/stb/stb_image_write.h "$DEPS/include/stb/"
+  cp /usr/include/zlib.h /usr/include/zconf.h "$DEPS/include/"
+  cp -L /usr/lib/x86_64-linux-gnu/libz.so "$DEPS/lib/libz.so" && cp -L /usr/lib/x86_64-linux-gnu/libz.so "$DEPS/lib/libz.so.1"
   du -sh "$DEPS"
   exit 0
 fi
@@ -59,6 +63,10 @@ if has build; then
     DEPS_ARG="$DEPS_ARG -DMMX_LIBCSV_INCLUDE_DIR=$DEPS/include -DMMX_LIBCSV_LIBRARY=$DEPS/lib/libcsv.so -DMMX_DATE_INCLUDE_DIR=$DEPS/include"
 
     say "using carried dependencies ($DEPS)"
+  fi
+  if [ ! -f /usr/include/stb/stb_image.h ] || [ ! -f /usr/include/zlib.h ]; then
+    DEPS_ARG="$DEPS_ARG -DMMX_STB_INCLUDE_DIR=$DEPS/include -DMMX_ZLIB_INCLUDE_DIR=$DEPS/include -DMMX_ZLIB_LIBRARY=$DEPS/lib/libz.so"
+    say "using carried stb_image / zlib ($DEPS)"
   fi
   GEN=""; command -v ninja >/dev/null && GEN="-G Ninja"
   t0=$(date +%s)

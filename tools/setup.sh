@@ -3,7 +3,7 @@
 # Idempotent: when everything is present it only runs the (incremental) build.
 #   apt packages : the C++ libraries we build against (CLI11, toml++, nlohmann-json, GoogleTest,
 #                  Google Benchmark, libcsv for CSV tokenising, Howard Hinnant's date for
-#                  timestamps) and gnuplot for forecast plots
+#                  timestamps, zlib and stb_image for the image data) and gnuplot for forecast plots
 #   .venv/       : torch==2.11.0 (the LibTorch we link against; same version as the GPU machine)
 # Environment: MMX_BUILD_DIR (default build), MMX_BUILD_TYPE (default Release),
 #              MMX_SKIP_BUILD=1 to stop after installing.
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 TORCH_VERSION=2.11.0
 APT_PACKAGES=(cmake ninja-build g++ python3-venv libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
               libgtest-dev libgmock-dev libbenchmark-dev gnuplot-nox zlib1g-dev libpng-dev libjpeg-dev
-              libcsv-dev libhowardhinnant-date-dev)
+              libcsv-dev libhowardhinnant-date-dev libstb-dev)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
