@@ -1,0 +1,384 @@
+// TOML configuration of ViM2 classification (toml++): a schema of keys bound to the fields of
+// ClassifyConfig, with the same error behaviour as the TSM2 config (src/train/config.cpp).
+#include "mmx/train/classify_config.h"
+
+#include <toml++/toml.h>
+
+#include <c10/util/Exception.h>
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <variant>
+
+namespace mmx::train {
+namespace {
+
+using IntList = std::vector<int64_t>;
+using FloatList = std::vector<double>;
+using Value = std::variant<int64_t, double, bool, std::string, IntList, FloatList>;
+enum class Kind { kInt, kFloat, kBool, kString, kIntList, kFloatList };
+
+struct Entry {
+  Kind kind;
+  std::function<void(ClassifyConfig&, const Value&)> set;
+  std::function<Value(const ClassifyConfig&)> get;
+};
+
+using O = models::ViM2Options;
+
+// A schema value as the field's type (integers of any width, float or double, bool, string).
+template <class T>
+T value_as(const Value& v) {
+  if constexpr (std::is_same_v<T, bool>) return std::get<bool>(v);
+  else if constexpr (std::is_floating_point_v<T>) return static_cast<T>(std::get<double>(v));
+  else if constexpr (std::is_integral_v<T>) return static_cast<T>(std::get<int64_t>(v));
+  else return std::get<T>(v);
+}
+template <class T>
+Value to_value(const T& x) {
+  if constexpr (std::is_same_v<T, bool>) return Value(x);
+  else if constexpr (std::is_floating_point_v<T>) return Value(static_cast<double>(x));
+  else if constexpr (std::is_integral_v<T>) return Value(static_cast<int64_t>(x));
+  else return Value(x);
+}
+
+const std::map<std::string, Entry>& schema() {
+  static const std::map<std::string, Entry> s = [] {
+    std::map<std::string, Entry> m;
+    // Plain struct fields, reached through a function returning a reference.
+    auto field = [&](const std::string& key, Kind kind, auto ref) {
+      using T = std::decay_t<decltype(ref(std::declval<ClassifyConfig&>()))>;
+      m[key] = {kind, [ref](ClassifyConfig& c, const Value& v) { ref(c) = value_as<T>(v); },
+                [ref](const ClassifyConfig& c) { return to_value(ref(const_cast<ClassifyConfig&>(c))); }};
+    };
+    // ViM2Options fields are TORCH_ARG accessors: bind through getter/setter pairs.
+    auto model = [&](const std::string& key, Kind kind, auto get, auto set) {
+      m[key] = {kind, [set](ClassifyConfig& c, const Value& v) { set(c.model, v); },
+                [get](const ClassifyConfig& c) { return Value(get(c.model)); }};
+    };
+#define MMX_MODEL_FIELD(name, kind, type)                                                \
+  model("model." #name, kind, [](const O& o) { return static_cast<type>(o.name()); }, \
+        [](O& o, const Value& v) { o.name(std::get<type>(v)); })
+    MMX_MODEL_FIELD(image_size, Kind::kInt, int64_t);
+    MMX_MODEL_FIELD(num_classes, Kind::kInt, int64_t);
+    MMX_MODEL_FIELD(patch_size, Kind::kInt, int64_t);
+    MMX_MODEL_FIELD(dims, Kind::kIntList, IntList);
+    MMX_MODEL_FIELD(depths, Kind::kIntList, IntList);
+    MMX_MODEL_FIELD(channel_d_inner, Kind::kIntList, IntList);
+    MMX_MODEL_FIELD(d_state, Kind::kInt, int64_t);
+    MMX_MODEL_FIELD(expand, Kind::kInt, int64_t);
+    MMX_MODEL_FIELD(d_conv, Kind::kInt, int64_t);
+    MMX_MODEL_FIELD(channel_d_conv, Kind::kInt, int64_t);
+    MMX_MODEL_FIELD(channel_layout, Kind::kString, std::string);
+    MMX_MODEL_FIELD(channel_branches, Kind::kInt, int64_t);
+    MMX_MODEL_FIELD(block_order, Kind::kString, std::string);
+    MMX_MODEL_FIELD(weighted_average, Kind::kBool, bool);
+    MMX_MODEL_FIELD(out_norm, Kind::kBool, bool);
+    MMX_MODEL_FIELD(drop_path_rate, Kind::kFloat, double);
+    MMX_MODEL_FIELD(norm_eps, Kind::kFloat, double);
+#undef MMX_MODEL_FIELD
+    field("model.name", Kind::kString, [](ClassifyConfig& c) -> std::string& { return c.model_name; });
+    field("model.preset", Kind::kString, [](ClassifyConfig& c) -> std::string& { return c.preset; });
+
+#define MMX_FIELD(section, member, path, kind) \
+  field(section "." #member, kind, [](ClassifyConfig& c) -> auto& { return c.path.member; })
+    MMX_FIELD("data", dataset, data, Kind::kString);
+    MMX_FIELD("data", data_root, data, Kind::kString);
+    MMX_FIELD("data", train_dir, data, Kind::kString);
+    MMX_FIELD("data", val_dir, data, Kind::kString);
+    MMX_FIELD("data", workers, data, Kind::kInt);
+    MMX_FIELD("data", prefetch, data, Kind::kInt);
+
+    MMX_FIELD("augment", image_size, augment, Kind::kInt);
+    MMX_FIELD("augment", random_resized_crop, augment, Kind::kBool);
+    MMX_FIELD("augment", rrc_scale_min, augment, Kind::kFloat);
+    MMX_FIELD("augment", rrc_scale_max, augment, Kind::kFloat);
+    MMX_FIELD("augment", rrc_ratio_min, augment, Kind::kFloat);
+    MMX_FIELD("augment", rrc_ratio_max, augment, Kind::kFloat);
+    MMX_FIELD("augment", interpolation, augment, Kind::kString);
+    MMX_FIELD("augment", pad_crop, augment, Kind::kInt);
+    MMX_FIELD("augment", hflip, augment, Kind::kFloat);
+    MMX_FIELD("augment", randaugment_n, augment, Kind::kInt);
+    MMX_FIELD("augment", randaugment_m, augment, Kind::kFloat);
+    MMX_FIELD("augment", randaugment_mstd, augment, Kind::kFloat);
+    MMX_FIELD("augment", randaugment_prob, augment, Kind::kFloat);
+    MMX_FIELD("augment", color_jitter, augment, Kind::kFloat);
+    MMX_FIELD("augment", random_erasing, augment, Kind::kFloat);
+    MMX_FIELD("augment", mixup_alpha, augment, Kind::kFloat);
+    MMX_FIELD("augment", cutmix_alpha, augment, Kind::kFloat);
+    MMX_FIELD("augment", mixup_prob, augment, Kind::kFloat);
+    MMX_FIELD("augment", mixup_switch_prob, augment, Kind::kFloat);
+    MMX_FIELD("augment", label_smoothing, augment, Kind::kFloat);
+    MMX_FIELD("augment", mean, augment, Kind::kFloatList);
+    MMX_FIELD("augment", std, augment, Kind::kFloatList);
+    MMX_FIELD("augment", eval_resize_ratio, augment, Kind::kFloat);
+
+    MMX_FIELD("train", epochs, train, Kind::kInt);
+    MMX_FIELD("train", batch_size, train, Kind::kInt);
+    MMX_FIELD("train", eval_batch_size, train, Kind::kInt);
+    MMX_FIELD("train", lr, train, Kind::kFloat);
+    MMX_FIELD("train", min_lr, train, Kind::kFloat);
+    MMX_FIELD("train", warmup_lr, train, Kind::kFloat);
+    MMX_FIELD("train", warmup_epochs, train, Kind::kFloat);
+    MMX_FIELD("train", weight_decay, train, Kind::kFloat);
+    MMX_FIELD("train", clip_grad, train, Kind::kFloat);
+    MMX_FIELD("train", beta1, train, Kind::kFloat);
+    MMX_FIELD("train", beta2, train, Kind::kFloat);
+    MMX_FIELD("train", eps, train, Kind::kFloat);
+    MMX_FIELD("train", ema, train, Kind::kBool);
+    MMX_FIELD("train", ema_decay, train, Kind::kFloat);
+    MMX_FIELD("train", seed, train, Kind::kInt);
+    MMX_FIELD("train", threads, train, Kind::kInt);
+    MMX_FIELD("train", device, train, Kind::kString);
+    MMX_FIELD("train", precision, train, Kind::kString);
+    MMX_FIELD("train", max_batches_per_epoch, train, Kind::kInt);
+    MMX_FIELD("train", max_eval_batches, train, Kind::kInt);
+    MMX_FIELD("train", time_budget_minutes, train, Kind::kFloat);
+    MMX_FIELD("train", eval_every, train, Kind::kInt);
+    MMX_FIELD("train", save_every, train, Kind::kInt);
+#undef MMX_FIELD
+    return m;
+  }();
+  return s;
+}
+
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::kInt: return "an integer";
+    case Kind::kFloat: return "a number";
+    case Kind::kBool: return "true or false";
+    case Kind::kIntList: return "an array of integers";
+    case Kind::kFloatList: return "an array of numbers";
+    default: return "a string";
+  }
+}
+
+Value from_toml(const toml::node& node, Kind kind, const std::string& where) {
+  switch (kind) {
+    case Kind::kInt:
+      if (auto v = node.value_exact<int64_t>()) return *v;
+      break;
+    case Kind::kFloat:
+      if (auto v = node.value_exact<double>()) return *v;
+      if (auto v = node.value_exact<int64_t>()) return static_cast<double>(*v);
+      break;
+    case Kind::kBool:
+      if (auto v = node.value_exact<bool>()) return *v;
+      break;
+    case Kind::kString:
+      if (auto v = node.value_exact<std::string>()) return *v;
+      break;
+    case Kind::kIntList:
+      if (const auto* arr = node.as_array()) {
+        IntList out;
+        for (const auto& el : *arr) {
+          auto v = el.value_exact<int64_t>();
+          if (!v) throw ConfigError(where + " must be " + kind_name(kind));
+          out.push_back(*v);
+        }
+        return out;
+      }
+      break;
+    case Kind::kFloatList:
+      if (const auto* arr = node.as_array()) {
+        FloatList out;
+        for (const auto& el : *arr) {
+          if (auto v = el.value_exact<double>()) out.push_back(*v);
+          else if (auto i = el.value_exact<int64_t>()) out.push_back(static_cast<double>(*i));
+          else throw ConfigError(where + " must be " + kind_name(kind));
+        }
+        return out;
+      }
+      break;
+  }
+  throw ConfigError(where + " must be " + kind_name(kind));
+}
+
+// An override's value: strings are taken as written (quotes optional); everything else is read
+// as a TOML value, so "1e-3", "true" and "[1, 2, 3]" work as in the file.
+Value from_string(const std::string& text, Kind kind, const std::string& where) {
+  if (kind == Kind::kString) {
+    if (text.size() >= 2 && text.front() == '"' && text.back() == '"') return text.substr(1, text.size() - 2);
+    return text;
+  }
+  toml::table t;
+  try {
+    t = toml::parse("v = " + text);
+  } catch (const toml::parse_error&) {
+    throw ConfigError(where + " must be " + kind_name(kind) + ", got \"" + text + "\"");
+  }
+  try {
+    return from_toml(*t.get("v"), kind, where);
+  } catch (const ConfigError&) {
+    throw ConfigError(where + " must be " + kind_name(kind) + ", got \"" + text + "\"");
+  }
+}
+
+const Entry& lookup(const std::string& key, const std::string& where) {
+  const auto& s = schema();
+  auto it = s.find(key);
+  if (it == s.end())
+    throw ConfigError(where + ": unknown key '" + key + "' (did you mean '" +
+                      closest_match(key, classify_config_keys()) + "'?)");
+  return it->second;
+}
+
+void validate(const ClassifyConfig& c, const std::string& source) {
+  auto fail = [&](const std::string& what) { throw ConfigError(source + ": " + what); };
+  if (c.model_name != "vim2") fail("model.name must be \"vim2\" for an image classification config, got \"" + c.model_name + "\"");
+  if (c.data.dataset != "cifar10" && c.data.dataset != "folder")
+    fail("data.dataset must be \"cifar10\" or \"folder\", got \"" + c.data.dataset + "\"");
+  if (c.data.dataset == "folder" && (c.data.train_dir.empty() || c.data.val_dir.empty()))
+    fail("data.dataset = \"folder\" needs data.train_dir and data.val_dir");
+  if (c.data.workers < 0) fail("data.workers must be >= 0");
+  if (c.data.prefetch < 1) fail("data.prefetch must be >= 1");
+  const auto& t = c.train;
+  if (t.epochs < 1) fail("train.epochs must be >= 1");
+  if (t.batch_size < 1 || t.eval_batch_size < 1) fail("train.batch_size and train.eval_batch_size must be >= 1");
+  if (!(t.lr > 0)) fail("train.lr must be > 0");
+  if (t.min_lr < 0 || t.min_lr > t.lr) fail("train.min_lr must be in [0, train.lr]");
+  if (t.warmup_lr < 0 || t.warmup_lr > t.lr) fail("train.warmup_lr must be in [0, train.lr]");
+  if (t.warmup_epochs < 0 || t.warmup_epochs > static_cast<double>(t.epochs))
+    fail("train.warmup_epochs must be in [0, train.epochs]");
+  if (t.weight_decay < 0) fail("train.weight_decay must be >= 0");
+  if (t.clip_grad < 0) fail("train.clip_grad must be >= 0 (0 = off)");
+  if (!(t.beta1 >= 0 && t.beta1 < 1) || !(t.beta2 >= 0 && t.beta2 < 1)) fail("train.beta1 and train.beta2 must be in [0, 1)");
+  if (!(t.eps > 0)) fail("train.eps must be > 0");
+  if (!(t.ema_decay >= 0 && t.ema_decay < 1)) fail("train.ema_decay must be in [0, 1)");
+  if (t.max_batches_per_epoch < 0 || t.max_eval_batches < 0)
+    fail("train.max_batches_per_epoch and train.max_eval_batches must be >= 0 (0 = all)");
+  if (t.time_budget_minutes < 0) fail("train.time_budget_minutes must be >= 0 (0 = none)");
+  if (t.eval_every < 1) fail("train.eval_every must be >= 1");
+  if (t.save_every < 1) fail("train.save_every must be >= 1");
+  if (t.device != "cpu" && t.device != "cuda") fail("train.device must be \"cpu\" or \"cuda\", got \"" + t.device + "\"");
+  if (t.precision != "fp32" && t.precision != "bf16")
+    fail("train.precision must be \"fp32\" or \"bf16\", got \"" + t.precision + "\"");
+  if (t.precision == "bf16" && t.device != "cuda") fail("train.precision = \"bf16\" needs train.device = \"cuda\"");
+  try {
+    c.model.validate();
+  } catch (const c10::Error& e) {
+    fail(std::string("[model]: ") + e.what_without_backtrace());
+  }
+  if (c.augment.image_size != c.model.image_size())
+    fail("augment.image_size (" + std::to_string(c.augment.image_size) + ") must equal model.image_size (" +
+         std::to_string(c.model.image_size()) + "); leave augment.image_size out to follow the model");
+  try {
+    data::BatchAugment check(c.augment, 0);
+  } catch (const std::exception& e) {
+    fail(std::string("[augment]: ") + e.what());
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> classify_config_keys() {
+  std::vector<std::string> keys;
+  for (const auto& [k, e] : schema()) keys.push_back(k);
+  return keys;
+}
+
+bool is_classify_config(const std::string& path) {
+  try {
+    const toml::table t = toml::parse_file(path);
+    const auto name = t["model"]["name"].value<std::string>();
+    return name && *name == "vim2";
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+ClassifyConfig parse_classify_config(const std::string& toml_text, const std::string& source,
+                                     const std::vector<std::string>& overrides) {
+  toml::table tbl;
+  try {
+    tbl = toml::parse(toml_text, source);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << source << ":" << e.source().begin.line << ":" << e.source().begin.column << ": " << e.description();
+    throw ConfigError(os.str());
+  }
+  // Every assignment in order (file, then overrides), checked and converted first.
+  struct Assignment {
+    const Entry* entry;
+    std::string key;
+    Value value;
+  };
+  std::vector<Assignment> assignments;
+  for (const auto& [section, node] : tbl) {
+    const std::string sec(section.str());
+    const auto* t = node.as_table();
+    if (!t)
+      throw ConfigError(source + ": unknown key '" + sec + "' (did you mean '" +
+                        closest_match(sec, classify_config_keys()) +
+                        "'?); keys live in [data], [model], [augment], [train]");
+    for (const auto& [key, value] : *t) {
+      const std::string full = sec + "." + std::string(key.str());
+      const std::string line = source + ":" + std::to_string(value.source().begin.line);
+      const Entry& e = lookup(full, line);
+      assignments.push_back({&e, full, from_toml(value, e.kind, line + ": " + full)});
+    }
+  }
+  for (const auto& o : overrides) {
+    const auto eq = o.find('=');
+    if (eq == std::string::npos) throw ConfigError("--set " + o + ": expected section.key=value");
+    const std::string key = o.substr(0, eq);
+    const Entry& e = lookup(key, "--set");
+    assignments.push_back({&e, key, from_string(o.substr(eq + 1), e.kind, "--set " + key)});
+  }
+  // The preset (the last one given) first, then every other key on top of it.
+  ClassifyConfig c;
+  for (const auto& a : assignments)
+    if (a.key == "model.preset") c.preset = std::get<std::string>(a.value);
+  if (!c.preset.empty()) {
+    try {
+      c.model = models::vim2_preset(c.preset);
+    } catch (const c10::Error& e) {
+      throw ConfigError(source + ": model.preset: " + e.what_without_backtrace());
+    }
+  }
+  bool augment_size_given = false;
+  for (const auto& a : assignments) {
+    if (a.key != "model.preset") a.entry->set(c, a.value);
+    augment_size_given = augment_size_given || a.key == "augment.image_size";
+  }
+  if (!augment_size_given) c.augment.image_size = c.model.image_size();
+  validate(c, source);
+  return c;
+}
+
+ClassifyConfig load_classify_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(path + ": cannot open the config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_classify_config(ss.str(), path, overrides);
+}
+
+std::string to_toml(const ClassifyConfig& c) {
+  toml::table root;
+  for (const auto& [key, e] : schema()) {
+    const auto dot = key.find('.');
+    const std::string sec = key.substr(0, dot), name = key.substr(dot + 1);
+    if (!root.contains(sec)) root.insert(sec, toml::table{});
+    auto* t = root[sec].as_table();
+    std::visit(
+        [&](const auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, IntList> || std::is_same_v<T, FloatList>) {
+            toml::array arr;
+            for (int64_t x : v) arr.push_back(x);
+            t->insert_or_assign(name, std::move(arr));
+          } else {
+            t->insert_or_assign(name, v);
+          }
+        },
+        e.get(c));
+  }
+  std::ostringstream os;
+  os << root << "\n";
+  return os.str();
+}
+
+}  // namespace mmx::train
