@@ -85,10 +85,12 @@ torch::Tensor decode_image(const std::string& path);
 /// Throws DataError when the input is not uint8 with 3 channels or out_h, out_w < 1.
 torch::Tensor resize_image(const torch::Tensor& img_u8_chw, int64_t out_h, int64_t out_w);
 
-/// The eval-style resize of one image: shorter side to `short_side` (aspect ratio kept, the
-/// longer side rounded), then a centre crop `short_side` x `short_side`. Images smaller than
-/// short_side are upscaled. Returns uint8 (3, short_side, short_side). This is what ImageLoader
-/// does to every ImageFolder image. Throws DataError as resize_image.
+/// The eval-style resize of one image (or a batch): shorter side to `short_side` (aspect ratio
+/// kept, longer side = floor(short_side * long / short) as torchvision's Resize), then a centre
+/// crop `short_side` x `short_side` (offsets round((size - crop) / 2) as torchvision). Images
+/// smaller than short_side are upscaled. Returns uint8 (3, short_side, short_side) (resp.
+/// (B, 3, ...)). This is what ImageLoader does to every ImageFolder image. Throws DataError as
+/// resize_image.
 torch::Tensor resize_shorter_center_crop(const torch::Tensor& img_u8_chw, int64_t short_side);
 
 // ---------------------------------------------------------------------------------------------
@@ -125,8 +127,8 @@ struct AugmentOptions {
   double label_smoothing = 0.1;       ///< target = one_hot * (1 - s) + s / num_classes
   std::vector<double> mean = {0.485, 0.456, 0.406};  ///< per-channel mean on the 0..1 scale
   std::vector<double> std = {0.229, 0.224, 0.225};   ///< per-channel std on the 0..1 scale
-  /// eval(): shorter side resized to round(S / eval_resize_ratio), then centre crop S
-  /// (0.875: 224 -> 256). 1.0 with inputs already S x S: no resize.
+  /// eval(): shorter side resized to floor(S / eval_resize_ratio), then centre crop S
+  /// (0.875: 224 -> 256), in (0, 1]. 1.0 with inputs already S x S: no resize.
   double eval_resize_ratio = 0.875;
 };
 
@@ -135,7 +137,7 @@ struct AugmentOptions {
 /// CPU from a torch::Generator seeded with `seed`, so equal seeds and equal call sequences give
 /// equal results (bit-equal on the same device). Not thread-safe (one generator).
 ///
-/// train(): [random resized crop | pad-and-crop | resize to S] -> horizontal flip -> RandAugment
+/// train(): [random resized crop | pad-and-crop | resize to S x S] -> horizontal flip -> RandAugment
 /// (or colour jitter) -> /255 -> normalize -> random erasing. RandAugment follows timm's
 /// "rand-m9-mstd0.5-inc1": each of randaugment_n layers picks, per sample, one of the 15 ops
 /// AutoContrast, Equalize, Invert, Rotate (±30°·m/10), Posterize (4 - ⌊4m/10⌋ bits), Solarize
@@ -165,8 +167,8 @@ class BatchAugment {
   /// input is not uint8 (B, 3, H, W).
   torch::Tensor train(const torch::Tensor& u8_bchw);
 
-  /// Evaluation transform: shorter side resized to round(S / eval_resize_ratio) (bilinear,
-  /// antialiased), centre crop S x S, /255, normalize. Deterministic, draws no random numbers.
+  /// Evaluation transform: shorter side resized to floor(S / eval_resize_ratio) (bilinear,
+  /// antialiased, rounded to uint8 values as PIL), centre crop S x S, /255, normalize. Deterministic, draws no random numbers.
   /// In: uint8 (B, 3, H, W). Out: float32 (B, 3, S, S) on the input's device.
   torch::Tensor eval(const torch::Tensor& u8_bchw);
 
@@ -201,8 +203,8 @@ struct LoaderOptions {
   int64_t prefetch = 4;      ///< batches decoded ahead of next() (>= 1)
   uint64_t seed = 0;
   /// ImageFolder images: every image is decoded, its shorter side resized to
-  /// round(image_size / resize_ratio) and centre-cropped to that square (resize_shorter_center_crop),
-  /// so batches have a fixed size R = round(image_size / resize_ratio) (224 -> 256). BatchAugment's
+  /// R = floor(image_size / resize_ratio) and centre-cropped to R x R (resize_shorter_center_crop),
+  /// so batches have a fixed size R (224 -> 256). BatchAugment's
   /// eval() then reproduces the standard resize-256 / centre-crop-224; train() crops within the
   /// R x R square (an approximation of cropping the full image). Smaller images are upscaled.
   /// Ignored for in-memory ImageDataset (batches keep its H x W).
