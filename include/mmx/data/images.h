@@ -69,8 +69,8 @@ ImageFolder scan_image_folder(const std::string& root);
 /// Decodes a PNG or JPEG file (recognised by content, not by extension) with stb_image (Debian
 /// libstb-dev). Returns uint8 (3, H, W), RGB, on the CPU. Grayscale (and grayscale+alpha) images
 /// are expanded to three equal channels; the alpha channel of RGBA / GA images is dropped
-/// (not composited over a background); 16-bit PNGs are reduced to 8 bits (v >> 8 rounding as
-/// stb_image does: v * 255 / 65535 truncated); palette PNGs are expanded. Progressive and
+/// (not composited over a background); 16-bit PNGs are reduced to 8 bits by keeping the high byte
+/// (v >> 8, as stb_image does); palette PNGs are expanded. Progressive and
 /// baseline JPEGs are supported, 12-bit and arithmetic-coded JPEGs are not.
 /// Thread-safe (the decoder's failure reason is thread-local).
 /// Throws DataError (field `file` = path) when the file cannot be opened or read, is empty, is not
