@@ -1,24 +1,29 @@
 // `mmx eval --checkpoint CKPT [--split test|val] [--original-units]`: metrics of a trained TSM2 on
-// every window of a split, as JSON on stdout.
+// every window of a split, as JSON on stdout. A ViM2 checkpoint ([--ema]) reports top-1/top-5 on
+// the CIFAR-10 test set or the config's val_dir (cmd_train_vim2.cpp).
 #include <nlohmann/json.hpp>
 
 #include <iostream>
 
 #include "commands.h"
 #include "mmx/core/build_info.h"
+#include "mmx/train/classify_trainer.h"
 #include "mmx/train/trainer.h"
 
 namespace mmx::cli {
 
 void add_eval(CLI::App& app) {
-  auto* cmd = app.add_subcommand("eval", "Evaluate a TSM2 checkpoint on the test or validation split");
+  auto* cmd = app.add_subcommand("eval", "Evaluate a TSM2 or ViM2 checkpoint on the test or validation split");
   static std::string ckpt, split = "test", device = "cpu";
-  static bool original = false;
+  static bool original = false, ema = false;
   cmd->add_option("--checkpoint", ckpt, "best.safetensors of a run")->required();
   cmd->add_option("--split", split, "test or val")->check(CLI::IsMember({"test", "val"}))->capture_default_str();
   cmd->add_option("--device", device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   cmd->add_flag("--original-units", original, "also report MSE/MAE in the data's own units");
+  cmd->add_flag("--ema", ema, "ViM2: evaluate the EMA weights of the checkpoint");
   cmd->callback([] {
+    if (train::is_classifier_checkpoint(ckpt)) return eval_vim2_command(ckpt, device, ema);
+    if (ema) throw std::runtime_error(ckpt + ": --ema applies to ViM2 checkpoints only");
     const torch::Device dev = device == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
     train::LoadedForecaster f = train::load_forecaster(ckpt, dev);
     data::CsvReadOptions opt;

@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "mmx/core/build_info.h"
 #include "mmx/data/registry.h"
+#include "mmx/train/classify_config.h"
 #include "mmx/train/config.h"
 
 namespace mmx::cli {
@@ -33,6 +34,7 @@ void add_info(CLI::App& app) {
                       : std::string(" (not found; set MMX_DATA_ROOT; ETTh1 falls back to data/ETTh1.csv)"))
               << "\n";
     if (config_path.empty()) return;
+    if (train::is_classify_config(config_path)) return info_vim2_command(config_path, overrides);
     train::TrainConfig c = train::load_config(config_path, overrides);
     c.model.n_vars(data::find_dataset(c.data.dataset).n_vars);
     models::TSM2 model(c.model);

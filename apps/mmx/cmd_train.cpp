@@ -1,17 +1,19 @@
-// `mmx train CONFIG.toml [--set key=value ...] [--out DIR] [--resume]`: trains TSM2, prints the
-// test metrics and writes the run directory.
+// `mmx train CONFIG.toml [--set key=value ...] [--out DIR] [--resume]`: trains TSM2 (or ViM2 for a
+// config with `[model] name = "vim2"`, cmd_train_vim2.cpp), prints the test metrics and writes the
+// run directory.
 #include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
 
 #include "commands.h"
+#include "mmx/train/classify_config.h"
 #include "mmx/train/trainer.h"
 
 namespace mmx::cli {
 
 void add_train(CLI::App& app) {
-  auto* cmd = app.add_subcommand("train", "Train TSM2 from a TOML config (configs/tsm2/*.toml)");
+  auto* cmd = app.add_subcommand("train", "Train TSM2 or ViM2 from a TOML config (configs/tsm2/*.toml, configs/vim2/*.toml)");
   static std::string config_path, out_dir;
   static std::vector<std::string> overrides;
   static bool resume = false, no_progress = false;
@@ -21,6 +23,8 @@ void add_train(CLI::App& app) {
   cmd->add_flag("--resume", resume, "continue the run in --out from its last.safetensors");
   cmd->add_flag("--no-progress", no_progress, "no progress bar");
   cmd->callback([] {
+    if (train::is_classify_config(config_path))
+      return train_vim2_command(config_path, overrides, out_dir, resume, !no_progress);
     const train::TrainConfig config = train::load_config(config_path, overrides);
     if (resume && out_dir.empty()) throw std::runtime_error("--resume needs --out RUN_DIR");
     if (out_dir.empty()) {

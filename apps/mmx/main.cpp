@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   mmx::cli::add_train(app);
   mmx::cli::add_eval(app);
   mmx::cli::add_forecast(app);
+  mmx::cli::add_classify(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -9,3 +9,15 @@ mmx_test(test_checkpoint LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_check
 target_compile_definitions(test_checkpoint PRIVATE MMX_TEST_PYTHON="${MMX_TEST_PYTHON}")
 mmx_test(test_trainer LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_trainer.cpp)
 target_link_libraries(test_trainer PRIVATE nlohmann_json::nlohmann_json)
+# ViM2 classification: config, loss/EMA/accuracy closed forms, tiny training on CIFAR-10 images
+# (skipped with the reason when the data is absent), bitwise resume, and `mmx classify` (runs the
+# CLI binary, hence the dependency).
+mmx_test(test_classify LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_classify.cpp)
+target_link_libraries(test_classify PRIVATE nlohmann_json::nlohmann_json)
+target_include_directories(test_classify SYSTEM PRIVATE ${MMX_STB_INCLUDE_DIR})
+target_compile_definitions(test_classify PRIVATE MMX_CLI="$<TARGET_FILE:mmx_cli>")
+add_dependencies(test_classify mmx_cli)
+# The training step: the capturable AdamW against torch::optim::AdamW (CPU); eager against
+# CUDA-graph steps and a bf16 graph run (CUDA; skipped without a device).
+mmx_test(test_adamw LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_adamw.cpp)
+mmx_test(test_graph_step LABELS cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_graph_step.cpp)
