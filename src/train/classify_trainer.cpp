@@ -64,6 +64,26 @@ struct AutocastGuard {
   AutocastGuard& operator=(const AutocastGuard&) = delete;
 };
 
+// The gradients of `model`'s parameters that have one.
+std::vector<torch::Tensor> grads_of(const torch::nn::Module& model) {
+  std::vector<torch::Tensor> g;
+  for (const auto& p : model.parameters())
+    if (p.grad().defined()) g.push_back(p.grad());
+  return g;
+}
+
+// Scales `grads` so that their global L2 norm is at most max_norm (factor max_norm / (norm + 1e-6)
+// clamped to 1, as torch.nn.utils.clip_grad_norm_), without reading the norm back to the host:
+// LibTorch's clip_grad_norm_ returns it as a double and so waits for the GPU every step.
+void clip_grad_norm(const std::vector<torch::Tensor>& grads, double max_norm) {
+  if (grads.empty()) return;
+  torch::NoGradGuard ng;
+  const auto norms = at::_foreach_norm(grads, 2);
+  const auto total = torch::stack(norms).to(torch::kFloat32).norm();
+  const auto coef = (max_norm / (total + 1e-6)).clamp_max(1.0);
+  at::_foreach_mul_(grads, coef);
+}
+
 // Sums of one evaluation, kept on the device until the end (no per-batch synchronisation).
 struct MetricSums {
   torch::Tensor top1, top5, loss;
@@ -477,7 +497,7 @@ ClassifyResult train_vim2(const ClassifyConfig& config, const std::string& run_d
       const auto loss = soft_target_cross_entropy(logits, targets);
       opt.zero_grad();
       loss.backward();
-      if (tc.clip_grad > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), tc.clip_grad);
+      if (tc.clip_grad > 0) clip_grad_norm(grads_of(*model), tc.clip_grad);
       opt.step();
       ++step;
       if (tc.ema) ema_update(*ema, *model, tc.ema_decay);

@@ -30,3 +30,41 @@ mmx_cli_fail(cli_train_resume_other_model "other \\[data\\]/\\[model\\] settings
 add_test(NAME cli_forecast_writes_csv_and_plot COMMAND sh -c
   "rm -f ${CLI_RUN}/f.csv ${CLI_RUN}/f.png && $<TARGET_FILE:mmx_cli> forecast --checkpoint ${CLI_RUN}/best.safetensors --input ${CLI_DIR}/synthetic_100_rows.csv --holdout --output ${CLI_RUN}/f.csv --plot ${CLI_RUN}/f.png && test -s ${CLI_RUN}/f.png && test $(wc -l < ${CLI_RUN}/f.csv) -eq 17 && grep -q '^2020-01-04 12:00:00,' ${CLI_RUN}/f.csv && tail -n 1 ${CLI_RUN}/f.csv | grep -q '^2020-01-05 03:00:00,'")
 set_tests_properties(cli_forecast_writes_csv_and_plot PROPERTIES FIXTURES_REQUIRED cli_ckpt LABELS cpu)
+
+# ViM2 image classification. A seconds-long CIFAR-10 run (configs/vim2/cifar10_quick.toml,
+# shortened further) provides the checkpoint; needs <data root>/cifar10.
+set(VIM2_RUN ${CMAKE_BINARY_DIR}/tests/cli_vim2_run)
+set(VIM2_QUICK ${CMAKE_SOURCE_DIR}/configs/vim2/cifar10_quick.toml)
+add_test(NAME cli_vim2_train_quick COMMAND $<TARGET_FILE:mmx_cli> train ${VIM2_QUICK}
+  --set train.epochs=1 --set train.max_batches_per_epoch=3 --out ${VIM2_RUN} --no-progress)
+set_tests_properties(cli_vim2_train_quick PROPERTIES FIXTURES_SETUP cli_vim2_ckpt LABELS cpu)
+
+function(mmx_vim2_fail name pattern)
+  add_test(NAME ${name} COMMAND ${FAIL} ${pattern} ${ARGN})
+  set_tests_properties(${name} PROPERTIES FIXTURES_REQUIRED cli_vim2_ckpt LABELS cpu)
+endfunction()
+
+mmx_vim2_fail(cli_vim2_train_unknown_key "did you mean 'train.lr'" --
+  $<TARGET_FILE:mmx_cli> train ${VIM2_QUICK} --set train.lrr=1e-3 --out ${VIM2_RUN}/never)
+mmx_vim2_fail(cli_vim2_train_bad_dims "\\[model\\]" --
+  $<TARGET_FILE:mmx_cli> train ${VIM2_QUICK} --set model.dims=[16,32] --out ${VIM2_RUN}/never)
+mmx_vim2_fail(cli_vim2_train_resume_other_model "other \\[model\\]/\\[augment\\] settings" --
+  $<TARGET_FILE:mmx_cli> train ${VIM2_QUICK} --set model.d_state=4 --out ${VIM2_RUN} --resume)
+mmx_vim2_fail(cli_vim2_classify_not_an_image "notimage.txt" --
+  sh -c "echo 'not an image' > ${VIM2_RUN}/notimage.txt && $<TARGET_FILE:mmx_cli> classify --checkpoint ${VIM2_RUN}/best.safetensors ${VIM2_RUN}/notimage.txt")
+mmx_vim2_fail(cli_vim2_classify_missing_image "missing.png" --
+  $<TARGET_FILE:mmx_cli> classify --checkpoint ${VIM2_RUN}/best.safetensors ${VIM2_RUN}/missing.png)
+mmx_vim2_fail(cli_vim2_classify_tsm2_checkpoint "not a ViM2 checkpoint" --
+  $<TARGET_FILE:mmx_cli> classify --checkpoint ${CLI_RUN}/best.safetensors ${VIM2_RUN}/missing.png)
+set_tests_properties(cli_vim2_classify_tsm2_checkpoint PROPERTIES FIXTURES_REQUIRED "cli_vim2_ckpt;cli_ckpt")
+mmx_vim2_fail(cli_vim2_eval_ema_on_tsm2 "ViM2 checkpoints only" --
+  $<TARGET_FILE:mmx_cli> eval --checkpoint ${CLI_RUN}/best.safetensors --ema)
+set_tests_properties(cli_vim2_eval_ema_on_tsm2 PROPERTIES FIXTURES_REQUIRED "cli_vim2_ckpt;cli_ckpt")
+
+# Happy paths: eval of the EMA weights on the CIFAR-10 test set (JSON), and the model summary.
+add_test(NAME cli_vim2_eval_ema COMMAND sh -c
+  "$<TARGET_FILE:mmx_cli> eval --checkpoint ${VIM2_RUN}/best.safetensors --ema > ${VIM2_RUN}/eval.json && grep -q '\"weights\": \"ema\"' ${VIM2_RUN}/eval.json && grep -q '\"images\": 10000' ${VIM2_RUN}/eval.json && grep -q '\"top5\"' ${VIM2_RUN}/eval.json")
+set_tests_properties(cli_vim2_eval_ema PROPERTIES FIXTURES_REQUIRED cli_vim2_ckpt LABELS cpu)
+add_test(NAME cli_vim2_info COMMAND sh -c
+  "$<TARGET_FILE:mmx_cli> info --config ${CMAKE_SOURCE_DIR}/configs/vim2/vim2_tiny.toml | grep -q 'ViM2 preset vim2_tiny'")
+set_tests_properties(cli_vim2_info PROPERTIES LABELS cpu)
