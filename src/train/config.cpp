@@ -133,6 +133,10 @@ const std::map<std::string, Entry>& schema() {
     i64("train.threads", [](TrainConfig& c) -> int64_t& { return c.train.threads; }, "");
     str("train.device", [](TrainConfig& c) -> std::string& { return c.train.device; }, "cpu | cuda");
     str("train.precision", [](TrainConfig& c) -> std::string& { return c.train.precision; }, "fp32 | bf16");
+    m["train.cuda_graph"] = {Kind::kBool,
+                             [](TrainConfig& c, const Value& v) { c.train.cuda_graph = std::get<bool>(v); },
+                             [](const TrainConfig& c) { return Value(c.train.cuda_graph); },
+                             "replay training steps from a CUDA graph (device cuda)"};
     i64("train.max_batches_per_epoch", [](TrainConfig& c) -> int64_t& { return c.train.max_batches_per_epoch; }, "");
     f64("train.time_budget_minutes", [](TrainConfig& c) -> double& { return c.train.time_budget_minutes; }, "");
     return m;
@@ -223,6 +227,8 @@ void validate(const TrainConfig& c, const std::string& source) {
     fail("train.precision must be \"fp32\" or \"bf16\", got \"" + c.train.precision + "\"");
   if (c.train.precision == "bf16" && c.train.device != "cuda")
     fail("train.precision = \"bf16\" needs train.device = \"cuda\"");
+  if (c.train.cuda_graph && c.train.device != "cuda")
+    fail("train.cuda_graph = true needs train.device = \"cuda\"");
 }
 
 }  // namespace

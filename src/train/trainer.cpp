@@ -1,7 +1,6 @@
 // TSM2 training loop, evaluation and checkpoint glue (see include/mmx/train/trainer.h).
 #include "mmx/train/trainer.h"
 
-#include <ATen/autocast_mode.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
@@ -17,6 +16,7 @@
 #include "mmx/data/csv.h"
 #include "mmx/nn/mamba_mixer.h"
 #include "mmx/train/checkpoint.h"
+#include "mmx/train/graph_step.h"
 #include "mmx/train/progress.h"
 
 namespace mmx::train {
@@ -39,22 +39,8 @@ torch::Device parse_device(const std::string& name) {
   return torch::kCPU;
 }
 
-// Enables bf16 autocast on CUDA for the lifetime of the guard (the scan keeps an fp32 state).
-struct AutocastGuard {
-  bool on;
-  explicit AutocastGuard(bool enable) : on(enable) {
-    if (on) {
-      at::autocast::set_autocast_enabled(at::kCUDA, true);
-      at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    }
-  }
-  ~AutocastGuard() {
-    if (on) {
-      at::autocast::set_autocast_enabled(at::kCUDA, false);
-      at::autocast::clear_cache();
-    }
-  }
-};
+// Training steps between two reads of the summed loss (each read synchronises with the device).
+constexpr int64_t kLossReadEvery = 25;
 
 std::vector<std::pair<std::string, torch::Tensor>> named_params(const torch::nn::Module& m) {
   std::vector<std::pair<std::string, torch::Tensor>> v;
@@ -170,13 +156,18 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
   int64_t n_params = 0;
   for (const auto& p : model->parameters()) n_params += p.numel();
 
-  auto groups = nn::split_weight_decay(*model);
-  std::vector<torch::optim::OptimizerParamGroup> pg;
-  pg.emplace_back(groups.decay, std::make_unique<torch::optim::AdamWOptions>(
-                                    torch::optim::AdamWOptions(tc.lr).weight_decay(tc.weight_decay)));
-  pg.emplace_back(groups.no_decay, std::make_unique<torch::optim::AdamWOptions>(
-                                       torch::optim::AdamWOptions(tc.lr).weight_decay(0.0)));
-  torch::optim::AdamW opt(std::move(pg), torch::optim::AdamWOptions(tc.lr));
+  // The step: AdamW with the no-decay groups, clipping, bf16 autocast, optionally a CUDA graph;
+  // the training windows are gathered on the device.
+  TrainStepOptions so;
+  so.batch_size = tc.batch_size;
+  so.lr = tc.lr;
+  so.weight_decay = tc.weight_decay;
+  so.clip_grad = tc.clip_grad;
+  so.bf16 = tc.precision == "bf16";
+  so.cuda_graph = tc.cuda_graph;
+  TSM2TrainStep stepper(model, so);
+  stepper.bind_windows(fd.scaled, train_set);
+  torch::optim::AdamW& opt = stepper.optimizer();
   const auto params_named = named_params(*model);
 
   int64_t batches_per_epoch = (train_set.size() + tc.batch_size - 1) / tc.batch_size;
@@ -208,6 +199,7 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
                         "resume with the run's config.toml");
     load_module_state(*model, model_tensors(last), last_path);
     load_optimizer_state(opt, last, params_named, last_path);
+    stepper.import_optimizer_state();
     start_epoch = std::stoll(last.metadata.at("epoch")) + 1;
     best = std::stod(last.metadata.at("best_val_mse"));
     bad_epochs = std::stoll(last.metadata.at("bad_epochs"));
@@ -231,7 +223,7 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
        << " variates, seq_len " << config.data.seq_len << ", pred_len " << config.data.pred_len
        << "; windows train " << train_set.size() << ", val " << val_set.size() << ", test "
        << test_set.size() << "; " << n_params << " parameters; device " << device
-       << "; threads " << at::get_num_threads();
+       << "; threads " << at::get_num_threads() << (tc.cuda_graph ? "; CUDA graph step" : "");
     log(os.str());
   }
 
@@ -251,7 +243,6 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
   };
 
   const auto t_start = Clock::now();
-  const bool bf16 = tc.precision == "bf16";
   int64_t step = (start_epoch - 1) * batches_per_epoch;
   for (int64_t epoch = start_epoch; epoch <= tc.epochs; ++epoch) {
     // Re-seed per epoch (dropout, drop path): a resumed run repeats the uninterrupted one exactly.
@@ -264,34 +255,32 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
     ProgressBar bar("epoch " + std::to_string(epoch) + "/" + std::to_string(tc.epochs),
                     batches_per_epoch, hooks.progress_bar);
     double loss_sum = 0;
-    int64_t seen = 0;
+    int64_t seen = 0, read_seen = 0, in_epoch = 0;
+    std::string loss_text = "loss -";
+    // The summed loss stays on the device; reading it every kLossReadEvery steps (and at the end
+    // of the epoch) checks that it is finite without a per-step synchronisation.
+    auto read_loss = [&]() {
+      loss_sum += stepper.take_loss_sum();
+      read_seen = seen;
+      TORCH_CHECK(std::isfinite(loss_sum), "training loss became ", loss_sum, " at epoch ", epoch,
+                  " by step ", step, " (try a lower train.lr)");
+      loss_text = "loss " + std::to_string(loss_sum / static_cast<double>(seen)).substr(0, 6);
+    };
     for (const auto& idx : batches) {
-      const double lr = lr_at(step++);
-      for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-      auto b = train_set.batch(idx);
-      auto x = b.x.to(device), y = b.y.to(device);
-      torch::Tensor loss;
-      {
-        AutocastGuard ac(bf16);
-        loss = torch::mse_loss(model->forward(x).to(torch::kFloat32), y);
-      }
-      opt.zero_grad();
-      loss.backward();
-      if (tc.clip_grad > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), tc.clip_grad);
-      opt.step();
-      const double l = loss.item<double>();
-      TORCH_CHECK(std::isfinite(l), "training loss became ", l, " at epoch ", epoch, ", step ", step,
-                  " (try a lower train.lr)");
-      loss_sum += l * static_cast<double>(idx.size());
+      stepper.step(idx, lr_at(step++));
       seen += static_cast<int64_t>(idx.size());
-      bar.update(1, "loss " + std::to_string(loss_sum / static_cast<double>(seen)).substr(0, 6),
-                 static_cast<double>(seen));
+      if (++in_epoch % kLossReadEvery == 0) read_loss();
+      bar.update(1, loss_text, static_cast<double>(seen));
       if (tc.time_budget_minutes > 0 && seconds_since(t_start) > tc.time_budget_minutes * 60) {
         res.out_of_time = true;
         break;
       }
     }
+    if (seen > read_seen) read_loss();
     bar.finish();
+    if (epoch == start_epoch && tc.cuda_graph)
+      log(stepper.graphed() ? std::string("training step captured in a CUDA graph")
+                            : "CUDA graph capture failed, training eagerly: " + stepper.fallback_reason());
     const double train_secs = seconds_since(t0);
     EvalMetrics val = evaluate(model, val_set, tc.eval_batch_size, device);
     EpochRecord rec{epoch, loss_sum / std::max<int64_t>(1, seen), val.mse, val.mae,
@@ -312,6 +301,7 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
     }
     {
       Checkpoint ck{module_state(*model), meta};
+      stepper.export_optimizer_state();
       add_optimizer_state(ck, opt, params_named);
       ck.metadata["epoch"] = std::to_string(epoch);
       ck.metadata["best_val_mse"] = std::to_string(best);

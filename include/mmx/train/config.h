@@ -43,6 +43,8 @@ struct OptimConfig {
   int64_t threads = 0;             ///< CPU threads (0 = LibTorch default)
   std::string device = "cpu";      ///< cpu | cuda
   std::string precision = "fp32";  ///< fp32 | bf16 (autocast on CUDA; the scan state stays fp32)
+  /// Replay each training step from a CUDA graph (device cuda only; mmx/train/graph_step.h).
+  bool cuda_graph = false;
   int64_t max_batches_per_epoch = 0;  ///< 0 = all training windows each epoch
   double time_budget_minutes = 0.0;   ///< stop training after this much wall time (0 = none)
 };

@@ -1,0 +1,189 @@
+// One TSM2 training step (forward, MSE loss, backward, global-norm clipping, AdamW with the
+// weight-decay groups of mmx::nn::split_weight_decay) run eagerly or replayed from a CUDA graph.
+//
+// Graph mode (TrainStepOptions::cuda_graph, CUDA only): the first step fills static device
+// buffers with its batch, runs `warmup_iters` eager steps on a side stream (cuBLAS/cuDNN
+// workspaces, kernel attributes), restores the parameters and optimizer state, then captures one
+// whole step: grads zeroed in place, forward (bf16 autocast with its cast cache off), loss,
+// backward accumulating into preallocated grads, clipping with the norm kept on the device, and
+// CapturableAdamW whose step count and learning rate are device tensors. Every later step copies
+// the window indices (or the batch) into the static buffers, writes the learning rate with a fill
+// kernel and replays the graph: no host synchronisation. A batch smaller than batch_size (an
+// epoch's last) is padded with copies of its first window carrying weight 0, so the loss and the
+// gradients are those of the real windows. The summed loss stays on the device until read.
+// If capture fails, the step reports why (fallback_reason) and runs the same body eagerly.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mmx/data/windows.h"
+#include "mmx/models/tsm2.h"
+
+namespace mmx::train {
+
+/// Scales the defined tensors of `grads` in place so their global L2 norm is at most max_norm:
+/// g *= min(1, max_norm / (norm + 1e-6)), the rule of torch::nn::utils::clip_grad_norm_, but
+/// without reading the norm back to the host (so it can be captured in a CUDA graph). Returns the
+/// norm before clipping as a 0-dim float32 tensor on the grads' device (a CPU zero when none is
+/// defined). Errors: c10::Error for max_norm <= 0 or grads of mixed devices.
+torch::Tensor clip_grad_norm_device(const std::vector<torch::Tensor>& grads, double max_norm);
+
+/// Hyper-parameters of CapturableAdamW (torch::optim::AdamWOptions' defaults except the lr).
+struct CapturableAdamWOptions {
+  double lr = 1e-3;
+  double weight_decay = 1e-2;  ///< decoupled, applied to the `decay` group only
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+};
+
+/// AdamW (the update of torch::optim::AdamW, no amsgrad) written with multi-tensor ATen ops on
+/// the parameters' device, whose step count and learning rate live in 0-dim float64 device
+/// tensors and whose bias corrections are computed on the device: step() issues no host
+/// synchronisation and no host-to-device copy, so it can be captured in a CUDA graph and works
+/// the same eagerly (also on the CPU). Every parameter must have a defined .grad() when step()
+/// runs; its moments live in fixed tensors (copy_ only, never reallocated).
+class CapturableAdamW {
+ public:
+  /// `decay` and `no_decay`: the two groups (e.g. mmx::nn::split_weight_decay), all of one
+  /// floating dtype and device. Errors: c10::Error for an empty parameter set, mixed dtypes or
+  /// devices, or a negative lr / weight decay.
+  CapturableAdamW(std::vector<torch::Tensor> decay, std::vector<torch::Tensor> no_decay,
+                  const CapturableAdamWOptions& options);
+
+  /// Writes the learning rate used by later steps (a fill kernel on CUDA; asynchronous).
+  void set_lr(double lr);
+  /// One AdamW step on every parameter. Errors: c10::Error when a parameter has no grad.
+  void step();
+
+  /// Copies the moments, step count and learning rate into `optimizer`'s per-parameter
+  /// AdamWParamState and group options (for mmx::train::add_optimizer_state). `optimizer` must
+  /// hold the same parameter tensors. Synchronises with the device.
+  void export_state(torch::optim::AdamW& optimizer) const;
+  /// Copies `optimizer`'s state (e.g. from load_optimizer_state) into this optimizer's tensors in
+  /// place; parameters without state restart from zero moments. Errors: c10::Error when the
+  /// parameters' states disagree on the step count or a moment has another shape.
+  void import_state(const torch::optim::AdamW& optimizer);
+
+  /// Copies of the moments, step count and learning rate.
+  struct State {
+    std::vector<torch::Tensor> exp_avg, exp_avg_sq;
+    torch::Tensor step, lr;
+  };
+  State snapshot() const;
+  /// Copies a snapshot back in place. Errors: c10::Error for a snapshot of another optimizer.
+  void restore(const State& state);
+
+  /// Parameters in update order: the decay group, then the no-decay group.
+  const std::vector<torch::Tensor>& params() const { return params_; }
+  /// The first/second moments (same order as params()).
+  const std::vector<torch::Tensor>& exp_avg() const { return exp_avg_; }
+  const std::vector<torch::Tensor>& exp_avg_sq() const { return exp_avg_sq_; }
+  /// 0-dim float64 tensors: steps taken, current learning rate.
+  const torch::Tensor& step_count() const { return step_; }
+  const torch::Tensor& lr() const { return lr_; }
+
+ private:
+  std::vector<torch::Tensor> params_, decay_, exp_avg_, exp_avg_sq_;
+  torch::Tensor step_, lr_;
+  CapturableAdamWOptions options_;
+};
+
+/// How TSM2TrainStep trains.
+struct TrainStepOptions {
+  int64_t batch_size = 128;   ///< graph mode: the static batch (smaller batches are padded)
+  double lr = 1e-4;           ///< initial learning rate (step() sets each step's)
+  double weight_decay = 0.01;
+  double clip_grad = 1.0;     ///< max global grad norm; 0 = off
+  bool bf16 = false;          ///< bf16 autocast (CUDA only)
+  bool cuda_graph = false;    ///< capture and replay (CUDA only)
+  int64_t warmup_iters = 3;   ///< eager steps on a side stream before capture (undone)
+};
+
+/// A TSM2 training step, eager or CUDA-graph replayed (see the file comment). Eager mode is the
+/// trainer's reference step: torch::optim::AdamW, torch::mse_loss, clip_grad_norm_device. Graph
+/// mode uses CapturableAdamW and the padded, window-weighted MSE (equal to the MSE of the real
+/// windows). Both accumulate sum(loss * windows) in a float64 device tensor (loss_sum).
+class TSM2TrainStep {
+ public:
+  /// `model` must already live on its training device. Errors: c10::Error for cuda_graph or
+  /// bf16 on a CPU model, or a batch_size < 1.
+  TSM2TrainStep(models::TSM2 model, const TrainStepOptions& options);
+  ~TSM2TrainStep();
+  TSM2TrainStep(const TSM2TrainStep&) = delete;
+  TSM2TrainStep& operator=(const TSM2TrainStep&) = delete;
+
+  /// Uploads the rows of `windows`' split of `series` (n_rows, n_vars), the tensor the windows
+  /// were cut from (e.g. ForecastData::scaled), to the model's device once; step(indices, lr) then
+  /// gathers windows there (bitwise the tensors of windows.batch(indices)). Errors: c10::Error
+  /// when the window shape differs from the model's (seq_len, pred_len, n_vars), or when `series`
+  /// is not the windows' series (its first and last windows are compared).
+  void bind_windows(const torch::Tensor& series, const data::WindowDataset& windows);
+  /// One step on the bound windows `indices` (1..batch_size of them) at learning rate `lr`.
+  /// Errors: c10::Error without bind_windows, for an empty or too long list or an index out of
+  /// range, or (graph mode) after step(x, y, lr) captured the other input form.
+  void step(const std::vector<int64_t>& indices, double lr);
+  /// One step on a batch x (n, seq_len, n_vars), y (n, pred_len, n_vars), float32, any device,
+  /// 1 <= n <= batch_size. Errors: c10::Error for other shapes, or (graph mode) after
+  /// step(indices, lr) captured the other input form.
+  void step(const torch::Tensor& x, const torch::Tensor& y, double lr);
+
+  /// sum over steps of (batch loss * windows in the batch), float64 0-dim on the device.
+  const torch::Tensor& loss_sum() const { return loss_sum_; }
+  /// Reads loss_sum to the host (synchronises) and resets it to zero.
+  double take_loss_sum();
+
+  /// True once the step is captured and replayed from a graph.
+  bool graphed() const { return graph_ != nullptr && !fallback_; }
+  /// Why graph mode fell back to eager steps ("" when it did not).
+  const std::string& fallback_reason() const { return fallback_reason_; }
+  /// Number of steps taken.
+  int64_t steps() const { return steps_; }
+
+  /// The torch::optim::AdamW of the eager step; in graph mode a mirror holding the same groups
+  /// whose state export_optimizer_state fills (for checkpoints) and import_optimizer_state reads.
+  torch::optim::AdamW& optimizer() { return *torch_opt_; }
+  /// Graph mode: copies CapturableAdamW's state into optimizer() (synchronises). Eager: no-op.
+  void export_optimizer_state();
+  /// Graph mode: copies optimizer()'s state into CapturableAdamW. Eager: no-op.
+  void import_optimizer_state();
+
+ private:
+  struct Graph;
+  void prepare_graph_buffers();
+  void load_indices(const std::vector<int64_t>& indices);
+  void load_batch(const torch::Tensor& x, const torch::Tensor& y);
+  void set_weights(int64_t n);
+  void run_eager(const torch::Tensor& x, const torch::Tensor& y, double lr);
+  void run_graph(double lr);
+  void graph_body();
+  void capture();
+
+  models::TSM2 model_;
+  TrainStepOptions options_;
+  torch::Device device_;
+  int64_t seq_len_ = 0, pred_len_ = 0, n_vars_ = 0;
+  std::vector<torch::Tensor> params_;
+  std::unique_ptr<torch::optim::AdamW> torch_opt_;
+  std::unique_ptr<CapturableAdamW> adam_;
+  std::vector<torch::Tensor> trained_, grads_;  // graph mode: parameters with grads, their grads
+
+  // Bound windows: the series on the device and the row offsets of a window.
+  torch::Tensor series_, window_rows_;
+  int64_t rows_begin_ = 0, n_windows_ = 0;
+
+  // Graph-mode static inputs.
+  enum class Input { kNone, kIndices, kBatch };
+  Input input_ = Input::kNone;
+  torch::Tensor starts_, x_, y_, weights_, loss_sum_;
+  int64_t weights_n_ = -1;
+  std::unique_ptr<Graph> graph_;
+  bool fallback_ = false;
+  std::string fallback_reason_;
+  int64_t steps_ = 0;
+};
+
+}  // namespace mmx::train
