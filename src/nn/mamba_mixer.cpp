@@ -4,6 +4,7 @@
 
 #include "mmx/nn/norm.h"
 #include "mmx/nn/s6.h"
+#include "mmx/nn/vim2_blocks.h"
 
 #include <unordered_set>
 
@@ -206,16 +207,21 @@ WeightDecayGroups split_weight_decay(const torch::nn::Module& module) {
   for (const auto& item : module.named_modules()) {
     const auto& m = *item.value();
     const auto prefix = item.key().empty() ? std::string() : item.key() + ".";
-    const bool whole = is_norm(m) || dynamic_cast<const WeightedAverageImpl*>(&m);
+    const bool whole = is_norm(m) || dynamic_cast<const WeightedAverageImpl*>(&m) ||
+                       dynamic_cast<const StageAverageImpl*>(&m);
     const bool s6 = dynamic_cast<const S6Impl*>(&m) != nullptr;
+    const bool stacked = dynamic_cast<const StackedS6Impl*>(&m) != nullptr;
     for (const auto& p : m.named_parameters(/*recurse=*/false)) {
-      if (whole || (s6 && (p.key() == "A_log" || p.key() == "D"))) excluded.insert(prefix + p.key());
+      if (whole || (s6 && (p.key() == "A_log" || p.key() == "D")) ||
+          (stacked && (p.key() == "A_logs" || p.key() == "Ds"))) {
+        excluded.insert(prefix + p.key());
+      }
     }
   }
   WeightDecayGroups groups;
   for (const auto& p : module.named_parameters()) {
     const auto& name = p.key();
-    if (excluded.count(name) || name == "bias" || ends_with(name, ".bias")) {
+    if (excluded.count(name) || name == "bias" || ends_with(name, ".bias") || ends_with(name, "_bias")) {
       groups.no_decay_names.push_back(name);
       groups.no_decay.push_back(p.value());
     } else {

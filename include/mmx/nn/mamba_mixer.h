@@ -186,7 +186,8 @@ struct WeightDecayGroups {
 /// Splits `module`'s parameters (paper-spec §1.3, §3.2, §7 row 37): no weight decay on biases
 /// (names ending in "bias"), on every parameter of a norm (Norm2D, RevIN, LayerNorm, GroupNorm,
 /// BatchNorm), on S6's A_log and D, and on the WeightedAverage scalars; decay on everything else
-/// (projection and conv weights). Names are the full dotted parameter names of `module`.
+/// (projection and conv weights). ViM2 (§4.7): also StackedS6 A_logs / Ds, StageAverage scalars
+/// and `*_bias` tensors. Names are the full dotted parameter names of `module`.
 WeightDecayGroups split_weight_decay(const torch::nn::Module& module);
 
 /// The names in `split_weight_decay(module).no_decay_names`.
