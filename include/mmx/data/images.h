@@ -145,10 +145,13 @@ struct AugmentOptions {
 /// Sharpness (factor 1 ± 0.9m/10), ShearX/Y (±0.3m/10), TranslateX/Y (±0.45m/10 of the size);
 /// applies it with probability randaugment_prob; m ~ N(randaugment_m, randaugment_mstd) clipped
 /// to [0, 10] per application. The image is kept on the 0..255 scale and rounded after every op
-/// (like PIL's uint8). Exact (equal to PIL up to float rounding): AutoContrast, Equalize, Invert,
-/// Posterize, Solarize, SolarizeAdd, Color, Contrast, Brightness, Sharpness. Approximate: the
-/// geometric ops (bilinear grid_sample instead of PIL's nearest/bilinear/bicubic choice; the fill
-/// of uncovered pixels is the timm mean colour (124, 116, 104) blended at the border).
+/// (like PIL's uint8). Exact (PIL's integer formulas as lookup tables): AutoContrast, Equalize,
+/// Invert, Posterize, Solarize, SolarizeAdd. PIL's formulas in float32 (integer luma
+/// (19595 R + 38470 G + 7471 B + 2^15) >> 16, blends truncated and clipped as ImagingBlend; may
+/// differ from PIL by one level where float rounding differs): Color, Contrast, Brightness,
+/// Sharpness (its 3x3 smoothing result rounded half up, border pixels kept). Approximate: the
+/// geometric ops (bilinear grid_sample instead of PIL's resampling; uncovered pixels take the timm
+/// mean colour round(255 * mean) = (124, 116, 104), blended at the border).
 /// The random resized crop samples its box as torchvision (10 attempts, then a centre crop of
 /// clamped ratio) and resamples with grid_sample in `interpolation` mode, without antialiasing.
 /// Colour jitter applies brightness, contrast and saturation with factors U[1-j, 1+j] in a random
