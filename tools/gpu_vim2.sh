@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# ViM2 on the GPU machine, in as few calls as possible (the device budget is 30 minutes):
+#   build        configure + build the whole library, the CLI, bench_vim2 and the nn/train/cuda
+#                tests through tools/gpu_check.sh's build step (system torch, carried .gpu_deps)
+#   stage        copy the carried CIFAR-10 pieces (.gpu_data/cifar10/*) into $MMX_GPU_DATA/cifar10
+#                (default /tmp/mmxdata; a call carries at most 64 MiB, so the 170 MB set arrives
+#                over several calls while the machine stays warm)
+#   test         test_vim2 (CPU tests, run on the GPU machine's cores) and the CUDA scan tests
+#   bench        bench_vim2: ViM2-T 224 px batch 128 training and inference, bf16 and fp32, and the
+#                CIFAR config's training throughput (MMX_CIFAR_CONFIG)
+#   cifar        mmx train $MMX_CIFAR_CONFIG on the staged CIFAR-10 (run dir packed into
+#                $OUT/cifar_run.tgz), extra overrides in MMX_CIFAR_SET (space separated key=value)
+# Usage: tools/gpu_vim2.sh [steps...]   (default: build test bench). Output in $OUT (./gpu_out).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=${OUT:-$ROOT/gpu_out}
+mkdir -p "$OUT"
+LOG=$OUT/gpu_vim2.log
+BUILD=${MMX_BUILD_DIR:-build-gpu-all}
+DATA=${MMX_GPU_DATA:-/tmp/mmxdata}
+CIFAR_CONFIG=${MMX_CIFAR_CONFIG:-configs/vim2/cifar10_vim2.toml}
+STEPS=${*:-build test bench}
+has() { [[ " $STEPS " == *" $1 "* ]]; }
+say() { echo "[gpu_vim2 $(date +%H:%M:%S)] $*" | tee -a "$LOG"; }
+status=0
+[ -d "$ROOT/.gpu_deps/lib" ] && export LD_LIBRARY_PATH=$ROOT/.gpu_deps/lib:${LD_LIBRARY_PATH:-}
+say "steps: $STEPS; build dir $BUILD"
+
+if has build; then
+  t0=$(date +%s)
+  if OUT="$OUT" MMX_BUILD_DIR="$BUILD" MMX_OPS_ONLY=OFF \
+     MMX_CMAKE_ARGS="-DMMX_TEST_ONLY=nn;train;cuda ${MMX_CMAKE_ARGS:-}" \
+     MMX_GPU_TARGETS="mmx_cli bench_vim2 bench_tsm2_train bench_scan_cuda test_vim2 test_scan_cuda test_graph_step test_adamw" \
+     tools/gpu_check.sh build >>"$LOG" 2>&1; then
+    say "build ok in $(( $(date +%s) - t0 )) s"
+  else
+    say "build FAILED; see $OUT/gpu_check.log"
+    grep -E "error|FAILED" "$OUT/gpu_check.log" | head -40 | tee -a "$LOG"
+    exit 4
+  fi
+fi
+
+if has stage; then
+  mkdir -p "$DATA/cifar10"
+  cp .gpu_data/cifar10/* "$DATA/cifar10/" 2>/dev/null
+  say "staged: $(ls "$DATA/cifar10" | tr '\n' ' ')"
+fi
+
+if has test; then
+  for t in test_vim2 test_scan_cuda; do
+    t0=$(date +%s)
+    if "$BUILD/tests/$t" >"$OUT/$t.log" 2>&1; then
+      say "$t PASSED in $(( $(date +%s) - t0 )) s: $(grep -E '^\[  PASSED  \]' "$OUT/$t.log")"
+    else
+      status=1
+      say "$t FAILED"
+      grep -E "FAILED|Failure|Expected|Which is|max \|" "$OUT/$t.log" | head -30 | tee -a "$LOG"
+    fi
+  done
+fi
+
+if has bench; then
+  B="$BUILD/bench/bench_vim2"
+  for prec in bf16 fp32; do
+    "$B" --preset vim2_tiny --batch 128 --precision $prec --mode train,infer --steps 20 --warmup 5 \
+      2>&1 | tee -a "$OUT/bench_vim2.jsonl" | tee -a "$LOG" || status=1
+  done
+  "$B" --config "$CIFAR_CONFIG" --batch 512 --precision bf16 --mode train,infer --steps 20 --warmup 5 \
+    2>&1 | tee -a "$OUT/bench_vim2.jsonl" | tee -a "$LOG" || status=1
+fi
+
+if has cifar; then
+  t0=$(date +%s)
+  RUN=$OUT/cifar_run
+  SETS=(--set "data.data_root=$DATA")
+  for kv in ${MMX_CIFAR_SET:-}; do SETS+=(--set "$kv"); done
+  "$BUILD/mmx" train "$CIFAR_CONFIG" --out "$RUN" --no-progress "${SETS[@]}" >"$OUT/cifar_train.log" 2>&1 || status=1
+  say "cifar training finished in $(( $(date +%s) - t0 )) s (status $status)"
+  tail -25 "$OUT/cifar_train.log" | tee -a "$LOG"
+  rm -f "$RUN"/*.safetensors.tmp
+  tar -czf "$OUT/cifar_run.tgz" -C "$OUT" cifar_run --exclude='*.safetensors' && rm -rf "$RUN"
+fi
+say "done (status $status)"
+exit $status
