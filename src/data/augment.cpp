@@ -2,10 +2,12 @@
 // per sample on the CPU from the augmenter's generator and moved to the batch's device; the
 // pixel work runs on the whole batch (or on the subset of samples an op applies to).
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <numeric>
 
 #include "mmx/data/images.h"
@@ -52,6 +54,20 @@ std::vector<double> draw_uniform(at::Generator& g, int64_t n) {
 
 std::vector<double> draw_normal(at::Generator& g, int64_t n) {
   return to_vector(torch::randn({n}, g, torch::TensorOptions().dtype(torch::kDouble)));
+}
+
+// N(0, 1) noise of `shape` on `device`. On CUDA it is drawn there by a fresh generator seeded from
+// the CPU generator (no host-to-device copy of the noise; still reproducible for a seed).
+torch::Tensor draw_noise(at::Generator& g, at::IntArrayRef shape, const torch::Device& device) {
+  const auto opts = torch::TensorOptions().dtype(torch::kFloat32);
+  if (device.is_cuda()) {
+    const int64_t seed = torch::randint(0, std::numeric_limits<int64_t>::max(), {1}, g,
+                                        torch::TensorOptions().dtype(torch::kInt64)).item<int64_t>();
+    at::Generator dg = at::detail::getCUDAHooks().getNewGenerator(device.index());
+    dg.set_current_seed(static_cast<uint64_t>(seed));
+    return torch::randn(shape, dg, opts.device(device));
+  }
+  return torch::randn(shape, g, opts).to(device);
 }
 
 // Beta(a, a) from two standard Gamma(a) draws.
@@ -462,7 +478,7 @@ torch::Tensor BatchAugment::train(const torch::Tensor& u8_bchw) {
     }
     if (!idx.empty()) {
       const auto n = static_cast<int64_t>(idx.size());
-      const torch::Tensor noise = torch::randn({n, 3, s, s}, gen_, torch::TensorOptions().dtype(torch::kFloat32)).to(dev);
+      const torch::Tensor noise = draw_noise(gen_, {n, 3, s, s}, dev);
       const torch::Tensor bx = torch::tensor(box, torch::kInt64).view({n, 4}).to(dev);
       const torch::Tensor ar = torch::arange(s, bx.options());
       const torch::Tensor top = bx.select(1, 0).view({n, 1}), left = bx.select(1, 1).view({n, 1});
