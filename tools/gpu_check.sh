@@ -25,10 +25,11 @@ if [ "${1:-}" = "--prepare" ]; then
   cp /usr/include/csv.h "$DEPS/include/" && cp -r /usr/include/date "$DEPS/include/"
   mkdir -p "$DEPS/lib" && cp /usr/lib/x86_64-linux-gnu/libcsv.so.3 "$DEPS/lib/"
   cp /usr/lib/x86_64-linux-gnu/libcsv.so.3 "$DEPS/lib/libcsv.so"
-  # The image data: stb_image's headers (header-only use) and zlib's headers and library.
+  # The image data: stb_image's headers (header-only use); zlib's headers and link library
+  # (the runtime libz.so.1 is the system one).
   mkdir -p "$DEPS/include/stb" && cp /usr/include/stb/stb_image.h /usr/include/stb/stb_image_write.h "$DEPS/include/stb/"
   cp /usr/include/zlib.h /usr/include/zconf.h "$DEPS/include/"
-  cp -L /usr/lib/x86_64-linux-gnu/libz.so "$DEPS/lib/libz.so" && cp -L /usr/lib/x86_64-linux-gnu/libz.so "$DEPS/lib/libz.so.1"
+  cp -L /usr/lib/x86_64-linux-gnu/libz.so "$DEPS/lib/libz.so"
   du -sh "$DEPS"
   exit 0
 fi
