@@ -271,7 +271,7 @@ TSM2TrainStep::TSM2TrainStep(models::TSM2 model, const TrainStepOptions& options
   device_ = params_[0].device();
   TORCH_CHECK(!options.bf16 || device_.is_cuda(),
               "TSM2TrainStep: bf16 autocast needs the model on a CUDA device, it is on ", device_);
-  TORCH_CHECK(!options.cuda_graph || device_.is_cuda(),
+  TORCH_CHECK(!options.cuda_graph || !options.capture || device_.is_cuda(),
               "TSM2TrainStep: cuda_graph needs the model on a CUDA device, it is on ", device_);
   seq_len_ = model_->options.seq_len();
   pred_len_ = model_->options.pred_len();
@@ -288,8 +288,8 @@ TSM2TrainStep::TSM2TrainStep(models::TSM2 model, const TrainStepOptions& options
 
   if (!options.cuda_graph) return;
 #ifndef MMX_WITH_CUDA
-  TORCH_CHECK(false, "TSM2TrainStep: cuda_graph needs a build with the CUDA kernels");
-#else
+  TORCH_CHECK(!options.capture, "TSM2TrainStep: cuda_graph needs a build with the CUDA kernels");
+#endif
   // Which parameters the loss reaches (the eager optimizer skips the others: their grads stay
   // undefined): one probe backward on a zero window.
   for (auto& p : params_) p.mutable_grad() = torch::Tensor();
@@ -320,7 +320,6 @@ TSM2TrainStep::TSM2TrainStep(models::TSM2 model, const TrainStepOptions& options
   ao.weight_decay = options.weight_decay;
   adam_ = std::make_unique<CapturableAdamW>(keep(groups.decay), keep(groups.no_decay), ao);
   prepare_graph_buffers();
-#endif
 }
 
 TSM2TrainStep::~TSM2TrainStep() = default;
@@ -515,13 +514,8 @@ void TSM2TrainStep::run_graph(double lr) {
   ++steps_;
 }
 
-void TSM2TrainStep::capture() {
-#ifndef MMX_WITH_CUDA
-  fallback_ = true;
-  fallback_reason_ = "built without the CUDA kernels";
-#else
-  torch::cuda::synchronize(device_.index());
-  // Snapshot what the warm-up steps change; they are undone before capture.
+void TSM2TrainStep::warm_up_and_restore() {
+  // Snapshot what the warm-up steps change; they are undone afterwards.
   std::vector<torch::Tensor> saved_params, saved_buffers;
   const auto buffers = model_->buffers();
   {
@@ -529,7 +523,28 @@ void TSM2TrainStep::capture() {
     for (const auto& p : trained_) saved_params.push_back(p.detach().clone());
     for (const auto& b : buffers) saved_buffers.push_back(b.defined() ? b.clone() : b);
   }
-  auto saved_adam = adam_->snapshot();
+  const auto saved_adam = adam_->snapshot();
+  for (int64_t i = 0; i < options_.warmup_iters; ++i) graph_body();
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < trained_.size(); ++i) trained_[i].detach().copy_(saved_params[i]);
+  for (size_t i = 0; i < buffers.size(); ++i)
+    if (buffers[i].defined()) buffers[i].copy_(saved_buffers[i]);
+  adam_->restore(saved_adam);
+  loss_sum_.zero_();
+}
+
+void TSM2TrainStep::capture() {
+  if (!options_.capture) {
+    warm_up_and_restore();
+    fallback_ = true;
+    fallback_reason_ = "capture disabled (TrainStepOptions::capture = false)";
+    return;
+  }
+#ifndef MMX_WITH_CUDA
+  fallback_ = true;
+  fallback_reason_ = "built without the CUDA kernels";
+#else
+  torch::cuda::synchronize(device_.index());
   // The warm-up's dropout draws are undone too: the first replay uses the generator offset an
   // eager step would (so a resumed run repeats an uninterrupted one).
   auto gen = at::cuda::detail::getDefaultCUDAGenerator(device_.index());
@@ -541,22 +556,11 @@ void TSM2TrainStep::capture() {
   auto side = at::cuda::getStreamFromPool(/*isHighPriority=*/false, device_.index());
   {
     c10::cuda::CUDAStreamGuard guard(side);
-    for (int64_t i = 0; i < options_.warmup_iters; ++i) graph_body();
-    {
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      gen.set_offset(rng_offset);
-    }
-    torch::NoGradGuard no_grad;
-    for (size_t i = 0; i < trained_.size(); ++i) trained_[i].detach().copy_(saved_params[i]);
-    for (size_t i = 0; i < buffers.size(); ++i)
-      if (buffers[i].defined()) buffers[i].copy_(saved_buffers[i]);
-    adam_->restore(saved_adam);
-    loss_sum_.zero_();
+    warm_up_and_restore();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_offset(rng_offset);
   }
   side.synchronize();
-  saved_params.clear();
-  saved_buffers.clear();
-  saved_adam = {};
   c10::cuda::CUDACachingAllocator::emptyCache();
   graph_ = std::make_unique<Graph>();
   try {

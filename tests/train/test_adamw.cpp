@@ -1,12 +1,16 @@
 // The capturable AdamW (mmx/train/graph_step.h) against torch::optim::AdamW on the CPU: the
 // parameter groups of a tiny TSM2 (split_weight_decay), the same gradients and a varying
 // learning rate for 10 steps give the same parameters and moments; the state exports to and
-// imports from a torch::optim::AdamW; the device-side clipping matches clip_grad_norm_.
+// imports from a torch::optim::AdamW; the device-side clipping matches clip_grad_norm_; the
+// graph-mode step run without capture (padded weighted batch, CapturableAdamW, undone warm-up)
+// matches the eager step on the CPU; train.cuda_graph needs device cuda.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "mmx/models/tsm2.h"
 #include "mmx/nn/mamba_mixer.h"
+#include "mmx/data/windows.h"
+#include "mmx/train/config.h"
 #include "mmx/train/graph_step.h"
 
 namespace mmx::train {
@@ -132,6 +136,73 @@ TEST(ClipGradNormDevice, MatchesClipGradNorm) {
   const auto before = b[0].grad().clone();
   clip_grad_norm_device(grads, 1e6);
   EXPECT_TRUE(torch::equal(b[0].grad(), before));
+}
+
+TEST(GraphStepOnCpu, UncapturedGraphModeStepsMatchEagerSteps) {
+  const auto o = models::TSM2Options().seq_len(64).pred_len(16).n_vars(3).d_model(16).dropout(0.0);
+  torch::manual_seed(21);
+  models::TSM2 eager_model(o);
+  torch::manual_seed(99);
+  models::TSM2 graph_model(o);
+  copy_params(eager_model, graph_model);
+  eager_model->train();
+  graph_model->train();
+  torch::manual_seed(5);
+  const int64_t rows = 200;
+  auto series = torch::randn({rows, 3}).cumsum(0) * 0.1;
+  data::WindowDataset windows(series, {0, rows}, 64, 16);
+  TrainStepOptions so;
+  so.batch_size = 16;
+  so.lr = 1e-3;
+  so.weight_decay = 0.05;
+  so.clip_grad = 0.5;
+  TSM2TrainStep eager(eager_model, so);
+  so.cuda_graph = true;
+  so.capture = false;
+  TSM2TrainStep graph(graph_model, so);
+  eager.bind_windows(series, windows);
+  graph.bind_windows(series, windows);
+  auto batches = data::batch_indices(windows.size(), 16, true, 17);
+  std::vector<std::vector<int64_t>> five(batches.begin(), batches.begin() + 4);
+  five.push_back(batches.back());
+  ASSERT_LT(five.back().size(), 16u);
+  for (size_t s = 0; s < five.size(); ++s) {
+    eager.step(five[s], 1e-3 * (1.0 - 0.1 * static_cast<double>(s)));
+    graph.step(five[s], 1e-3 * (1.0 - 0.1 * static_cast<double>(s)));
+  }
+  EXPECT_FALSE(graph.graphed());
+  EXPECT_NE(graph.fallback_reason().find("capture disabled"), std::string::npos);
+  const double le = eager.take_loss_sum(), lg = graph.take_loss_sum();
+  EXPECT_NEAR(lg, le, 1e-5 * std::abs(le));
+  const auto pe = eager_model->named_parameters();
+  const auto pg = graph_model->named_parameters();
+  for (const auto& item : pe)
+    expect_close(pg[item.key()].detach(), item.value().detach(), 1e-5, 1e-6, item.key());
+  graph.export_optimizer_state();
+  for (const auto& p : graph_model->parameters()) {
+    const auto& st = static_cast<const torch::optim::AdamWParamState&>(
+        *graph.optimizer().state().at(p.unsafeGetTensorImpl()));
+    EXPECT_EQ(st.step(), 5);
+  }
+}
+
+TEST(GraphStepConfig, CudaGraphKeyParsesAndNeedsCuda) {
+  const auto c = parse_config("[train]\ndevice = \"cuda\"\ncuda_graph = true\n", "g");
+  EXPECT_TRUE(c.train.cuda_graph);
+  EXPECT_NE(to_toml(c).find("cuda_graph = true"), std::string::npos);
+  EXPECT_FALSE(parse_config("", "g").train.cuda_graph);
+  try {
+    parse_config("[train]\ncuda_graph = true\n", "g");
+    ADD_FAILURE() << "no ConfigError for cuda_graph on the CPU";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("needs train.device = \"cuda\""), std::string::npos) << e.what();
+  }
+  try {
+    parse_config("", "g", {"train.cuda_graf=true"});
+    ADD_FAILURE() << "no ConfigError for a misspelt key";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("did you mean 'train.cuda_graph'"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

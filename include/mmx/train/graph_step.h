@@ -101,6 +101,9 @@ struct TrainStepOptions {
   bool bf16 = false;          ///< bf16 autocast (CUDA only)
   bool cuda_graph = false;    ///< capture and replay (CUDA only)
   int64_t warmup_iters = 3;   ///< eager steps on a side stream before capture (undone)
+  /// Graph mode only: false runs the graph-mode step (static buffers, padding, CapturableAdamW,
+  /// the undone warm-up) without capturing it, on any device (tests of its semantics on the CPU).
+  bool capture = true;
 };
 
 /// A TSM2 training step, eager or CUDA-graph replayed (see the file comment). Eager mode is the
@@ -109,8 +112,9 @@ struct TrainStepOptions {
 /// windows). Both accumulate sum(loss * windows) in a float64 device tensor (loss_sum).
 class TSM2TrainStep {
  public:
-  /// `model` must already live on its training device. Errors: c10::Error for cuda_graph or
-  /// bf16 on a CPU model, or a batch_size < 1.
+  /// `model` must already live on its training device. Errors: c10::Error for bf16, or
+  /// cuda_graph with capture, on a CPU model (or a build without the CUDA kernels), or a
+  /// batch_size < 1.
   TSM2TrainStep(models::TSM2 model, const TrainStepOptions& options);
   ~TSM2TrainStep();
   TSM2TrainStep(const TSM2TrainStep&) = delete;
@@ -160,6 +164,7 @@ class TSM2TrainStep {
   void run_eager(const torch::Tensor& x, const torch::Tensor& y, double lr);
   void run_graph(double lr);
   void graph_body();
+  void warm_up_and_restore();
   void capture();
 
   models::TSM2 model_;
