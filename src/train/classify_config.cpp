@@ -368,7 +368,7 @@ std::string to_toml(const ClassifyConfig& c) {
           using T = std::decay_t<decltype(v)>;
           if constexpr (std::is_same_v<T, IntList> || std::is_same_v<T, FloatList>) {
             toml::array arr;
-            for (int64_t x : v) arr.push_back(x);
+            for (const auto x : v) arr.push_back(x);
             t->insert_or_assign(name, std::move(arr));
           } else {
             t->insert_or_assign(name, v);

@@ -1,6 +1,6 @@
 // ViM2 classification: the config (presets, overrides, closest-key errors, shipped configs), the
 // closed forms of the soft-target cross entropy, the EMA update and top-1/top-5, the weight-decay
-// groups of ViM2, a tiny ViM2 trained on real CIFAR-10 images (loss finite and decreasing,
+// groups of ViM2, a tiny ViM2 trained on 128 real CIFAR-10 images (loss finite and decreasing,
 // checkpoint reloads to the reported accuracy, resume = uninterrupted run bitwise) and the
 // `mmx classify` command on a generated PNG and on a file that is not an image.
 #include <gtest/gtest.h>
@@ -49,7 +49,7 @@ void expect_config_error(const std::string& toml, const std::vector<std::string>
 
 TEST(ClassifyConfig, UnknownKeysNameTheKeyAndTheClosestValidOne) {
   expect_config_error(std::string(kBase) + "[train]\nlrr = 1e-3\n", {}, {"exp.toml:4", "'train.lrr'", "did you mean 'train.lr'"});
-  expect_config_error(std::string(kBase) + "[augment]\nmixup = 0.2\n", {}, {"'augment.mixup'", "'augment.mixup_prob'"});
+  expect_config_error(std::string(kBase) + "[augment]\nmixup_alfa = 0.2\n", {}, {"'augment.mixup_alfa'", "did you mean 'augment.mixup_alpha'"});
   expect_config_error(std::string(kBase) + "depths = [1, 1, 1, 1]\n[modle]\npatch_size = 2\n", {},
                       {"'modle.patch_size'", "did you mean 'model.patch_size'"});
   expect_config_error(kBase, {"train.epoch=3"}, {"--set", "'train.epoch'", "'train.epochs'"});
@@ -200,7 +200,7 @@ TEST(ClassifyTrainer, WeightDecayGroupsOfViM2) {
   EXPECT_TRUE(contains(g.decay_names, "in_proj.weight"));
 }
 
-// 256 training and 128 validation images: the first 384 CIFAR-10 test images.
+// Slices of the CIFAR-10 test images (128 for training, the next 64 for validation).
 std::shared_ptr<data::ImageDataset> cifar_subset(int64_t begin, int64_t count) {
   static std::optional<data::ImageDataset> all;
   if (!all) all = data::load_cifar10(default_data_root() + "/cifar10", /*train=*/false);
@@ -230,8 +230,8 @@ ClassifyHooks hooks_with_data(int64_t stop_after = 0) {
   ClassifyHooks h;
   h.progress_bar = false;
   h.stop_after_epoch = stop_after;
-  h.train_data = cifar_subset(0, 256);
-  h.val_data = cifar_subset(256, 128);
+  h.train_data = cifar_subset(0, 128);
+  h.val_data = cifar_subset(128, 64);
   return h;
 }
 
@@ -241,7 +241,7 @@ TEST(ClassifyTrainer, TinyViM2TrainsEvaluatesAndReloads) {
   const ClassifyResult r = train_vim2(tiny_config(2), dir, false, hooks_with_data());
   ASSERT_EQ(r.history.size(), 2u);
   EXPECT_EQ(r.epochs_run, 2);
-  EXPECT_EQ(r.steps, 16);  // 256 / 32 per epoch
+  EXPECT_EQ(r.steps, 8);  // 128 / 32 per epoch
   for (const auto& e : r.history) {
     EXPECT_TRUE(std::isfinite(e.train_loss));
     EXPECT_TRUE(std::isfinite(e.ema_top1));
@@ -249,8 +249,8 @@ TEST(ClassifyTrainer, TinyViM2TrainsEvaluatesAndReloads) {
   }
   EXPECT_LT(r.history[1].train_loss, r.history[0].train_loss);
   EXPECT_LT(r.history[0].train_loss, std::log(10.0) + 0.5);
-  EXPECT_EQ(r.final_val.n, 128);
-  EXPECT_EQ(r.final_val_ema.n, 128);
+  EXPECT_EQ(r.final_val.n, 64);
+  EXPECT_EQ(r.final_val_ema.n, 64);
   for (const char* f : {"config.toml", "train.log", "metrics.json", "metrics.csv", "best.safetensors", "last.safetensors"})
     EXPECT_TRUE(fs::exists(dir + "/" + f)) << f;
   std::ifstream mj(dir + "/metrics.json");
@@ -277,7 +277,7 @@ TEST(ClassifyTrainer, TinyViM2TrainsEvaluatesAndReloads) {
     lo.drop_last = false;
     lo.workers = 0;
     lo.prefetch = 1;
-    data::ImageLoader val(*cifar_subset(256, 128), lo);
+    data::ImageLoader val(*cifar_subset(128, 64), lo);
     const ClassifyMetrics m = evaluate_classifier(*lc.model, val, c.augment, torch::kCPU);
     EXPECT_DOUBLE_EQ(m.top1, ema ? r.final_val_ema.top1 : r.final_val.top1);
     EXPECT_DOUBLE_EQ(m.top5, ema ? r.final_val_ema.top5 : r.final_val.top5);
