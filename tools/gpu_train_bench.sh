@@ -13,16 +13,16 @@
 #   tools/gpu_check.sh --prepare     (here, once) copies the dependencies the GPU machine lacks
 #   tools/gpu_train_bench.sh [steps] (on the GPU machine) steps: any of build test bench profile
 #                                    (default: all four)
-# Environment: MMX_BUILD_DIR (default build-gpu-train), MMX_CMAKE_ARGS (extra configure
-#              arguments), MMX_BENCH_STEPS (timed steps per mode, default 100), MMX_BENCH_MODES
-#              (default all four), MMX_PYTHON (default python3).
+# Environment: MMX_BUILD_DIR (default build-gpu-full, shared with tools/gpu_train.sh),
+#              MMX_CMAKE_ARGS (extra configure arguments), MMX_BENCH_STEPS (timed steps per mode,
+#              default 100), MMX_BENCH_MODES (default all four), MMX_PYTHON (default python3).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 OUT=${OUT:-$ROOT/gpu_out}
 mkdir -p "$OUT"
 LOG=$OUT/gpu_train_bench.log
-BUILD=${MMX_BUILD_DIR:-build-gpu-train}
+BUILD=${MMX_BUILD_DIR:-build-gpu-full}
 STEPS=${*:-build test bench profile}
 has() { [[ " $STEPS " == *" $1 "* ]]; }
 say() { echo "[gpu_train_bench $(date +%H:%M:%S)] $*" | tee -a "$LOG"; }
@@ -64,7 +64,7 @@ if has bench; then
   TRACE_ARG=()
   has profile && TRACE_ARG=(--trace "$TRACE")
   "$BUILD/bench/bench_tsm2_train" --steps "${MMX_BENCH_STEPS:-100}" \
-      --modes "${MMX_BENCH_MODES:-eager_fp32,eager_bf16,graph_fp32,graph_bf16}" "${TRACE_ARG[@]}" \
+      --modes "${MMX_BENCH_MODES:-eager_fp32,eager_bf16,graph_fp32,graph_bf16}" ${TRACE_ARG[@]+"${TRACE_ARG[@]}"} \
       >"$OUT/bench_tsm2_train.txt" 2>&1 || status=1
   grep -E '^\{' "$OUT/bench_tsm2_train.txt" >"$OUT/bench_tsm2_train.jsonl"
   say "bench done in $(( $(date +%s) - t0 )) s (exit status so far $status):"
