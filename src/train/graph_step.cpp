@@ -565,6 +565,9 @@ void TSM2TrainStep::capture() {
   graph_ = std::make_unique<Graph>();
   try {
     c10::cuda::CUDAStreamGuard guard(side);
+    // Dropout and DropPath draw from the default generator: registered so that every replay
+    // advances its Philox offset (capture_begin registers it too; this is idempotent).
+    graph_->graph.register_generator_state(gen);
     graph_->graph.capture_begin();
     graph_body();
     graph_->graph.capture_end();
