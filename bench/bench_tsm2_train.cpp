@@ -172,16 +172,19 @@ std::string json_escape(const std::string& s) {
 }
 
 void print_json(const ModeResult& r, int64_t batch) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", r.final_loss);
+  const std::string loss = std::isfinite(r.final_loss) ? buf : "null";  // JSON has no NaN
   std::printf(
       "{\"bench\": \"tsm2_train\", \"mode\": \"%s\", \"ok\": %s, \"graphed\": %s, \"batch\": %lld, "
       "\"ms_per_step_median\": %.4f, \"ms_per_step_p10\": %.4f, \"ms_per_step_p90\": %.4f, "
       "\"timed_steps\": %lld, \"windows_per_s\": %.1f, \"epoch_s\": %.4f, \"epoch_windows\": %lld, "
-      "\"peak_allocated_gb\": %.4f, \"peak_reserved_gb\": %.4f, \"final_loss\": %.6g, "
+      "\"peak_allocated_gb\": %.4f, \"peak_reserved_gb\": %.4f, \"final_loss\": %s, "
       "\"finite\": %s, \"fallback\": \"%s\", \"error\": \"%s\"}\n",
       r.mode.c_str(), r.ok ? "true" : "false", r.graphed ? "true" : "false",
       static_cast<long long>(batch), r.ms_median, r.ms_p10, r.ms_p90,
       static_cast<long long>(r.timed_steps), r.windows_per_s, r.epoch_s,
-      static_cast<long long>(r.epoch_windows), r.peak_alloc_gb, r.peak_reserved_gb, r.final_loss,
+      static_cast<long long>(r.epoch_windows), r.peak_alloc_gb, r.peak_reserved_gb, loss.c_str(),
       r.finite ? "true" : "false", json_escape(r.fallback).c_str(), json_escape(r.error).c_str());
   std::fflush(stdout);
 }
