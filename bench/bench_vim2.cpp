@@ -9,6 +9,7 @@
 //                   [--precision bf16|fp32] [--mode train,infer,latency] [--steps 20] [--warmup 5]
 // Output: one JSON line per mode.
 #include <ATen/autocast_mode.h>
+#include <torch/csrc/autograd/profiler_kineto.h>
 #include <torch/torch.h>
 
 #ifdef MMX_WITH_CUDA
@@ -18,6 +19,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <set>
 #include <chrono>
 #include <cstdio>
 #include <sstream>
@@ -73,6 +75,7 @@ struct Autocast {
 
 int main(int argc, char** argv) {
   CLI::App app{"ViM2 training / inference throughput"};
+  std::string trace;
   std::string preset = "vim2_tiny", config_path, device_name = "cuda", precision = "bf16", modes = "train,infer";
   int64_t image_size = 224, batch = 128, steps = 20, warmup = 5, num_classes = 1000;
   app.add_option("--preset", preset);
@@ -84,6 +87,7 @@ int main(int argc, char** argv) {
   app.add_option("--precision", precision);
   app.add_option("--mode", modes);
   app.add_option("--steps", steps);
+  app.add_option("--trace", trace, "after the timed training steps, write a Kineto Chrome trace of 5 more here");
   app.add_option("--warmup", warmup);
   CLI11_PARSE(app, argc, argv);
 
@@ -137,6 +141,17 @@ int main(int argc, char** argv) {
       for (int64_t i = 0; i < steps; ++i) step();
       sync(device);
       total_s = std::chrono::duration<double>(Clock::now() - t0).count();
+      if (!trace.empty()) {
+        namespace prof = torch::autograd::profiler;
+        using torch::profiler::impl::ActivityType;
+        torch::profiler::impl::ProfilerConfig cfg(torch::profiler::impl::ProfilerState::KINETO);
+        const std::set<ActivityType> acts{ActivityType::CPU, ActivityType::CUDA};
+        prof::prepareProfiler(cfg, acts);
+        prof::enableProfiler(cfg, acts);
+        for (int i = 0; i < 5; ++i) step();
+        sync(device);
+        prof::disableProfiler()->save(trace);
+      }
     } else {
       model->eval();
       torch::NoGradGuard no_grad;
