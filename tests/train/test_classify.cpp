@@ -324,6 +324,54 @@ TEST(ClassifyTrainer, ResumingGivesBitwiseTheSameRunAsTrainingStraightThrough) {
   EXPECT_THROW(train_vim2(other, resumed, true, hooks_with_data()), ConfigError);
 }
 
+// Writes `n` w x h PNGs of one colour family per class into root/<class>/.
+void write_png_folder(const std::string& root, const std::vector<std::string>& classes, int n, int w, int h) {
+  for (size_t c = 0; c < classes.size(); ++c) {
+    fs::create_directories(root + "/" + classes[c]);
+    for (int i = 0; i < n; ++i) {
+      std::vector<unsigned char> px(static_cast<size_t>(w * h * 3));
+      for (int p = 0; p < w * h; ++p)
+        for (int ch = 0; ch < 3; ++ch)
+          px[static_cast<size_t>(p * 3 + ch)] =
+              static_cast<unsigned char>((ch == static_cast<int>(c) ? 200 : 40) + (p * 7 + i * 13) % 50);
+      const std::string f = root + "/" + classes[c] + "/img" + std::to_string(i) + ".png";
+      ASSERT_TRUE(stbi_write_png(f.c_str(), w, h, 3, px.data(), w * 3)) << f;
+    }
+  }
+}
+
+TEST(ClassifyTrainer, ImageFolderDataTrainsAndChecksTheClassCount) {
+  const std::string dir = tmp_dir("folder");
+  write_png_folder(dir + "/train", {"blue", "green", "red"}, 8, 40, 36);
+  write_png_folder(dir + "/val", {"blue", "green", "red"}, 4, 36, 44);
+  const std::string toml = std::string(kBase) +
+      "image_size = 32\nnum_classes = 3\npatch_size = 4\ndims = [8, 16, 32, 64]\ndepths = [1, 1, 1, 1]\n"
+      "channel_d_inner = [16, 32, 64, 64]\nd_state = 4\n"
+      "[data]\ndataset = \"folder\"\ntrain_dir = \"" + dir + "/train\"\nval_dir = \"" + dir + "/val\"\nworkers = 2\n"
+      "[augment]\nrandaugment_n = 0\nmixup_alpha = 0.0\ncutmix_alpha = 0.0\nrandom_erasing = 0.0\n"
+      "[train]\nepochs = 1\nbatch_size = 8\neval_batch_size = 5\nwarmup_epochs = 0\nthreads = 2\n";
+  const ClassifyConfig c = parse_classify_config(toml, "folder.toml");
+  auto val = make_classify_loader(c, false);
+  EXPECT_EQ(val->size(), 12);
+  EXPECT_EQ(val->batches_per_epoch(), 3);  // 5 + 5 + 2: evaluation keeps every image
+  EXPECT_EQ(val->classes(), (std::vector<std::string>{"blue", "green", "red"}));
+  ClassifyHooks h;
+  h.progress_bar = false;
+  const ClassifyResult r = train_vim2(c, dir + "/run", false, h);
+  EXPECT_EQ(r.steps, 3);  // 24 images / 8
+  EXPECT_EQ(r.final_val.n, 12);
+  EXPECT_TRUE(std::isfinite(r.history.at(0).train_loss));
+  LoadedClassifier lc = load_classifier(dir + "/run/best.safetensors");
+  EXPECT_EQ(lc.classes, (std::vector<std::string>{"blue", "green", "red"}));
+  // Four classes in the config but three folders: a ConfigError that says so.
+  try {
+    make_classify_loader(parse_classify_config(toml, "folder.toml", {"model.num_classes=4"}), true);
+    ADD_FAILURE() << "no ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("model.num_classes = 4 but the image folder"), std::string::npos) << e.what();
+  }
+}
+
 // Runs a shell command; returns (exit status, what it printed on stdout).
 std::pair<int, std::string> run(const std::string& cmd) {
   std::string out;
