@@ -22,9 +22,9 @@ bool is_regular_file(const std::string& path) {
 
 // Whole decompressed content of a gzip file (zlib reads plain files transparently).
 std::vector<uint8_t> gunzip_file(const std::string& path) {
-  if (!is_regular_file(path)) throw DataError(path, 0, "", path + ": CIFAR-10 batch file not found");
+  if (!is_regular_file(path)) throw DataError(path, 0, "", "CIFAR-10 batch file not found");
   gzFile f = ::gzopen(path.c_str(), "rb");
-  if (f == nullptr) throw DataError(path, 0, "", path + ": cannot open for reading: " + std::strerror(errno));
+  if (f == nullptr) throw DataError(path, 0, "", std::string("cannot open for reading: ") + std::strerror(errno));
   std::unique_ptr<gzFile_s, int (*)(gzFile)> guard(f, ::gzclose);
   ::gzbuffer(f, 1 << 20);
   std::vector<uint8_t> out;
@@ -35,7 +35,7 @@ std::vector<uint8_t> gunzip_file(const std::string& path) {
     if (n < 0) {
       int code = 0;
       const char* msg = ::gzerror(f, &code);
-      throw DataError(path, 0, "", path + ": corrupt gzip stream after " + std::to_string(out.size()) +
+      throw DataError(path, 0, "", "corrupt gzip stream after " + std::to_string(out.size()) +
                                        " bytes: " + (msg ? msg : "unknown zlib error"));
     }
     if (n == 0) break;
@@ -44,7 +44,7 @@ std::vector<uint8_t> gunzip_file(const std::string& path) {
   int code = 0;
   const char* msg = ::gzerror(f, &code);
   if (code != Z_OK && code != Z_STREAM_END) {
-    throw DataError(path, 0, "", path + ": truncated or corrupt gzip stream after " + std::to_string(out.size()) +
+    throw DataError(path, 0, "", "truncated or corrupt gzip stream after " + std::to_string(out.size()) +
                                      " bytes: " + (msg ? msg : "unknown zlib error"));
   }
   return out;
@@ -52,9 +52,9 @@ std::vector<uint8_t> gunzip_file(const std::string& path) {
 
 std::vector<std::string> read_class_names(const std::string& dir) {
   const std::string path = dir + "/batches.meta.txt";
-  if (!is_regular_file(path)) throw DataError(path, 0, "", path + ": CIFAR-10 class-name file not found");
+  if (!is_regular_file(path)) throw DataError(path, 0, "", "CIFAR-10 class-name file not found");
   std::ifstream in(path);
-  if (!in) throw DataError(path, 0, "", path + ": cannot open for reading");
+  if (!in) throw DataError(path, 0, "", "cannot open for reading");
   std::vector<std::string> names;
   std::string line;
   while (std::getline(in, line)) {
@@ -64,7 +64,7 @@ std::vector<std::string> read_class_names(const std::string& dir) {
     names.push_back(line.substr(b, e - b + 1));
   }
   if (static_cast<int64_t>(names.size()) != kNumClasses) {
-    throw DataError(path, 0, "", path + ": expected 10 class names (one per line), found " +
+    throw DataError(path, 0, "", "expected 10 class names (one per line), found " +
                                      std::to_string(names.size()));
   }
   return names;
@@ -91,18 +91,18 @@ ImageDataset load_cifar10(const std::string& dir, bool train) {
     const std::vector<uint8_t> bytes = gunzip_file(path);
     const auto size = static_cast<int64_t>(bytes.size());
     if (size % kRecordBytes != 0) {
-      throw DataError(path, 0, "", path + ": decompressed size " + std::to_string(size) +
+      throw DataError(path, 0, "", "decompressed size " + std::to_string(size) +
                                        " bytes is not a multiple of the 3073-byte CIFAR-10 record");
     }
     if (size / kRecordBytes != kRecordsPerFile) {
-      throw DataError(path, 0, "", path + ": decompressed size " + std::to_string(size) + " bytes holds " +
+      throw DataError(path, 0, "", "decompressed size " + std::to_string(size) + " bytes holds " +
                                        std::to_string(size / kRecordBytes) +
                                        " records; expected 10000 records (30730000 bytes)");
     }
     for (int64_t r = 0; r < kRecordsPerFile; ++r) {
       const uint8_t* rec = bytes.data() + r * kRecordBytes;
       if (rec[0] >= kNumClasses) {
-        throw DataError(path, 0, "", path + ": record " + std::to_string(r) + " has label " +
+        throw DataError(path, 0, "", "record " + std::to_string(r) + " has label " +
                                          std::to_string(rec[0]) + "; expected 0..9");
       }
       lab[base + r] = rec[0];

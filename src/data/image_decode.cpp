@@ -29,7 +29,7 @@ namespace {
 
 std::vector<uint8_t> read_whole_file(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) throw DataError(path, 0, "", path + ": cannot open image file: " + std::strerror(errno));
+  if (f == nullptr) throw DataError(path, 0, "", std::string("cannot open image file: ") + std::strerror(errno));
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> guard(f, std::fclose);
   std::vector<uint8_t> bytes;
   uint8_t buf[1 << 16];
@@ -37,7 +37,7 @@ std::vector<uint8_t> read_whole_file(const std::string& path) {
     const size_t n = std::fread(buf, 1, sizeof(buf), f);
     bytes.insert(bytes.end(), buf, buf + n);
     if (n < sizeof(buf)) {
-      if (std::ferror(f)) throw DataError(path, 0, "", path + ": read error: " + std::strerror(errno));
+      if (std::ferror(f)) throw DataError(path, 0, "", std::string("read error: ") + std::strerror(errno));
       break;
     }
   }
@@ -57,13 +57,13 @@ void check_u8_rgb(const torch::Tensor& img, const char* what) {
 
 torch::Tensor decode_image(const std::string& path) {
   const std::vector<uint8_t> bytes = read_whole_file(path);
-  if (bytes.empty()) throw DataError(path, 0, "", path + ": cannot decode image: the file is empty");
+  if (bytes.empty()) throw DataError(path, 0, "", "cannot decode image: the file is empty");
   int w = 0, h = 0, channels_in_file = 0;
   stbi_uc* pixels = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h,
                                           &channels_in_file, 3);
   if (pixels == nullptr) {
     const char* reason = stbi_failure_reason();
-    throw DataError(path, 0, "", path + ": cannot decode image (expected a PNG or JPEG file): " +
+    throw DataError(path, 0, "", std::string("cannot decode image (expected a PNG or JPEG file): ") +
                                      (reason ? reason : "unknown decoder error"));
   }
   std::unique_ptr<stbi_uc, void (*)(void*)> guard(pixels, stbi_image_free);

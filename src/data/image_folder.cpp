@@ -14,7 +14,7 @@ namespace {
 
 std::vector<std::string> list_dir(const std::string& dir) {
   DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) throw DataError(dir, 0, "", dir + ": cannot open directory: " + std::strerror(errno));
+  if (d == nullptr) throw DataError(dir, 0, "", std::string("cannot open directory: ") + std::strerror(errno));
   std::vector<std::string> names;
   while (const dirent* e = ::readdir(d)) {
     const std::string name = e->d_name;
@@ -38,7 +38,7 @@ bool has_image_extension(const std::string& name) {
 ImageFolder scan_image_folder(const std::string& root) {
   struct stat st {};
   if (::stat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    throw DataError(root, 0, "", root + ": image folder root is not a directory");
+    throw DataError(root, 0, "", "image folder root is not a directory");
   }
   ImageFolder f;
   f.root = root;
@@ -48,7 +48,7 @@ ImageFolder scan_image_folder(const std::string& root) {
     if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) f.classes.push_back(name);
   }
   if (f.classes.empty()) {
-    throw DataError(root, 0, "", root + ": no class folders; expected one sub-folder per class (root/<class>/<image>)");
+    throw DataError(root, 0, "", "no class folders; expected one sub-folder per class (root/<class>/<image>)");
   }
   for (size_t c = 0; c < f.classes.size(); ++c) {
     const std::string dir = root + "/" + f.classes[c];
@@ -61,7 +61,7 @@ ImageFolder scan_image_folder(const std::string& root) {
       ++found;
     }
     if (found == 0) {
-      throw DataError(dir, 0, "", dir + ": class folder '" + f.classes[c] +
+      throw DataError(dir, 0, "", "class folder '" + f.classes[c] +
                                       "' holds no image file; expected files with extension .jpg, .jpeg or .png");
     }
   }
