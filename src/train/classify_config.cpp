@@ -129,6 +129,7 @@ const std::map<std::string, Entry>& schema() {
     MMX_FIELD("train", eps, train, Kind::kFloat);
     MMX_FIELD("train", ema, train, Kind::kBool);
     MMX_FIELD("train", ema_decay, train, Kind::kFloat);
+    MMX_FIELD("train", ema_warmup, train, Kind::kBool);
     MMX_FIELD("train", seed, train, Kind::kInt);
     MMX_FIELD("train", threads, train, Kind::kInt);
     MMX_FIELD("train", device, train, Kind::kString);

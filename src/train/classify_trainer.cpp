@@ -216,6 +216,11 @@ torch::Tensor soft_target_cross_entropy(const torch::Tensor& logits, const torch
   return -(targets.to(torch::kFloat32) * logp).sum(1).mean();
 }
 
+double ema_decay_at(double decay, int64_t step, bool warmup) {
+  if (!warmup) return decay;
+  return std::min(decay, (1.0 + static_cast<double>(step)) / (10.0 + static_cast<double>(step)));
+}
+
 void ema_update(torch::nn::Module& ema, const torch::nn::Module& model, double decay) {
   torch::NoGradGuard ng;
   std::vector<torch::Tensor> ema_f, model_f;
@@ -500,7 +505,7 @@ ClassifyResult train_vim2(const ClassifyConfig& config, const std::string& run_d
       if (tc.clip_grad > 0) clip_grad_norm(grads_of(*model), tc.clip_grad);
       opt.step();
       ++step;
-      if (tc.ema) ema_update(*ema, *model, tc.ema_decay);
+      if (tc.ema) ema_update(*ema, *model, ema_decay_at(tc.ema_decay, step, tc.ema_warmup));
       step_losses.push_back(loss.detach());
       seen += images.size(0);
       // Read the loss back only now and then: every .item() waits for the GPU.

@@ -142,6 +142,13 @@ TEST(ClassifyMath, EmaUpdateFollowsTheClosedForm) {
   EXPECT_THROW(ema_update(*other, *model, d), c10::Error);
 }
 
+TEST(ClassifyMath, EmaDecayWarmup) {
+  EXPECT_DOUBLE_EQ(ema_decay_at(0.998, 1, false), 0.998);
+  EXPECT_DOUBLE_EQ(ema_decay_at(0.998, 1, true), 2.0 / 11.0);
+  EXPECT_DOUBLE_EQ(ema_decay_at(0.998, 1000, true), 1001.0 / 1010.0);
+  EXPECT_DOUBLE_EQ(ema_decay_at(0.998, 100000, true), 0.998);
+}
+
 TEST(ClassifyMath, TopOneTopFiveAndLossOnHandMadeLogits) {
   // Six classes. Image 0: label = arg-max (top-1 hit). Image 1: label ranked 3rd (top-5 hit only).
   // Image 2: label ranked last (miss). Image 3: label ranked 5th (top-5 hit only).

@@ -42,6 +42,7 @@ struct ClassifyOptimConfig {
   double eps = 1e-8;
   bool ema = true;                ///< keep an exponential moving average of the weights
   double ema_decay = 0.9999;      ///< ema = decay * ema + (1 - decay) * param, every step
+  bool ema_warmup = true;         ///< use min(ema_decay, (1 + t) / (10 + t)) at step t (short runs)
   int64_t seed = 0;
   int64_t threads = 0;             ///< CPU threads (0 = LibTorch default)
   std::string device = "cpu";      ///< cpu | cuda

@@ -43,6 +43,11 @@ torch::Tensor soft_target_cross_entropy(const torch::Tensor& logits, const torch
 /// parameter and buffer names and shapes. Throws c10::Error otherwise.
 void ema_update(torch::nn::Module& ema, const torch::nn::Module& model, double decay);
 
+/// The EMA decay used after `step` optimizer steps (1-based): `decay`, or with `warmup`
+/// min(decay, (1 + step) / (10 + step)), so that a short run's average is not dominated by the
+/// random initialisation (the warm-up of TensorFlow's ExponentialMovingAverage num_updates).
+double ema_decay_at(double decay, int64_t step, bool warmup);
+
 /// The AdamW groups of a ViM2: nn::split_weight_decay plus the ViM2 parameters it does not
 /// recognise: StackedS6 `A_logs` / `Ds`, every name ending in "bias" (conv_bias, dt_projs_bias),
 /// the stage averaging scalars (`averaging.w_<k>`) and any other 1-D parameter (timm's rule).
