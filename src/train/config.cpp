@@ -1,6 +1,8 @@
 // TOML experiment configuration (toml++): a table of keys bound to the fields of TrainConfig.
 #include "mmx/train/config.h"
 
+#include "train/config_value.h"
+
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -43,8 +45,7 @@ std::string closest_match(const std::string& word, const std::vector<std::string
 
 namespace {
 
-using Value = std::variant<int64_t, double, bool, std::string>;
-enum class Kind { kInt, kFloat, kBool, kString };
+using namespace config_value;
 
 struct Entry {
   Kind kind;
@@ -144,63 +145,6 @@ const std::map<std::string, Entry>& schema() {
   return s;
 }
 
-const char* kind_name(Kind k) {
-  switch (k) {
-    case Kind::kInt: return "an integer";
-    case Kind::kFloat: return "a number";
-    case Kind::kBool: return "true or false";
-    default: return "a string";
-  }
-}
-
-Value from_toml(const toml::node& node, Kind kind, const std::string& where) {
-  switch (kind) {
-    case Kind::kInt:
-      if (auto v = node.value_exact<int64_t>()) return *v;
-      break;
-    case Kind::kFloat:
-      if (auto v = node.value_exact<double>()) return *v;
-      if (auto v = node.value_exact<int64_t>()) return static_cast<double>(*v);
-      break;
-    case Kind::kBool:
-      if (auto v = node.value_exact<bool>()) return *v;
-      break;
-    case Kind::kString:
-      if (auto v = node.value_exact<std::string>()) return *v;
-      break;
-  }
-  throw ConfigError(where + " must be " + kind_name(kind));
-}
-
-Value from_string(const std::string& text, Kind kind, const std::string& where) {
-  try {
-    size_t pos = 0;
-    switch (kind) {
-      case Kind::kInt: {
-        const int64_t v = std::stoll(text, &pos);
-        if (pos == text.size()) return v;
-        break;
-      }
-      case Kind::kFloat: {
-        const double v = std::stod(text, &pos);
-        if (pos == text.size()) return v;
-        break;
-      }
-      case Kind::kBool:
-        if (text == "true") return true;
-        if (text == "false") return false;
-        break;
-      case Kind::kString: {
-        std::string s = text;
-        if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
-        return s;
-      }
-    }
-  } catch (const std::exception&) {
-  }
-  throw ConfigError(where + " must be " + kind_name(kind) + ", got \"" + text + "\"");
-}
-
 const Entry& lookup(const std::string& key, const std::string& where) {
   const auto& s = schema();
   auto it = s.find(key);
@@ -290,13 +234,7 @@ TrainConfig load_config(const std::string& path, const std::vector<std::string>&
 
 std::string to_toml(const TrainConfig& c) {
   toml::table root;
-  for (const auto& [key, e] : schema()) {
-    const auto dot = key.find('.');
-    const std::string sec = key.substr(0, dot), name = key.substr(dot + 1);
-    if (!root.contains(sec)) root.insert(sec, toml::table{});
-    auto* t = root[sec].as_table();
-    std::visit([&](const auto& v) { t->insert_or_assign(name, v); }, e.get(c));
-  }
+  for (const auto& [key, e] : schema()) insert_value(root, key, e.get(c));
   std::ostringstream os;
   os << root << "\n";
   return os.str();

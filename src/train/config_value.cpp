@@ -1,0 +1,97 @@
+// Typed config values shared by the TSM2 and ViM2 configs (see config_value.h).
+#include "train/config_value.h"
+
+#include <type_traits>
+
+namespace mmx::train::config_value {
+
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::kInt: return "an integer";
+    case Kind::kFloat: return "a number";
+    case Kind::kBool: return "true or false";
+    case Kind::kIntList: return "an array of integers";
+    case Kind::kFloatList: return "an array of numbers";
+    default: return "a string";
+  }
+}
+
+Value from_toml(const toml::node& node, Kind kind, const std::string& where) {
+  switch (kind) {
+    case Kind::kInt:
+      if (auto v = node.value_exact<int64_t>()) return *v;
+      break;
+    case Kind::kFloat:
+      if (auto v = node.value_exact<double>()) return *v;
+      if (auto v = node.value_exact<int64_t>()) return static_cast<double>(*v);
+      break;
+    case Kind::kBool:
+      if (auto v = node.value_exact<bool>()) return *v;
+      break;
+    case Kind::kString:
+      if (auto v = node.value_exact<std::string>()) return *v;
+      break;
+    case Kind::kIntList:
+      if (const auto* arr = node.as_array()) {
+        IntList out;
+        for (const auto& el : *arr) {
+          auto v = el.value_exact<int64_t>();
+          if (!v) throw ConfigError(where + " must be " + kind_name(kind));
+          out.push_back(*v);
+        }
+        return out;
+      }
+      break;
+    case Kind::kFloatList:
+      if (const auto* arr = node.as_array()) {
+        FloatList out;
+        for (const auto& el : *arr) {
+          if (auto v = el.value_exact<double>()) out.push_back(*v);
+          else if (auto i = el.value_exact<int64_t>()) out.push_back(static_cast<double>(*i));
+          else throw ConfigError(where + " must be " + kind_name(kind));
+        }
+        return out;
+      }
+      break;
+  }
+  throw ConfigError(where + " must be " + kind_name(kind));
+}
+
+Value from_string(const std::string& text, Kind kind, const std::string& where) {
+  if (kind == Kind::kString) {
+    if (text.size() >= 2 && text.front() == '"' && text.back() == '"') return text.substr(1, text.size() - 2);
+    return text;
+  }
+  toml::table t;
+  try {
+    t = toml::parse("v = " + text);
+  } catch (const toml::parse_error&) {
+    throw ConfigError(where + " must be " + kind_name(kind) + ", got \"" + text + "\"");
+  }
+  try {
+    return from_toml(*t.get("v"), kind, where);
+  } catch (const ConfigError&) {
+    throw ConfigError(where + " must be " + kind_name(kind) + ", got \"" + text + "\"");
+  }
+}
+
+void insert_value(toml::table& root, const std::string& key, const Value& value) {
+  const auto dot = key.find('.');
+  const std::string sec = key.substr(0, dot), name = key.substr(dot + 1);
+  if (!root.contains(sec)) root.insert(sec, toml::table{});
+  auto* t = root[sec].as_table();
+  std::visit(
+      [&](const auto& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, IntList> || std::is_same_v<T, FloatList>) {
+          toml::array arr;
+          for (const auto x : v) arr.push_back(x);
+          t->insert_or_assign(name, std::move(arr));
+        } else {
+          t->insert_or_assign(name, v);
+        }
+      },
+      value);
+}
+
+}  // namespace mmx::train::config_value

@@ -1,0 +1,38 @@
+// Typed values of the TOML experiment configs (TSM2: src/train/config.cpp, ViM2:
+// src/train/classify_config.cpp): the kinds a key can have, reading one from a TOML node or from a
+// `--set key=value` override, with ConfigError messages naming the key.
+#pragma once
+
+#include "mmx/train/config.h"
+
+#include <toml++/toml.h>
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace mmx::train::config_value {
+
+using IntList = std::vector<int64_t>;
+using FloatList = std::vector<double>;
+using Value = std::variant<int64_t, double, bool, std::string, IntList, FloatList>;
+enum class Kind { kInt, kFloat, kBool, kString, kIntList, kFloatList };
+
+/// "an integer", "a number", ... (used in error messages).
+const char* kind_name(Kind k);
+
+/// The value of `node` as `kind` (an integer is accepted where a number is expected). Throws
+/// ConfigError "<where> must be <kind>" otherwise.
+Value from_toml(const toml::node& node, Kind kind, const std::string& where);
+
+/// An override's value: strings are taken as written (quotes optional); everything else is read
+/// as a TOML value, so "1e-3", "true" and "[1, 2, 3]" work as in the file. Throws ConfigError
+/// "<where> must be <kind>, got "<text>"".
+Value from_string(const std::string& text, Kind kind, const std::string& where);
+
+/// Writes `value` under "section.name" `key` into `root` (creating the section table); lists
+/// become TOML arrays.
+void insert_value(toml::table& root, const std::string& key, const Value& value);
+
+}  // namespace mmx::train::config_value
