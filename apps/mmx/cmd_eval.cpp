@@ -22,7 +22,14 @@ void add_eval(CLI::App& app) {
   cmd->add_flag("--original-units", original, "also report MSE/MAE in the data's own units");
   cmd->add_flag("--ema", ema, "ViM2: evaluate the EMA weights of the checkpoint");
   cmd->callback([] {
-    if (train::is_classifier_checkpoint(ckpt)) return eval_vim2_command(ckpt, device, ema);
+    if (train::is_classifier_checkpoint(ckpt)) {
+      if (split != "test" || original) {
+        throw std::runtime_error(ckpt + ": a ViM2 checkpoint is evaluated on its config's validation "
+                                        "images (CIFAR-10 test set or data.val_dir); --split and "
+                                        "--original-units apply to TSM2 only");
+      }
+      return eval_vim2_command(ckpt, device, ema);
+    }
     if (ema) throw std::runtime_error(ckpt + ": --ema applies to ViM2 checkpoints only");
     const torch::Device dev = device == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
     train::LoadedForecaster f = train::load_forecaster(ckpt, dev);

@@ -73,11 +73,24 @@ std::vector<std::string> read_class_names(const std::string& dir) {
 }  // namespace
 
 ImageDataset load_cifar10(const std::string& dir, bool train) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    throw DataError(dir, 0, "",
+                    "CIFAR-10 folder not found; it must hold data_batch_1..5 and test_batch "
+                    "(.bin.gz or the official uncompressed .bin) and batches.meta.txt, under "
+                    "<data root>/cifar10 (data root: $MMX_DATA_ROOT, else the build's default)");
+  }
+  // The gzip files of the shared data set, or the official uncompressed release (gzread reads a
+  // file without a gzip header as is).
+  const auto batch = [&](const std::string& name) {
+    const std::string gz = dir + "/" + name + ".bin.gz", plain = dir + "/" + name + ".bin";
+    return !is_regular_file(gz) && is_regular_file(plain) ? plain : gz;
+  };
   std::vector<std::string> files;
   if (train) {
-    for (int i = 1; i <= 5; ++i) files.push_back(dir + "/data_batch_" + std::to_string(i) + ".bin.gz");
+    for (int i = 1; i <= 5; ++i) files.push_back(batch("data_batch_" + std::to_string(i)));
   } else {
-    files.push_back(dir + "/test_batch.bin.gz");
+    files.push_back(batch("test_batch"));
   }
   ImageDataset ds;
   ds.classes = read_class_names(dir);

@@ -215,6 +215,19 @@ TEST(Cifar10, ParsesSyntheticGzipRecordsExactly) {
   }
 }
 
+TEST(Cifar10, ReadsTheOfficialUncompressedBinAndNamesAMissingFolder) {
+  TempTree t;
+  write_meta(t.path);
+  const std::vector<uint8_t> raw = synthetic_cifar(10000);
+  write_bytes(t.path + "/test_batch.bin", std::string(raw.begin(), raw.end()));
+  const ImageDataset ds = load_cifar10(t.path, false);
+  ASSERT_EQ(ds.images.size(0), 10000);
+  EXPECT_EQ(ds.images[7][1][0][0].item<int>(), 7);
+  EXPECT_EQ(ds.labels[9999].item<int64_t>(), 9);
+  expect_error([&] { load_cifar10(t.path + "/absent", false); }, {t.path + "/absent", "CIFAR-10 folder not found",
+                                                                  "MMX_DATA_ROOT"});
+}
+
 TEST(Cifar10, WrongSizeNamesFileAndByteCount) {
   TempTree t;
   write_meta(t.path);
