@@ -422,6 +422,10 @@ ClassifyResult train_vim2(const ClassifyConfig& config, const std::string& run_d
     if (!prev.is_discarded() && prev.contains("epochs"))
       for (const auto& e : prev["epochs"])
         if (e.at("epoch").get<int64_t>() < start_epoch) res.history.push_back(record_from_json(e));
+    if (start_epoch > tc.epochs) {
+      throw ConfigError(last_path + ": the run already finished its " + std::to_string(tc.epochs) +
+                        " epochs; raise train.epochs (--set train.epochs=N) to continue it");
+    }
     log("resumed from " + last_path + " at epoch " + std::to_string(start_epoch));
   }
   write_file_atomic((fs::path(run_dir) / "config.toml").string(), config_toml);

@@ -53,6 +53,8 @@ mmx_vim2_fail(cli_vim2_train_bad_dims "\\[model\\]" --
   $<TARGET_FILE:mmx_cli> train ${VIM2_QUICK} --set model.dims=[16,32] --out ${VIM2_RUN}/never)
 mmx_vim2_fail(cli_vim2_train_resume_other_model "other \\[model\\]/\\[augment\\] settings" --
   $<TARGET_FILE:mmx_cli> train ${VIM2_QUICK} --set model.d_state=4 --out ${VIM2_RUN} --resume)
+mmx_vim2_fail(cli_vim2_resume_finished_run "already finished its 1 epochs" --
+  $<TARGET_FILE:mmx_cli> train ${VIM2_QUICK} --set train.epochs=1 --set train.max_batches_per_epoch=3 --out ${VIM2_RUN} --resume)
 mmx_vim2_fail(cli_vim2_classify_not_an_image "notimage.txt" --
   sh -c "echo 'not an image' > ${VIM2_RUN}/notimage.txt && $<TARGET_FILE:mmx_cli> classify --checkpoint ${VIM2_RUN}/best.safetensors ${VIM2_RUN}/notimage.txt")
 mmx_vim2_fail(cli_vim2_classify_missing_image "missing.png" --
