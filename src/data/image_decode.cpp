@@ -62,9 +62,11 @@ torch::Tensor decode_image(const std::string& path) {
   stbi_uc* pixels = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h,
                                           &channels_in_file, 3);
   if (pixels == nullptr) {
-    const char* reason = stbi_failure_reason();
-    throw DataError(path, 0, "", std::string("cannot decode image (expected a PNG or JPEG file): ") +
-                                     (reason ? reason : "unknown decoder error"));
+    const std::string reason = stbi_failure_reason() ? stbi_failure_reason() : "unknown decoder error";
+    // stb's terse codes for a cut-off file, spelled out.
+    const bool cut = reason == "outofdata" || reason == "bad zlib header" || reason == "no IEND";
+    throw DataError(path, 0, "", "cannot decode image (expected a PNG or JPEG file): " +
+                                     (cut ? "the file is truncated or corrupt (" + reason + ")" : reason));
   }
   std::unique_ptr<stbi_uc, void (*)(void*)> guard(pixels, stbi_image_free);
   // stb gives interleaved HWC RGB; the result is planar CHW.
