@@ -277,19 +277,13 @@ ClassifyConfig parse_classify_config(const std::string& toml_text, const std::st
 }
 
 ClassifyConfig load_classify_config(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(path + ": cannot open the config file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_classify_config(ss.str(), path, overrides);
+  return parse_classify_config(read_config_text(path), path, overrides);
 }
 
 std::string to_toml(const ClassifyConfig& c) {
   toml::table root;
   for (const auto& [key, e] : schema()) insert_value(root, key, e.get(c));
-  std::ostringstream os;
-  os << root << "\n";
-  return os.str();
+  return dump_toml(root);
 }
 
 }  // namespace mmx::train

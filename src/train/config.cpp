@@ -225,19 +225,13 @@ TrainConfig parse_config(const std::string& toml_text, const std::string& source
 }
 
 TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(path + ": cannot open the config file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_config(ss.str(), path, overrides);
+  return parse_config(read_config_text(path), path, overrides);
 }
 
 std::string to_toml(const TrainConfig& c) {
   toml::table root;
   for (const auto& [key, e] : schema()) insert_value(root, key, e.get(c));
-  std::ostringstream os;
-  os << root << "\n";
-  return os.str();
+  return dump_toml(root);
 }
 
 }  // namespace mmx::train

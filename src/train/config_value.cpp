@@ -1,6 +1,8 @@
 // Typed config values shared by the TSM2 and ViM2 configs (see config_value.h).
 #include "train/config_value.h"
 
+#include <fstream>
+#include <sstream>
 #include <type_traits>
 
 namespace mmx::train::config_value {
@@ -73,6 +75,20 @@ Value from_string(const std::string& text, Kind kind, const std::string& where) 
   } catch (const ConfigError&) {
     throw ConfigError(where + " must be " + kind_name(kind) + ", got \"" + text + "\"");
   }
+}
+
+std::string read_config_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(path + ": cannot open the config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string dump_toml(const toml::table& root) {
+  std::ostringstream os;
+  os << root << "\n";
+  return os.str();
 }
 
 void insert_value(toml::table& root, const std::string& key, const Value& value) {

@@ -31,6 +31,12 @@ Value from_toml(const toml::node& node, Kind kind, const std::string& where);
 /// "<where> must be <kind>, got "<text>"".
 Value from_string(const std::string& text, Kind kind, const std::string& where);
 
+/// The whole text of a config file. Throws ConfigError "<path>: cannot open the config file".
+std::string read_config_text(const std::string& path);
+
+/// `root` as TOML text (one trailing newline).
+std::string dump_toml(const toml::table& root);
+
 /// Writes `value` under "section.name" `key` into `root` (creating the section table); lists
 /// become TOML arrays.
 void insert_value(toml::table& root, const std::string& key, const Value& value);
