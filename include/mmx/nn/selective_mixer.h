@@ -112,7 +112,8 @@ TORCH_MODULE(SelectiveTokenMixer);
 enum class ChannelMixerLayout {
   kCell,       ///< per (b, p): sequence over M, step features = the d-vector of cell (m, p). TSM2 DEFAULT.
   kLiteral,    ///< per b: sequence over M, step features = variate m's flattened P*d values (§2.4).
-  kTokenWise,  ///< ViM2 resolution-agnostic OPTION (§2.5); not implemented yet (constructor throws).
+  kTokenWise,  ///< ViM2 resolution-agnostic OPTION (§2.5): not for this (B, M, P, d) mixer (constructor
+               ///< throws); ViM2 uses nn::TokenWiseChannelMixer (vim2_blocks.h).
 };
 
 /// "cell" / "literal" / "token_wise" -> the enum; throws c10::Error on anything else.
@@ -159,7 +160,7 @@ struct SelectiveChannelMixerOptions {
 /// D = step_features() and E = E_c.
 class SelectiveChannelMixerImpl : public SelectiveTokenMixerImpl {
  public:
-  /// Throws c10::Error for kTokenWise (not implemented) or kLiteral with n_tokens < 1.
+  /// Throws c10::Error for kTokenWise (see nn::TokenWiseChannelMixer) or kLiteral with n_tokens < 1.
   explicit SelectiveChannelMixerImpl(const SelectiveChannelMixerOptions& options = {});
 
   /// x: (B, M, P, d) -> (B, M, P, d), mixing along M. Throws c10::Error if x is not 4-D, or
