@@ -117,7 +117,7 @@ if has cifar; then
   say "cifar training finished in $(( $(date +%s) - t0 )) s (status $status)"
   tail -25 "$OUT/cifar_train.log" | tee -a "$LOG"
   rm -f "$RUN"/*.safetensors.tmp
-  tar -czf "$OUT/cifar_run.tgz" -C "$OUT" cifar_run --exclude='*.safetensors' && rm -rf "$RUN"
+  tar -czf "$OUT/cifar_run.tgz" --exclude="*.safetensors" -C "$OUT" cifar_run && rm -rf "$RUN"
 fi
 say "done (status $status)"
 exit $status
