@@ -89,6 +89,8 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps);
   app.add_option("--trace", trace, "after the timed training steps, write a Kineto Chrome trace of 5 more here");
   app.add_option("--warmup", warmup);
+  bool scan_recompute = false;
+  app.add_flag("--scan-recompute", scan_recompute, "rebuild the scans' saved states in the backward (memory)");
   CLI11_PARSE(app, argc, argv);
 
   torch::manual_seed(0);
@@ -101,6 +103,7 @@ int main(int argc, char** argv) {
     num_classes = options.num_classes();
     preset = config_path;
   }
+  if (scan_recompute) options.scan_recompute(true);
   mmx::models::ViM2 model(options);
   model->to(device);
   int64_t n_params = 0;
@@ -175,10 +178,11 @@ int main(int argc, char** argv) {
     std::printf(
         "{\"mode\": \"%s\", \"preset\": \"%s\", \"params\": %lld, \"image_size\": %lld, \"batch\": %lld, "
         "\"device\": \"%s\", \"precision\": \"%s\", \"steps\": %lld, \"ms_per_step\": %.3f, "
-        "\"median_ms\": %.3f, \"images_per_s\": %.1f, \"peak_alloc_gb\": %.2f}\n",
+        "\"median_ms\": %.3f, \"images_per_s\": %.1f, \"peak_alloc_gb\": %.2f, \"scan_recompute\": %s}\n",
         mode.c_str(), preset.c_str(), static_cast<long long>(n_params), static_cast<long long>(image_size),
         static_cast<long long>(b), device_name.c_str(), bf16 ? "bf16" : "fp32", static_cast<long long>(steps),
-        1e3 * total_s / steps, median_ms, static_cast<double>(b) * steps / total_s, peak_gb(device));
+        1e3 * total_s / steps, median_ms, static_cast<double>(b) * steps / total_s, peak_gb(device),
+        options.scan_recompute() ? "true" : "false");
     std::fflush(stdout);
   }
   return 0;

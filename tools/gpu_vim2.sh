@@ -7,8 +7,9 @@
 #                (default /tmp/mmxdata; a call carries at most 64 MiB, so the 170 MB set arrives
 #                over several calls while the machine stays warm)
 #   test         test_vim2 (CPU tests, run on the GPU machine's cores) and the CUDA scan tests
-#   bench        bench_vim2: ViM2-T 224 px batch 128 training and inference, bf16 and fp32, and the
-#                CIFAR config's training throughput (MMX_CIFAR_CONFIG)
+#   bench        bench_vim2: ViM2-T 224 px batch 128 training and inference, bf16 and fp32 (and bf16
+#                training with --scan-recompute), and the CIFAR config's throughput
+#                (MMX_CIFAR_CONFIG)
 #   profile      Kineto traces of 5 training steps (CIFAR config batch 512, ViM2-T 224 batch 128,
 #                bf16) split by tools/profile_split.py into scan / GEMM / rest, with the scan
 #                launches by shape ($OUT/profile_*.txt)
@@ -72,6 +73,8 @@ if has bench; then
     "$B" --preset vim2_tiny --batch 128 --precision $prec --mode train,infer --steps 20 --warmup 5 \
       2>&1 | tee -a "$OUT/bench_vim2.jsonl" | tee -a "$LOG" || status=1
   done
+  "$B" --preset vim2_tiny --batch 128 --precision bf16 --mode train --steps 20 --warmup 5 --scan-recompute \
+    2>&1 | tee -a "$OUT/bench_vim2.jsonl" | tee -a "$LOG" || status=1
   "$B" --config "$CIFAR_CONFIG" --batch 512 --precision bf16 --mode train,infer --steps 20 --warmup 5 \
     2>&1 | tee -a "$OUT/bench_vim2.jsonl" | tee -a "$LOG" || status=1
 fi

@@ -111,7 +111,8 @@ ViM2Impl::ViM2Impl(const ViM2Options& options_) : options(options_) {
                                         .weighted_average(options.weighted_average())
                                         .drop_path(std::vector<double>(dpr.begin() + offset,
                                                                        dpr.begin() + offset + n))
-                                        .norm_eps(options.norm_eps())));
+                                        .norm_eps(options.norm_eps())
+                                        .scan_recompute(options.scan_recompute())));
     offset += n;
   }
   norm = register_module(

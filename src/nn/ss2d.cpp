@@ -19,7 +19,8 @@ SS2DImpl::SS2DImpl(const SS2DOptions& options_) : options(options_) {
                                       .bias(true)));
   s6 = register_module("s6", StackedS6(StackedS6Options(E, 4)
                                            .d_state(options.d_state())
-                                           .dt_rank(auto_dt_rank(C))));
+                                           .dt_rank(auto_dt_rank(C))
+                                           .scan_recompute(options.scan_recompute())));
   if (options.out_norm()) {
     out_norm = register_module(
         "out_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({E}).eps(options.norm_eps())));

@@ -54,11 +54,13 @@ torch::Tensor StackedS6Impl::forward(const torch::Tensor& u, int64_t first, int6
   const int64_t batch = u.size(0);
   const int64_t L = u.size(2);
   const auto us = u.view({batch, count, E, L});
-  // [delta_low; B; C] for every direction and step: (B, k, R+2N, L).
-  auto x_dbl = torch::einsum("bkel,kce->bkcl", {us, x_proj_weight.narrow(0, first, count)});
+  // [delta_low; B; C] for every direction and step: (B, k, R+2N, L). Batched matmuls on the
+  // (E, L) / (R, L) matrices as they lie: no transposed copy of u in or of delta out (an einsum
+  // permutes both).
+  auto x_dbl = torch::matmul(x_proj_weight.narrow(0, first, count), us);
   auto parts = x_dbl.split_with_sizes({R, N, N}, 2);
-  auto delta = torch::einsum("bkrl,ker->bkel", {parts[0], dt_projs_weight.narrow(0, first, count)})
-                   .reshape({batch, count * E, L});
+  auto delta = torch::matmul(dt_projs_weight.narrow(0, first, count), parts[0])
+                   .view({batch, count * E, L});
   // B, C: (batch, G = count, N, L), one group per direction.
   const auto& Bs = parts[1];
   const auto& Cs = parts[2];
@@ -71,6 +73,7 @@ torch::Tensor StackedS6Impl::forward(const torch::Tensor& u, int64_t first, int6
   SelectiveScanOptions scan_options;
   scan_options.delta_softplus = true;
   scan_options.reverse = reverse;
+  scan_options.recompute_states = options.scan_recompute();
   // One dtype for u, delta, B, C (autocast may have produced reduced-precision projections).
   const auto io = delta.scalar_type();
   return selective_scan(u.to(io), delta, A, Bs.to(io), Cs.to(io), extras, scan_options).out;

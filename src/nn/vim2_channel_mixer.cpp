@@ -46,7 +46,8 @@ ChannelMixer2DImpl::ChannelMixer2DImpl(const ChannelMixer2DOptions& options_) : 
   conv_bias = register_parameter("conv_bias", b);
   s6 = register_module("s6", StackedS6(StackedS6Options(Ec, K)
                                            .d_state(options.d_state())
-                                           .dt_rank(auto_dt_rank(L))));
+                                           .dt_rank(auto_dt_rank(L))
+                                           .scan_recompute(options.scan_recompute())));
   out_proj = register_module("out_proj", torch::nn::Linear(torch::nn::LinearOptions(Ec, L).bias(false)));
 }
 
@@ -92,7 +93,10 @@ TokenWiseChannelMixerImpl::TokenWiseChannelMixerImpl(const ChannelMixer2DOptions
   auto [w, b] = init_conv(2, options.d_conv());
   conv_weight = register_parameter("conv_weight", w);
   conv_bias = register_parameter("conv_bias", b);
-  s6 = register_module("s6", StackedS6(StackedS6Options(1, 2).d_state(options.d_state()).dt_rank(1)));
+  s6 = register_module("s6", StackedS6(StackedS6Options(1, 2)
+                                           .d_state(options.d_state())
+                                           .dt_rank(1)
+                                           .scan_recompute(options.scan_recompute())));
   out_proj = register_module("out_proj", torch::nn::Linear(torch::nn::LinearOptions(Ec, C).bias(false)));
 }
 

@@ -26,13 +26,15 @@ ViM2StageImpl::ViM2StageImpl(const ViM2StageOptions& options_) : options(options
                                             .d_state(options.d_state())
                                             .d_conv(options.d_conv())
                                             .out_norm(options.out_norm())
-                                            .norm_eps(options.norm_eps())));
+                                            .norm_eps(options.norm_eps())
+                                            .scan_recompute(options.scan_recompute())));
     } else {
       const auto cm = ChannelMixer2DOptions(C, options.side())
                           .d_inner(options.channel_d_inner())
                           .n_branches(options.channel_branches())
                           .d_state(options.d_state())
-                          .d_conv(options.channel_d_conv());
+                          .d_conv(options.channel_d_conv())
+                          .scan_recompute(options.scan_recompute());
       mixer = layout == "literal" ? torch::nn::AnyModule(ChannelMixer2D(cm))
                                   : torch::nn::AnyModule(TokenWiseChannelMixer(cm));
     }

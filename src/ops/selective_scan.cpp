@@ -137,20 +137,21 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> call_fwd(
                  as_opt(ex.h0), softplus, reverse, save_ckpt);
 }
 
-// Autograd wrapper around the fused forward/backward pair. Saves the inputs and the
-// chunk-boundary states only.
+// Autograd wrapper around the fused forward/backward pair. Saves the inputs and the kernel's
+// saved states (ckpt), or with `recompute` only the inputs, rebuilding ckpt in the backward.
 struct SelectiveScanFunction : public torch::autograd::Function<SelectiveScanFunction> {
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
                                                 torch::Tensor u, torch::Tensor delta,
                                                 torch::Tensor A, torch::Tensor B, torch::Tensor C,
                                                 torch::Tensor D, torch::Tensor z,
                                                 torch::Tensor delta_bias, torch::Tensor h0,
-                                                bool softplus, bool reverse) {
+                                                bool softplus, bool reverse, bool recompute) {
     SelectiveScanExtras ex{D, z, delta_bias, h0};
-    auto [out, last, ckpt] = call_fwd(u, delta, A, B, C, ex, softplus, reverse, true);
-    ctx->save_for_backward({u, delta, A, B, C, D, z, delta_bias, h0, ckpt});
+    auto [out, last, ckpt] = call_fwd(u, delta, A, B, C, ex, softplus, reverse, !recompute);
+    ctx->save_for_backward({u, delta, A, B, C, D, z, delta_bias, h0, recompute ? torch::Tensor() : ckpt});
     ctx->saved_data["softplus"] = softplus;
     ctx->saved_data["reverse"] = reverse;
+    ctx->saved_data["recompute"] = recompute;
     return {out, last};
   }
 
@@ -163,11 +164,19 @@ struct SelectiveScanFunction : public torch::autograd::Function<SelectiveScanFun
     torch::Tensor dout = grads[0].defined() ? grads[0].contiguous() : torch::zeros_like(s[0]);
     std::optional<torch::Tensor> dlast;
     if (grads[1].defined()) dlast = grads[1].contiguous();
+    const bool softplus = ctx->saved_data["softplus"].toBool();
+    const bool reverse = ctx->saved_data["reverse"].toBool();
+    torch::Tensor ckpt = s[9];
+    if (ctx->saved_data["recompute"].toBool()) {
+      torch::NoGradGuard no_grad;
+      ckpt = std::get<2>(call_fwd(s[0], s[1], s[2], s[3], s[4], {s[5], s[6], s[7], s[8]}, softplus,
+                                  reverse, true));
+    }
     auto [du, ddelta, dA, dB, dC, dD, dz, dbias, dh0] =
         op.call(dout, dlast, s[0], s[1], s[2], s[3], s[4], as_opt(s[5]), as_opt(s[6]),
-                as_opt(s[7]), as_opt(s[8]), s[9], ctx->saved_data["softplus"].toBool(),
-                ctx->saved_data["reverse"].toBool());
-    return {du, ddelta, dA, dB, dC, dD, dz, dbias, dh0, torch::Tensor(), torch::Tensor()};
+                as_opt(s[7]), as_opt(s[8]), ckpt, softplus, reverse);
+    return {du,           ddelta, dA, dB, dC, dD, dz, dbias, dh0, torch::Tensor(), torch::Tensor(),
+            torch::Tensor()};
   }
 };
 
@@ -198,7 +207,7 @@ SelectiveScanResult selective_scan(const torch::Tensor& u, const torch::Tensor& 
         act(u), act(delta), A.contiguous(), act(B), act(C),
         placeholder_if_absent(ex.D, u), placeholder_if_absent(ex.z, u),
         placeholder_if_absent(ex.delta_bias, u), placeholder_if_absent(ex.h0, u),
-        options.delta_softplus, options.reverse);
+        options.delta_softplus, options.reverse, options.recompute_states);
     r.out = outs[0];
     if (options.return_last_state) r.last_state = outs[1];
   } else {

@@ -77,6 +77,7 @@ const std::map<std::string, Entry>& schema() {
     MMX_MODEL_FIELD(out_norm, Kind::kBool, bool);
     MMX_MODEL_FIELD(drop_path_rate, Kind::kFloat, double);
     MMX_MODEL_FIELD(norm_eps, Kind::kFloat, double);
+    MMX_MODEL_FIELD(scan_recompute, Kind::kBool, bool);
 #undef MMX_MODEL_FIELD
     field("model.name", Kind::kString, [](ClassifyConfig& c) -> std::string& { return c.model_name; });
     field("model.preset", Kind::kString, [](ClassifyConfig& c) -> std::string& { return c.preset; });

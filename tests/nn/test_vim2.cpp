@@ -296,6 +296,31 @@ TEST(ViM2, ShapesGradientsAndResolutionPolicy) {
   EXPECT_THROW(free->forward(torch::randn({1, 3, 40, 40})), c10::Error);
 }
 
+// scan_recompute only changes what the scans keep for the backward: the same parameters give the
+// same logits and bitwise the same gradients (both layouts of the channel mixer).
+TEST(ViM2, ScanRecomputeGivesBitwiseTheSameGradients) {
+  for (const char* layout : {"literal", "token_wise"}) {
+    SCOPED_TRACE(layout);
+    torch::manual_seed(9);
+    mmx::models::ViM2 keep(micro().channel_layout(layout).drop_path_rate(0.0));
+    mmx::models::ViM2 again(micro().channel_layout(layout).drop_path_rate(0.0).scan_recompute(true));
+    {
+      torch::NoGradGuard g;
+      auto src = keep->named_parameters();
+      for (auto& p : again->named_parameters()) p.value().copy_(src[p.key()]);
+    }
+    auto x = torch::randn({2, 3, 32, 32});
+    auto a = keep->forward(x);
+    auto b = again->forward(x);
+    EXPECT_TRUE(torch::equal(a, b));
+    a.square().sum().backward();
+    b.square().sum().backward();
+    auto grads = keep->named_parameters();
+    for (const auto& p : again->named_parameters())
+      EXPECT_TRUE(torch::equal(p.value().grad(), grads[p.key()].grad())) << p.key();
+  }
+}
+
 TEST(ViM2, DropPathIncreasesLinearlyAndNoDecayGroups) {
   mmx::models::ViM2 model(micro());
   const int64_t total = micro().n_subblocks();  // 15

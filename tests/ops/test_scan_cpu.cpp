@@ -86,6 +86,33 @@ TEST(ScanCpu, GradientsAreBitwiseIdenticalForOneAndTwoThreadsAndRepeatedRuns) {
   }
 }
 
+// recompute_states keeps only the inputs for the backward and reruns the forward there: the same
+// kernels on the same inputs, so outputs and every gradient are bitwise those of the default.
+TEST(ScanCpu, RecomputedStatesGiveBitwiseTheSameGradients) {
+  for (const ScanCase c : {ScanCase{3, 40, 150, 16, 2}, ScanCase{2, 16, 700, 8, 1}}) {
+    SCOPED_TRACE(c.name());
+    const ScanInputs in = make_scan_inputs(c, 17);
+    auto recompute = [](const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
+                        const torch::Tensor& B, const torch::Tensor& C,
+                        const SelectiveScanExtras& ex, SelectiveScanOptions opt) {
+      opt.recompute_states = true;
+      return selective_scan(u, delta, A, B, C, ex, opt);
+    };
+    for (auto io : {torch::kFloat32, torch::kBFloat16}) {
+      SCOPED_TRACE(c10::toString(io));
+      const ScanRun saved = run_scan(selective_scan, c, in, io, torch::kFloat32);
+      const ScanRun again = run_scan(recompute, c, in, io, torch::kFloat32);
+      EXPECT_TRUE(torch::equal(saved.out, again.out));
+      EXPECT_TRUE(torch::equal(saved.last, again.last));
+      for (size_t i = 0; i < saved.grads.size(); ++i) {
+        SCOPED_TRACE(grad_names()[i]);
+        ASSERT_EQ(saved.grads[i].defined(), again.grads[i].defined());
+        if (saved.grads[i].defined()) EXPECT_TRUE(torch::equal(saved.grads[i], again.grads[i]));
+      }
+    }
+  }
+}
+
 TEST(ScanCpu, Float64InputsUseTheReferenceAndThePredicateSaysWhy) {
   std::string why;
   EXPECT_TRUE(scan_kernel_supports(torch::zeros({1, 1, 1})));

@@ -48,6 +48,10 @@ struct ViM2Options {
   /// Stochastic depth, increasing linearly over all sub-blocks from 0 to this rate (§4.7).
   TORCH_ARG(double, drop_path_rate) = 0.2;
   TORCH_ARG(double, norm_eps) = 1e-5;
+  /// Training memory: rebuild every scan's saved states in its backward (one more scan forward
+  /// per backward, same gradients bit for bit; SelectiveScanOptions::recompute_states). Not part
+  /// of the architecture: checkpoints load either way.
+  TORCH_ARG(bool, scan_recompute) = false;
 
  public:
   /// Side length of stage s (0-based) tokens: image_size / patch_size / 2^s.

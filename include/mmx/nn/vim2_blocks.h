@@ -30,6 +30,9 @@ struct StackedS6Options {
   TORCH_ARG(double, dt_max) = 0.1;
   TORCH_ARG(double, dt_init_floor) = 1e-4;
   TORCH_ARG(double, dt_scale) = 1.0;
+  /// Rebuild the scan's saved states in the backward instead of keeping them (training memory;
+  /// SelectiveScanOptions::recompute_states).
+  TORCH_ARG(bool, scan_recompute) = false;
 };
 
 /// K independent S6 layers (paper-spec §2.3: one parameter set per scan order) stored stacked so
@@ -69,6 +72,9 @@ struct SS2DOptions {
   /// Keep the LayerNorm on the merged scans (VMamba out_norm).
   TORCH_ARG(bool, out_norm) = true;
   TORCH_ARG(double, norm_eps) = 1e-5;
+  /// Rebuild the scan's saved states in the backward instead of keeping them (training memory;
+  /// SelectiveScanOptions::recompute_states).
+  TORCH_ARG(bool, scan_recompute) = false;
 };
 
 /// The ViM2 token mixer = VMamba's SS2D (paper-spec §4.3): for x̂ (B, H, W, C),
@@ -110,6 +116,9 @@ struct ChannelMixer2DOptions {
   TORCH_ARG(int64_t, d_state) = 16;
   /// Length of the causal 1D convs.
   TORCH_ARG(int64_t, d_conv) = 4;
+  /// Rebuild the scan's saved states in the backward instead of keeping them (training memory;
+  /// SelectiveScanOptions::recompute_states).
+  TORCH_ARG(bool, scan_recompute) = false;
 };
 
 /// CM-literal ViM2 channel mixer (paper-spec §4.4 DEFAULT). For x̂ (B, H, W, C), L = H W:
@@ -230,6 +239,9 @@ struct ViM2StageOptions {
   /// DropPath rate of each sub-block, in order (size 3 * depth); empty = all 0.
   TORCH_ARG(std::vector<double>, drop_path) = {};
   TORCH_ARG(double, norm_eps) = 1e-5;
+  /// Rebuild the scan's saved states in the backward instead of keeping them (training memory;
+  /// SelectiveScanOptions::recompute_states).
+  TORCH_ARG(bool, scan_recompute) = false;
 };
 
 /// One ViM2 stage (paper-spec §4.5): depth x (T, T, C) sub-blocks, each a pre-norm residual

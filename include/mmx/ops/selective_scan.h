@@ -34,6 +34,13 @@ struct SelectiveScanOptions {
   bool delta_softplus = false;     ///< Delta = softplus(delta + delta_bias) (threshold 20, as mamba_ssm)
   bool reverse = false;            ///< scan from the last step to the first
   bool return_last_state = false;  ///< also return h after the final step (else an undefined tensor)
+  /// Training memory: keep only the inputs between forward and backward, not the fused kernel's
+  /// saved states (CUDA: the state before every 8th step, batch·E·ceil(L/8)·N fp32, four times
+  /// the bytes of a bf16 u at N = 16); the backward reruns the forward to rebuild them. Same
+  /// gradients bit for bit, one more forward per backward. No effect on the reference path
+  /// (autograd through LibTorch ops) or without autograd. Source: the recompute-in-backward
+  /// design of mamba_ssm's fused kernel (anchors §A.2), here optional.
+  bool recompute_states = false;
 };
 
 /// Optional inputs; an undefined tensor means "absent".
