@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <optional>
 
 #include "commands.h"
 #include "mmx/core/build_info.h"
@@ -19,6 +20,11 @@ void add_info(CLI::App& app) {
   cmd->add_option("--config", config_path, "experiment config (TOML)")->check(CLI::ExistingFile);
   cmd->add_option("--set", overrides, "override a config key: section.key=value");
   cmd->callback([] {
+    // A bad config or --set fails before anything is printed.
+    const bool vim2 = !config_path.empty() && train::is_classify_config(config_path);
+    std::optional<train::TrainConfig> tsm2;
+    if (vim2) train::load_classify_config(config_path, overrides);
+    else if (!config_path.empty()) tsm2 = train::load_config(config_path, overrides);
     const BuildInfo b = build_info();
     std::cout << "mambamixer " << b.mmx_version << "\n"
               << "libtorch   " << b.torch_version << "\n"
@@ -34,8 +40,8 @@ void add_info(CLI::App& app) {
                       : std::string(" (not found; set MMX_DATA_ROOT; ETTh1 falls back to data/ETTh1.csv)"))
               << "\n";
     if (config_path.empty()) return;
-    if (train::is_classify_config(config_path)) return info_vim2_command(config_path, overrides);
-    train::TrainConfig c = train::load_config(config_path, overrides);
+    if (vim2) return info_vim2_command(config_path, overrides);
+    train::TrainConfig& c = *tsm2;
     c.model.n_vars(data::find_dataset(c.data.dataset).n_vars);
     models::TSM2 model(c.model);
     std::cout << "\nconfig     " << config_path << " (data set " << c.data.dataset << ")\n"

@@ -35,8 +35,17 @@ int main(int argc, char** argv) {
   mmx::cli::add_classify(app);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // Usage errors (unknown option, missing argument, file that does not exist): one line in the
+    // same form as every other error, exit status 2 (the argparse / getopt convention).
+    std::cerr << "mmx: error: " << e.what() << "\nRun with --help for more information.\n";
+    return 2;
   } catch (const c10::Error& e) {
     std::cerr << "mmx: error: " << e.what_without_backtrace() << "\n";
     return 1;

@@ -402,6 +402,7 @@ ClassifyResult train_vim2(const ClassifyConfig& config, const std::string& run_d
     ClassifyConfig stored = parse_classify_config(need("config"), last_path + " (stored config)");
     stored.data = config.data;
     stored.train = config.train;
+    stored.model.scan_recompute(config.model.scan_recompute());  // memory knob, not architecture
     if (to_toml(stored) != config_toml)
       throw ConfigError(last_path + ": the run was trained with other [model]/[augment] settings; "
                         "resume with the run's config.toml");

@@ -26,6 +26,17 @@ mmx_cli_fail(cli_train_unknown_key "did you mean 'train.lr'" --
 mmx_cli_fail(cli_train_resume_other_model "other \\[data\\]/\\[model\\] settings" --
   $<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --set model.d_model=16 --out ${CLI_RUN} --resume)
 
+# Usage errors from the argument parser: the same "mmx: error:" line and exit status 2; info with a
+# bad --set fails before it prints the build header.
+add_test(NAME cli_usage_error_missing_config COMMAND sh -c
+  "out=$($<TARGET_FILE:mmx_cli> info --config ${CLI_RUN}/no_such.toml 2>&1); rc=$?; echo \"$out\"; [ $rc -eq 2 ] && echo \"$out\" | grep -q '^mmx: error: .*no_such.toml'")
+add_test(NAME cli_usage_error_unknown_option COMMAND sh -c
+  "out=$($<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --bogus 2>&1); rc=$?; echo \"$out\"; [ $rc -eq 2 ] && echo \"$out\" | grep -q '^mmx: error: .*--bogus'")
+add_test(NAME cli_info_bad_set_prints_nothing_first COMMAND sh -c
+  "out=$($<TARGET_FILE:mmx_cli> info --config ${CLI_DIR}/tiny.toml --set train.lrr=1 2>&1); rc=$?; echo \"$out\"; [ $rc -eq 1 ] && echo \"$out\" | head -n 1 | grep -q '^mmx: error: .*train.lrr'")
+set_tests_properties(cli_usage_error_missing_config cli_usage_error_unknown_option cli_info_bad_set_prints_nothing_first
+  PROPERTIES LABELS cpu)
+
 # The happy path: a forecast CSV with continued timestamps and a plot (needs gnuplot).
 add_test(NAME cli_forecast_writes_csv_and_plot COMMAND sh -c
   "rm -f ${CLI_RUN}/f.csv ${CLI_RUN}/f.png && $<TARGET_FILE:mmx_cli> forecast --checkpoint ${CLI_RUN}/best.safetensors --input ${CLI_DIR}/synthetic_100_rows.csv --holdout --output ${CLI_RUN}/f.csv --plot ${CLI_RUN}/f.png && test -s ${CLI_RUN}/f.png && test $(wc -l < ${CLI_RUN}/f.csv) -eq 17 && grep -q '^2020-01-04 12:00:00,' ${CLI_RUN}/f.csv && tail -n 1 ${CLI_RUN}/f.csv | grep -q '^2020-01-05 03:00:00,'")

@@ -72,7 +72,8 @@ TEST(ClassifyConfig, PresetThenFieldsThenOverridesAndTomlRoundTrip) {
   const ClassifyConfig c = parse_classify_config(
       std::string(kBase) + "drop_path_rate = 0.05\npreset = \"vim2_small\"\nimage_size = 32\npatch_size = 2\n"
       "num_classes = 10\n[train]\nlr = 2e-3\n",
-      "x", {"model.dims=[32, 64, 128, 256]", "train.ema=false", "augment.mean=[0.5, 0.5, 0.5]", "data.workers=0"});
+      "x", {"model.dims=[32, 64, 128, 256]", "train.ema=false", "augment.mean=[0.5, 0.5, 0.5]", "data.workers=0",
+            "model.scan_recompute=true"});
   // The preset (ViM2-S depths 1/1/9/1) is the base; file keys written before it still apply.
   EXPECT_EQ(c.model.depths(), (std::vector<int64_t>{1, 1, 9, 1}));
   EXPECT_DOUBLE_EQ(c.model.drop_path_rate(), 0.05);
@@ -83,10 +84,12 @@ TEST(ClassifyConfig, PresetThenFieldsThenOverridesAndTomlRoundTrip) {
   EXPECT_DOUBLE_EQ(c.train.lr, 2e-3);
   EXPECT_FALSE(c.train.ema);
   EXPECT_EQ(c.data.workers, 0);
+  EXPECT_TRUE(c.model.scan_recompute());
   EXPECT_EQ(c.train.batch_size, 1024);  // §4.7 default
   const ClassifyConfig back = parse_classify_config(to_toml(c), "resolved");
   EXPECT_EQ(to_toml(back), to_toml(c));
   EXPECT_EQ(back.model.depths(), c.model.depths());
+  EXPECT_TRUE(back.model.scan_recompute());
 }
 
 TEST(ClassifyConfig, ShippedConfigsParseAndAreRecognised) {
@@ -306,7 +309,10 @@ TEST(ClassifyTrainer, ResumingGivesBitwiseTheSameRunAsTrainingStraightThrough) {
   const ClassifyResult a = train_vim2(c, straight, false, hooks_with_data());
   const ClassifyResult first = train_vim2(c, resumed, false, hooks_with_data(1));  // "killed" after epoch 1
   EXPECT_EQ(first.epochs_run, 1);
-  const ClassifyResult b = train_vim2(c, resumed, true, hooks_with_data());
+  // Resumed with the scans' states recomputed (a memory knob): still bitwise the same run.
+  ClassifyConfig c_recompute = c;
+  c_recompute.model.scan_recompute(true);
+  const ClassifyResult b = train_vim2(c_recompute, resumed, true, hooks_with_data());
   EXPECT_EQ(b.epochs_run, 2);
   ASSERT_EQ(b.history.size(), 2u);
   EXPECT_EQ(b.history[1].train_loss, a.history[1].train_loss);
