@@ -16,47 +16,13 @@
 # Environment: MMX_BUILD_DIR (default build-gpu-full, shared with tools/gpu_train.sh),
 #              MMX_CMAKE_ARGS (extra configure arguments), MMX_BENCH_STEPS (timed steps per mode,
 #              default 100), MMX_BENCH_MODES (default all four), MMX_PYTHON (default python3).
-set -uo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-OUT=${OUT:-$ROOT/gpu_out}
-mkdir -p "$OUT"
-LOG=$OUT/gpu_train_bench.log
-BUILD=${MMX_BUILD_DIR:-build-gpu-full}
-STEPS=${*:-build test bench profile}
-has() { [[ " $STEPS " == *" $1 "* ]]; }
-say() { echo "[gpu_train_bench $(date +%H:%M:%S)] $*" | tee -a "$LOG"; }
-status=0
-[ -d "$ROOT/.gpu_deps/lib" ] && export LD_LIBRARY_PATH=$ROOT/.gpu_deps/lib:${LD_LIBRARY_PATH:-}
+NAME=gpu_train_bench DEFAULT_BUILD=build-gpu-full STEPS=${*:-build test bench profile}
+# shellcheck source=tools/gpu_common.sh
+source "$(dirname "$0")/gpu_common.sh"
 say "steps: $STEPS; build dir $BUILD"
 
-if has build; then
-  t0=$(date +%s)
-  if OUT="$OUT" MMX_BUILD_DIR="$BUILD" MMX_OPS_ONLY=OFF \
-     MMX_CMAKE_ARGS="-DMMX_TEST_ONLY=train ${MMX_CMAKE_ARGS:-}" \
-     MMX_GPU_TARGETS="bench_tsm2_train test_graph_step test_adamw" \
-     tools/gpu_check.sh build >>"$LOG" 2>&1; then
-    say "build ok in $(( $(date +%s) - t0 )) s"
-  else
-    say "build FAILED (exit $?); see $OUT/gpu_check.log"
-    grep -E "error|FAILED" "$OUT/gpu_check.log" | head -40 | tee -a "$LOG"
-    exit 4
-  fi
-fi
-
-if has test; then
-  for t in test_adamw test_graph_step; do
-    t0=$(date +%s)
-    if "$BUILD/tests/$t" >"$OUT/$t.log" 2>&1; then
-      say "$t PASSED in $(( $(date +%s) - t0 )) s: $(grep -E '^\[  PASSED  \]' "$OUT/$t.log")"
-    else
-      status=1
-      say "$t FAILED in $(( $(date +%s) - t0 )) s"
-      grep -E "FAILED|Failure|error|Expected|Which is|max \|" "$OUT/$t.log" | head -40 | tee -a "$LOG"
-    fi
-    grep -E "SKIPPED|fell back|capture failed" "$OUT/$t.log" | head -5 | tee -a "$LOG"
-  done
-fi
+has build && gpu_build train bench_tsm2_train test_graph_step test_adamw
+has test && gpu_tests test_adamw test_graph_step
 
 TRACE=$OUT/tsm2_trace.json
 if has bench; then

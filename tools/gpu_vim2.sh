@@ -18,35 +18,15 @@
 #   cifar        mmx train $MMX_CIFAR_CONFIG on the staged CIFAR-10 (run dir packed into
 #                $OUT/cifar_run.tgz), extra overrides in MMX_CIFAR_SET (space separated key=value)
 # Usage: tools/gpu_vim2.sh [steps...]   (default: build test bench). Output in $OUT (./gpu_out).
-set -uo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-OUT=${OUT:-$ROOT/gpu_out}
-mkdir -p "$OUT"
-LOG=$OUT/gpu_vim2.log
-BUILD=${MMX_BUILD_DIR:-build-gpu-all}
+NAME=gpu_vim2 DEFAULT_BUILD=build-gpu-all STEPS=${*:-build test bench}
+# shellcheck source=tools/gpu_common.sh
+source "$(dirname "$0")/gpu_common.sh"
 DATA=${MMX_GPU_DATA:-/tmp/mmxdata}
 CIFAR_CONFIG=${MMX_CIFAR_CONFIG:-configs/vim2/cifar10_vim2.toml}
-STEPS=${*:-build test bench}
-has() { [[ " $STEPS " == *" $1 "* ]]; }
-say() { echo "[gpu_vim2 $(date +%H:%M:%S)] $*" | tee -a "$LOG"; }
-status=0
-[ -d "$ROOT/.gpu_deps/lib" ] && export LD_LIBRARY_PATH=$ROOT/.gpu_deps/lib:${LD_LIBRARY_PATH:-}
 say "steps: $STEPS; build dir $BUILD"
 
-if has build; then
-  t0=$(date +%s)
-  if OUT="$OUT" MMX_BUILD_DIR="$BUILD" MMX_OPS_ONLY=OFF \
-     MMX_CMAKE_ARGS="-DMMX_TEST_ONLY=nn;train;cuda ${MMX_CMAKE_ARGS:-}" \
-     MMX_GPU_TARGETS="mmx_cli bench_vim2 bench_tsm2_train bench_scan_cuda test_vim2 test_scan_cuda test_graph_step test_adamw" \
-     tools/gpu_check.sh build >>"$LOG" 2>&1; then
-    say "build ok in $(( $(date +%s) - t0 )) s"
-  else
-    say "build FAILED; see $OUT/gpu_check.log"
-    grep -E "error|FAILED" "$OUT/gpu_check.log" | head -40 | tee -a "$LOG"
-    exit 4
-  fi
-fi
+has build && gpu_build "nn;train;cuda" mmx_cli bench_vim2 bench_tsm2_train bench_scan_cuda test_vim2 \
+  test_scan_cuda test_graph_step test_adamw
 
 if has stage; then
   mkdir -p "$DATA/cifar10"
@@ -54,18 +34,7 @@ if has stage; then
   say "staged: $(ls "$DATA/cifar10" | tr '\n' ' ')"
 fi
 
-if has test; then
-  for t in test_vim2 test_scan_cuda; do
-    t0=$(date +%s)
-    if "$BUILD/tests/$t" >"$OUT/$t.log" 2>&1; then
-      say "$t PASSED in $(( $(date +%s) - t0 )) s: $(grep -E '^\[  PASSED  \]' "$OUT/$t.log")"
-    else
-      status=1
-      say "$t FAILED"
-      grep -E "FAILED|Failure|Expected|Which is|max \|" "$OUT/$t.log" | head -30 | tee -a "$LOG"
-    fi
-  done
-fi
+has test && gpu_tests test_vim2 test_scan_cuda
 
 if has bench; then
   B="$BUILD/bench/bench_vim2"
