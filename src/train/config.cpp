@@ -146,12 +146,7 @@ const std::map<std::string, Entry>& schema() {
 }
 
 const Entry& lookup(const std::string& key, const std::string& where) {
-  const auto& s = schema();
-  auto it = s.find(key);
-  if (it == s.end())
-    throw ConfigError(where + ": unknown key '" + key + "' (did you mean '" +
-                      closest_match(key, config_keys()) + "'?)");
-  return it->second;
+  return config_value::find_entry(schema(), key, where, config_keys());
 }
 
 void validate(const TrainConfig& c, const std::string& source) {
