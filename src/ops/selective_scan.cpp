@@ -175,8 +175,8 @@ struct SelectiveScanFunction : public torch::autograd::Function<SelectiveScanFun
     auto [du, ddelta, dA, dB, dC, dD, dz, dbias, dh0] =
         op.call(dout, dlast, s[0], s[1], s[2], s[3], s[4], as_opt(s[5]), as_opt(s[6]),
                 as_opt(s[7]), as_opt(s[8]), ckpt, softplus, reverse);
-    return {du,           ddelta, dA, dB, dC, dD, dz, dbias, dh0, torch::Tensor(), torch::Tensor(),
-            torch::Tensor()};
+    // No gradients for the flags softplus, reverse, recompute.
+    return {du, ddelta, dA, dB, dC, dD, dz, dbias, dh0, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
