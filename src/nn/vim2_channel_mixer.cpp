@@ -63,13 +63,18 @@ torch::Tensor ChannelMixer2DImpl::forward(const torch::Tensor& x) {
   const int64_t half = options.n_branches() / 2;
   const auto w_in = in_proj->weight.narrow(0, 0, Ec);
   const auto w_z = in_proj->weight.narrow(0, Ec, Ec);
-  // Every channel's map as a length-L vector: row-major (branches 1, 3) and column-major (2, 4).
+  // Every channel's map as a length-L vector, row-major (branches 1, 3). The column-major
+  // branches (2, 4) need no second copy of x: W_in v_col = W_in^P v_row with W_in^P the columns of
+  // W_in permuted by the transpose of the S x S grid. So one copy of x and one GEMM give U_row,
+  // U_col and Z.
+  std::vector<torch::Tensor> ws{w_in};
+  if (half == 2) ws.push_back(w_in.view({Ec, S, S}).transpose(1, 2).reshape({Ec, L}));
+  ws.push_back(w_z);
   const auto v_row = x.permute({0, 3, 1, 2}).reshape({B, C, L});
-  std::vector<torch::Tensor> us{F::linear(v_row, w_in)};                      // (B, C, E_c)
-  if (half == 2) us.push_back(F::linear(x.permute({0, 3, 2, 1}).reshape({B, C, L}), w_in));
-  const auto z = F::linear(v_row, w_z);                                          // (B, C, E_c)
+  const auto proj = F::linear(v_row, torch::cat(ws, 0));                        // (B, C, (half+1) E_c)
+  const auto z = proj.narrow(2, half * Ec, Ec);                                  // (B, C, E_c)
   // Scan layout (B, half * E_c, C): the channel axis is the sequence axis.
-  const auto xs = torch::cat(us, 2).transpose(1, 2);
+  const auto xs = proj.narrow(2, 0, half * Ec).transpose(1, 2);
   const auto w = conv_weight.view({2, half * Ec, 1, -1});
   const auto b = conv_bias.view({2, half * Ec});
   const auto fwd = F::silu(depthwise_conv(xs, w[0], b[0], /*reverse=*/false));
