@@ -37,6 +37,12 @@ void add_forecast(CLI::App& app) {
       throw std::runtime_error(input + ": columns " + got + " differ from the training columns " +
                                want + " of " + ckpt);
     }
+    // --column only chooses the plotted variate: check it before anything is written.
+    if (!column.empty() && plot.empty()) throw std::runtime_error("--column " + column + " needs --plot FILE.png");
+    const std::string col = column.empty() ? t.columns.back() : column;
+    const auto col_it = std::find(t.columns.begin(), t.columns.end(), col);
+    if (col_it == t.columns.end())
+      throw std::runtime_error("--column " + col + ": no such column in " + input);
     const int64_t need = L + (holdout ? H : 0);
     if (t.n_rows() < need)
       throw std::runtime_error(input + ": " + std::to_string(t.n_rows()) + " rows, but the model needs " +
@@ -68,10 +74,7 @@ void add_forecast(CLI::App& app) {
                std::to_string(H) + " steps x " + std::to_string(t.n_vars()) + " variates");
     }
     if (!plot.empty()) {
-      const std::string col = column.empty() ? t.columns.back() : column;
-      const auto it = std::find(t.columns.begin(), t.columns.end(), col);
-      if (it == t.columns.end()) throw std::runtime_error("--column " + col + ": no such column in " + input);
-      const int64_t m = it - t.columns.begin();
+      const int64_t m = col_it - t.columns.begin();
       auto to_vec = [&](const torch::Tensor& v) {
         auto c = v.select(1, m).contiguous();
         return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());

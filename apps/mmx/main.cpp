@@ -33,6 +33,21 @@ int main(int argc, char** argv) {
   mmx::cli::add_eval(app);
   mmx::cli::add_forecast(app);
   mmx::cli::add_classify(app);
+  // An unknown first word is a mistyped command, not a missing one (CLI11 would say "A
+  // subcommand is required").
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string names;
+    bool known = false;
+    for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+      known = known || sub->get_name() == argv[1];
+    }
+    if (!known) {
+      std::cerr << "mmx: error: unknown command '" << argv[1] << "' (commands: " << names
+                << ")\nRun with --help for more information.\n";
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

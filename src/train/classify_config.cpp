@@ -234,9 +234,8 @@ ClassifyConfig parse_classify_config(const std::string& toml_text, const std::st
     const std::string sec(section.str());
     const auto* t = node.as_table();
     if (!t)
-      throw ConfigError(source + ": unknown key '" + sec + "' (did you mean '" +
-                        closest_match(sec, classify_config_keys()) +
-                        "'?); keys live in [data], [model], [augment], [train]");
+      throw ConfigError(source + ": unknown key '" + sec + "' (" + did_you_mean(sec, classify_config_keys()) +
+                        "); keys live in [data], [model], [augment], [train]");
     for (const auto& [key, value] : *t) {
       const std::string full = sec + "." + std::string(key.str());
       const std::string line = source + ":" + std::to_string(value.source().begin.line);

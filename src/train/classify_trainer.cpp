@@ -1,6 +1,7 @@
 // ViM2 classification training loop, evaluation and checkpoint glue (see
 // include/mmx/train/classify_trainer.h).
 #include "mmx/train/classify_trainer.h"
+#include "mmx/train/run_dir.h"
 
 #include <ATen/autocast_mode.h>
 #include <nlohmann/json.hpp>
@@ -118,15 +119,6 @@ struct MetricSums {
     m.top5 = 100.0 * top5.item<double>() / d;
     m.loss = loss.item<double>() / d;
     return m;
-  }
-};
-
-struct Logger {
-  std::ofstream file;
-  std::function<void(const std::string&)> sink;
-  void operator()(const std::string& line) {
-    if (file) file << line << "\n" << std::flush;
-    if (sink) sink(line);
   }
 };
 
@@ -337,10 +329,7 @@ ClassifyResult train_vim2(const ClassifyConfig& config, const std::string& run_d
     throw ConfigError("train.batch_size = " + std::to_string(tc.batch_size) + " exceeds the " +
                       std::to_string(train_loader->size()) + " training images");
 
-  fs::create_directories(run_dir);
-  Logger log;
-  log.file.open(fs::path(run_dir) / "train.log", std::ios::app);
-  log.sink = hooks.log;
+  RunLog log = open_run_log(open_run_dir(run_dir, resume), hooks.log);
 
   // Model, EMA, optimizer.
   torch::manual_seed(static_cast<uint64_t>(tc.seed));
@@ -406,6 +395,9 @@ ClassifyResult train_vim2(const ClassifyConfig& config, const std::string& run_d
     if (to_toml(stored) != config_toml)
       throw ConfigError(last_path + ": the run was trained with other [model]/[augment] settings; "
                         "resume with the run's config.toml");
+    for (const char* section : {"data", "model", "train"})
+      for (const auto& change : changed_settings(need("config"), config_toml, section))
+        log("resuming with a changed setting (the new value applies): " + change);
     load_module_state(*model, select_weights(last, false), last_path);
     if (tc.ema) {
       auto e = select_weights(last, true);

@@ -6,6 +6,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <utility>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -26,11 +27,15 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
-std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
+namespace {
+
+// The closest candidate and its distance (full key, or last component + 1, so "lr" finds
+// "train.lr").
+std::pair<std::string, size_t> closest_with_distance(const std::string& word,
+                                                     const std::vector<std::string>& candidates) {
   std::string best;
   size_t best_d = SIZE_MAX;
   for (const auto& c : candidates) {
-    // Compare against the full key and its last component, so "lr" finds "train.lr".
     const auto dot = c.rfind('.');
     const size_t d = std::min(edit_distance(word, c),
                               dot == std::string::npos ? SIZE_MAX
@@ -40,7 +45,29 @@ std::string closest_match(const std::string& word, const std::vector<std::string
       best = c;
     }
   }
-  return best;
+  return {best, best_d};
+}
+
+}  // namespace
+
+std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
+  return closest_with_distance(word, candidates).first;
+}
+
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
+  const auto [best, d] = closest_with_distance(word, candidates);
+  if (!best.empty() && d <= std::max<size_t>(2, word.size() / 3)) return "did you mean '" + best + "'?";
+  const auto dot = word.find('.');
+  const std::string section = dot == std::string::npos ? "" : word.substr(0, dot);
+  std::string keys, sections;
+  for (const auto& c : candidates) {
+    const auto cdot = c.find('.');
+    const std::string csec = c.substr(0, cdot);
+    if (!section.empty() && csec == section) keys += (keys.empty() ? "" : ", ") + c.substr(cdot + 1);
+    if (sections.find("[" + csec + "]") == std::string::npos) sections += (sections.empty() ? "" : ", ") + ("[" + csec + "]");
+  }
+  if (!keys.empty()) return "no similar key; [" + section + "] has: " + keys;
+  return "no similar key; keys are section.key with the sections " + sections;
 }
 
 namespace {
@@ -194,8 +221,8 @@ TrainConfig parse_config(const std::string& toml_text, const std::string& source
     const std::string sec(section.str());
     const auto* t = node.as_table();
     if (!t) {
-      throw ConfigError(source + ": unknown key '" + sec + "' (did you mean '" +
-                        closest_match(sec, config_keys()) + "'?); keys live in [data], [model], [train]");
+      throw ConfigError(source + ": unknown key '" + sec + "' (" + did_you_mean(sec, config_keys()) +
+                        "); keys live in [data], [model], [train]");
     }
     for (const auto& [key, value] : *t) {
       const std::string full = sec + "." + std::string(key.str());

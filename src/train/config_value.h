@@ -41,16 +41,15 @@ std::string dump_toml(const toml::table& root);
 /// become TOML arrays.
 void insert_value(toml::table& root, const std::string& key, const Value& value);
 
-/// The schema entry of `key`. Throws ConfigError "<where>: unknown key '<key>' (did you mean
-/// '<closest of valid_keys>'?)" when the schema lacks it.
+/// The schema entry of `key`. Throws ConfigError "<where>: unknown key '<key>' (<did_you_mean>)"
+/// when the schema lacks it.
 template <typename Schema>
 const typename Schema::mapped_type& find_entry(const Schema& schema, const std::string& key,
                                                const std::string& where,
                                                const std::vector<std::string>& valid_keys) {
   auto it = schema.find(key);
   if (it == schema.end())
-    throw ConfigError(where + ": unknown key '" + key + "' (did you mean '" +
-                      closest_match(key, valid_keys) + "'?)");
+    throw ConfigError(where + ": unknown key '" + key + "' (" + did_you_mean(key, valid_keys) + ")");
   return it->second;
 }
 

@@ -1,5 +1,6 @@
 // TSM2 training loop, evaluation and checkpoint glue (see include/mmx/train/trainer.h).
 #include "mmx/train/trainer.h"
+#include "mmx/train/run_dir.h"
 
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -75,15 +76,6 @@ std::map<std::string, std::string> forecaster_metadata(const TrainConfig& c,
           {"n_vars", std::to_string(fd.n_vars())}};
 }
 
-struct Logger {
-  std::ofstream file;
-  std::function<void(const std::string&)> sink;
-  void operator()(const std::string& line) {
-    if (file) file << line << "\n" << std::flush;
-    if (sink) sink(line);
-  }
-};
-
 json metrics_json(const EvalMetrics& m) {
   json j{{"mse", m.mse}, {"mae", m.mae}, {"windows", m.windows},
          {"mse_per_step", m.mse_per_step}, {"mae_per_step", m.mae_per_step}};
@@ -139,10 +131,7 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
   if (tc.threads > 0) at::set_num_threads(static_cast<int>(tc.threads));
   const torch::Device device = parse_device(tc.device);
 
-  fs::create_directories(run_dir);
-  Logger log;
-  log.file.open(fs::path(run_dir) / "train.log", std::ios::app);
-  log.sink = hooks.log;
+  RunLog log = open_run_log(open_run_dir(run_dir, resume), hooks.log);
 
   data::ForecastData fd = load_data(config);
   config.model.n_vars(fd.n_vars());
@@ -192,11 +181,18 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
 
   if (resume) {
     Checkpoint last = load_checkpoint(last_path);
+    const auto format = last.metadata.find("format");
+    if (format == last.metadata.end() || format->second != "mambamixer.tsm2.v1")
+      throw CheckpointError(last_path + ": not a TSM2 run (format '" +
+                            (format == last.metadata.end() ? std::string("none") : format->second) +
+                            "'); resume it with the run's own config.toml");
     const TrainConfig stored = parse_config(last.metadata.at("config"), last_path + " (stored config)");
     if (to_toml(TrainConfig{stored.data, stored.model, config.train}) !=
         to_toml(TrainConfig{config.data, config.model, config.train}))
       throw ConfigError(last_path + ": the run was trained with other [data]/[model] settings; "
                         "resume with the run's config.toml");
+    for (const auto& change : changed_settings(last.metadata.at("config"), to_toml(config), "train"))
+      log("resuming with a changed setting (the new value applies): " + change);
     load_module_state(*model, model_tensors(last), last_path);
     load_optimizer_state(opt, last, params_named, last_path);
     stepper.import_optimizer_state();

@@ -34,8 +34,26 @@ add_test(NAME cli_usage_error_unknown_option COMMAND sh -c
   "out=$($<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --bogus 2>&1); rc=$?; echo \"$out\"; [ $rc -eq 2 ] && echo \"$out\" | grep -q '^mmx: error: .*--bogus'")
 add_test(NAME cli_info_bad_set_prints_nothing_first COMMAND sh -c
   "out=$($<TARGET_FILE:mmx_cli> info --config ${CLI_DIR}/tiny.toml --set train.lrr=1 2>&1); rc=$?; echo \"$out\"; [ $rc -eq 1 ] && echo \"$out\" | head -n 1 | grep -q '^mmx: error: .*train.lrr'")
+add_test(NAME cli_usage_error_unknown_command COMMAND sh -c
+  "out=$($<TARGET_FILE:mmx_cli> frobnicate 2>&1); rc=$?; echo \"$out\"; [ $rc -eq 2 ] && echo \"$out\" | grep -q \"^mmx: error: unknown command 'frobnicate' (commands: info, \"")
+add_test(NAME cli_unknown_key_far_from_every_key COMMAND sh -c
+  "out=$($<TARGET_FILE:mmx_cli> info --config ${CLI_DIR}/tiny.toml --set model.scan_recompute=true 2>&1); rc=$?; echo \"$out\"; [ $rc -eq 1 ] && echo \"$out\" | grep -q 'no similar key; \\[model\\] has: ' && ! echo \"$out\" | grep -q 'did you mean'")
 set_tests_properties(cli_usage_error_missing_config cli_usage_error_unknown_option cli_info_bad_set_prints_nothing_first
-  PROPERTIES LABELS cpu)
+  cli_usage_error_unknown_command cli_unknown_key_far_from_every_key PROPERTIES LABELS cpu)
+
+# The run folder: --resume of a folder without a run creates nothing; a new run in a folder that
+# holds one says so and starts a fresh train.log; a resume that changes [train] settings says which.
+mmx_cli_fail(cli_train_resume_missing_run "no such checkpoint to resume" --absent ${CLI_RUN}/never_resumed --
+  $<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --out ${CLI_RUN}/never_resumed --resume)
+add_test(NAME cli_train_twice_into_one_folder COMMAND sh -c
+  "rm -rf ${CLI_RUN}/twice && $<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --out ${CLI_RUN}/twice --no-progress && out=$($<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --out ${CLI_RUN}/twice --no-progress 2>&1) && echo \"$out\" | grep -q 'already holds a run' && [ $(grep -c 'epoch 1:' ${CLI_RUN}/twice/train.log) -eq 1 ]")
+add_test(NAME cli_train_resume_reports_changed_settings COMMAND sh -c
+  "rm -rf ${CLI_RUN}/changed && $<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --out ${CLI_RUN}/changed --no-progress && out=$($<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --set train.epochs=2 --set train.lr=5e-4 --out ${CLI_RUN}/changed --resume --no-progress 2>&1) && echo \"$out\" | grep -q 'changed setting (the new value applies): train.lr: 0.001 -> 0.0005' && echo \"$out\" | grep -q 'train.epochs: 1 -> 2'")
+set_tests_properties(cli_train_twice_into_one_folder cli_train_resume_reports_changed_settings PROPERTIES LABELS cpu)
+mmx_cli_fail(cli_forecast_unknown_column "--column XYZ: no such column" --absent ${CLI_RUN}/out4.csv --
+  $<TARGET_FILE:mmx_cli> forecast --checkpoint ${CLI_RUN}/best.safetensors --input ${CLI_DIR}/synthetic_100_rows.csv --output ${CLI_RUN}/out4.csv --plot ${CLI_RUN}/out4.png --column XYZ)
+mmx_cli_fail(cli_forecast_column_without_plot "--column OT needs --plot" --absent ${CLI_RUN}/out5.csv --
+  $<TARGET_FILE:mmx_cli> forecast --checkpoint ${CLI_RUN}/best.safetensors --input ${CLI_DIR}/synthetic_100_rows.csv --output ${CLI_RUN}/out5.csv --column OT)
 
 # The happy path: a forecast CSV with continued timestamps and a plot (needs gnuplot).
 add_test(NAME cli_forecast_writes_csv_and_plot COMMAND sh -c
@@ -66,6 +84,8 @@ mmx_vim2_fail(cli_vim2_train_resume_other_model "other \\[model\\]/\\[augment\\]
   $<TARGET_FILE:mmx_cli> train ${VIM2_QUICK} --set model.d_state=4 --out ${VIM2_RUN} --resume)
 mmx_vim2_fail(cli_vim2_resume_finished_run "already finished its 1 epochs" --
   $<TARGET_FILE:mmx_cli> train ${VIM2_QUICK} --set train.epochs=1 --set train.max_batches_per_epoch=3 --out ${VIM2_RUN} --resume)
+mmx_vim2_fail(cli_tsm2_resume_of_a_vim2_run "not a TSM2 run" --
+  $<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --out ${VIM2_RUN} --resume)
 mmx_vim2_fail(cli_vim2_classify_not_an_image "notimage.txt" --
   sh -c "echo 'not an image' > ${VIM2_RUN}/notimage.txt && $<TARGET_FILE:mmx_cli> classify --checkpoint ${VIM2_RUN}/best.safetensors ${VIM2_RUN}/notimage.txt")
 mmx_vim2_fail(cli_vim2_classify_missing_image "missing.png" --

@@ -71,5 +71,9 @@ std::vector<std::string> config_keys();
 size_t edit_distance(const std::string& a, const std::string& b);
 /// The candidate closest to `word` by edit distance.
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
+/// The hint after an unknown key: "did you mean 'train.lr'?" when a candidate is close (edit
+/// distance <= max(2, |word| / 3), against the full key or its last component), else the valid
+/// keys of the word's section ("no similar key; [model] has: d_model, ...") or the sections.
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
 
 }  // namespace mmx::train
