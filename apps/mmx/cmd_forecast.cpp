@@ -2,6 +2,7 @@
 //  [--holdout] [--column NAME]`: forecasts pred_len rows after the last seq_len rows of a CSV with
 // the training columns, in original units, with timestamps continued at the data's step.
 #include <algorithm>
+#include <filesystem>
 #include <iostream>
 
 #include "commands.h"
@@ -37,6 +38,8 @@ void add_forecast(CLI::App& app) {
       throw std::runtime_error(input + ": columns " + got + " differ from the training columns " +
                                want + " of " + ckpt);
     }
+    if (!plot.empty() && std::filesystem::path(plot).extension() != ".png")
+      throw std::runtime_error("--plot " + plot + ": the plot is written as PNG; give a .png file name");
     // --column only chooses the plotted variate: check it before anything is written.
     if (!column.empty() && plot.empty()) throw std::runtime_error("--column " + column + " needs --plot FILE.png");
     const std::string col = column.empty() ? t.columns.back() : column;

@@ -158,8 +158,8 @@ struct Reader {
           switch (options.missing) {
             case MissingPolicy::kError:
               fail(record_line, table.columns[j],
-                   what + "; expected a number (set the missing-value policy to 'ffill' or "
-                          "'zero' to fill it)");
+                   what + "; expected a number (to fill such cells, train with data.fill = "
+                          "\"ffill\" or \"zero\"; mmx forecast uses the model's setting)");
             case MissingPolicy::kZero:
               v = 0.0;
               break;

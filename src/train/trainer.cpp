@@ -236,6 +236,14 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
     j["epochs"] = ep;
     if (res.test.windows > 0) j["test"] = metrics_json(res.test);
     write_file_atomic((fs::path(run_dir) / "metrics.json").string(), j.dump(2) + "\n");
+    // The same epochs as a table (one row per epoch), as ViM2 runs write it.
+    std::ostringstream csv;
+    csv.precision(10);
+    csv << "epoch,train_loss,val_mse,val_mae,lr,seconds,windows_per_second\n";
+    for (const auto& e : res.history)
+      csv << e.epoch << "," << e.train_loss << "," << e.val_mse << "," << e.val_mae << "," << e.lr << ","
+          << e.seconds << "," << e.windows_per_second << "\n";
+    write_file_atomic((fs::path(run_dir) / "metrics.csv").string(), csv.str());
   };
 
   const auto t_start = Clock::now();

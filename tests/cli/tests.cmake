@@ -46,12 +46,14 @@ set_tests_properties(cli_usage_error_missing_config cli_usage_error_unknown_opti
 mmx_cli_fail(cli_train_resume_missing_run "no such checkpoint to resume" --absent ${CLI_RUN}/never_resumed --
   $<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --out ${CLI_RUN}/never_resumed --resume)
 add_test(NAME cli_train_twice_into_one_folder COMMAND sh -c
-  "rm -rf ${CLI_RUN}/twice && $<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --out ${CLI_RUN}/twice --no-progress && out=$($<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --out ${CLI_RUN}/twice --no-progress 2>&1) && echo \"$out\" | grep -q 'already holds a run' && [ $(grep -c 'epoch 1:' ${CLI_RUN}/twice/train.log) -eq 1 ]")
+  "rm -rf ${CLI_RUN}/twice && $<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --out ${CLI_RUN}/twice --no-progress && out=$($<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --out ${CLI_RUN}/twice --no-progress 2>&1) && echo \"$out\" | grep -q 'already holds a run' && [ $(grep -c 'epoch 1:' ${CLI_RUN}/twice/train.log) -eq 1 ] && head -n 1 ${CLI_RUN}/twice/metrics.csv | grep -q '^epoch,train_loss,val_mse,val_mae,lr,seconds,windows_per_second$' && [ $(wc -l < ${CLI_RUN}/twice/metrics.csv) -eq 2 ]")
 add_test(NAME cli_train_resume_reports_changed_settings COMMAND sh -c
   "rm -rf ${CLI_RUN}/changed && $<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --out ${CLI_RUN}/changed --no-progress && out=$($<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --set train.epochs=2 --set train.lr=5e-4 --out ${CLI_RUN}/changed --resume --no-progress 2>&1) && echo \"$out\" | grep -q 'changed setting (the new value applies): train.lr: 0.001 -> 0.0005' && echo \"$out\" | grep -q 'train.epochs: 1 -> 2'")
 set_tests_properties(cli_train_twice_into_one_folder cli_train_resume_reports_changed_settings PROPERTIES LABELS cpu)
 mmx_cli_fail(cli_forecast_unknown_column "--column XYZ: no such column" --absent ${CLI_RUN}/out4.csv --
   $<TARGET_FILE:mmx_cli> forecast --checkpoint ${CLI_RUN}/best.safetensors --input ${CLI_DIR}/synthetic_100_rows.csv --output ${CLI_RUN}/out4.csv --plot ${CLI_RUN}/out4.png --column XYZ)
+mmx_cli_fail(cli_forecast_plot_not_png "give a .png file name" --absent ${CLI_RUN}/out6.csv --
+  $<TARGET_FILE:mmx_cli> forecast --checkpoint ${CLI_RUN}/best.safetensors --input ${CLI_DIR}/synthetic_100_rows.csv --output ${CLI_RUN}/out6.csv --plot ${CLI_RUN}/p.jpg)
 mmx_cli_fail(cli_forecast_column_without_plot "--column OT needs --plot" --absent ${CLI_RUN}/out5.csv --
   $<TARGET_FILE:mmx_cli> forecast --checkpoint ${CLI_RUN}/best.safetensors --input ${CLI_DIR}/synthetic_100_rows.csv --output ${CLI_RUN}/out5.csv --column OT)
 

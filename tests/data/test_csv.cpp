@@ -107,7 +107,7 @@ TEST(CsvReaderErrors, NonNumericBadDateAndNonFinite) {
 
 TEST(CsvReaderMissing, ErrorByDefault) {
   expect_data_error([] { read_csv(fixture("empty_cell.csv")); }, fixture("empty_cell.csv"), 3, "a",
-                    {"empty cell", "expected a number", "'ffill' or 'zero'"});
+                    {"empty cell", "expected a number", "data.fill = \"ffill\" or \"zero\""});
   expect_data_error([] { read_csv(fixture("nan_cell.csv")); }, fixture("nan_cell.csv"), 3, "b",
                     {"missing value 'NaN'", "expected a number"});
 }
