@@ -85,6 +85,15 @@ inline const std::vector<std::string>& grad_names() {
   return n;
 }
 
+/// selective_scan with recompute_states on (otherwise the options it is given), for run_scan.
+inline SelectiveScanResult selective_scan_recomputed(const torch::Tensor& u, const torch::Tensor& delta,
+                                                     const torch::Tensor& A, const torch::Tensor& B,
+                                                     const torch::Tensor& C, const SelectiveScanExtras& ex,
+                                                     SelectiveScanOptions opt) {
+  opt.recompute_states = true;
+  return selective_scan(u, delta, A, B, C, ex, opt);
+}
+
 /// Runs `fn` (selective_scan or selective_scan_ref) with the inputs cast to `io` (u, delta, B, C, z)
 /// and `wt` (A, D, bias, h0) on `device`, and backpropagates dout and dlast.
 template <typename Fn>

@@ -145,16 +145,10 @@ TEST(ScanCuda, RecomputedStatesGiveBitwiseTheSameGradients) {
   MMX_REQUIRE_CUDA();
   const ScanCase c{2, 400, 1500, 16, 2};  // time chunks and several channel tiles
   const ScanInputs in = make_scan_inputs(c, 13);
-  auto recompute = [](const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
-                      const torch::Tensor& B, const torch::Tensor& C,
-                      const SelectiveScanExtras& ex, SelectiveScanOptions opt) {
-    opt.recompute_states = true;
-    return selective_scan(u, delta, A, B, C, ex, opt);
-  };
   for (auto io : {torch::kFloat32, torch::kBFloat16}) {
     SCOPED_TRACE(c10::toString(io));
     const ScanRun a = to_cpu(run_scan(selective_scan, c, in, io, torch::kFloat32, torch::kCUDA));
-    const ScanRun b = to_cpu(run_scan(recompute, c, in, io, torch::kFloat32, torch::kCUDA));
+    const ScanRun b = to_cpu(run_scan(selective_scan_recomputed, c, in, io, torch::kFloat32, torch::kCUDA));
     EXPECT_TRUE(torch::equal(a.out, b.out));
     EXPECT_TRUE(torch::equal(a.last, b.last));
     for (size_t i = 0; i < a.grads.size(); ++i) {

@@ -92,16 +92,10 @@ TEST(ScanCpu, RecomputedStatesGiveBitwiseTheSameGradients) {
   for (const ScanCase c : {ScanCase{3, 40, 150, 16, 2}, ScanCase{2, 16, 700, 8, 1}}) {
     SCOPED_TRACE(c.name());
     const ScanInputs in = make_scan_inputs(c, 17);
-    auto recompute = [](const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
-                        const torch::Tensor& B, const torch::Tensor& C,
-                        const SelectiveScanExtras& ex, SelectiveScanOptions opt) {
-      opt.recompute_states = true;
-      return selective_scan(u, delta, A, B, C, ex, opt);
-    };
     for (auto io : {torch::kFloat32, torch::kBFloat16}) {
       SCOPED_TRACE(c10::toString(io));
       const ScanRun saved = run_scan(selective_scan, c, in, io, torch::kFloat32);
-      const ScanRun again = run_scan(recompute, c, in, io, torch::kFloat32);
+      const ScanRun again = run_scan(selective_scan_recomputed, c, in, io, torch::kFloat32);
       EXPECT_TRUE(torch::equal(saved.out, again.out));
       EXPECT_TRUE(torch::equal(saved.last, again.last));
       for (size_t i = 0; i < saved.grads.size(); ++i) {
