@@ -2,6 +2,7 @@
 // gradient, shared by the CPU and CUDA scan tests.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <string>
@@ -83,6 +84,19 @@ inline const std::vector<std::string>& grad_names() {
   static const std::vector<std::string> n = {"du", "ddelta", "dA", "dB", "dC",
                                              "dD", "dz", "ddelta_bias", "dh0"};
   return n;
+}
+
+/// Expects two runs to agree bit for bit: output, last state and every gradient (both undefined
+/// counts as equal).
+inline void expect_runs_bitwise_equal(const ScanRun& a, const ScanRun& b) {
+  EXPECT_TRUE(torch::equal(a.out, b.out));
+  EXPECT_TRUE(torch::equal(a.last, b.last));
+  ASSERT_EQ(a.grads.size(), b.grads.size());
+  for (size_t i = 0; i < a.grads.size(); ++i) {
+    SCOPED_TRACE(grad_names()[i]);
+    ASSERT_EQ(a.grads[i].defined(), b.grads[i].defined());
+    if (a.grads[i].defined()) EXPECT_TRUE(torch::equal(a.grads[i], b.grads[i]));
+  }
 }
 
 /// selective_scan with recompute_states on (otherwise the options it is given), for run_scan.

@@ -131,12 +131,7 @@ TEST(ScanCuda, GradientsAreBitwiseIdenticalRunToRun) {
     const ScanRun a = to_cpu(run_scan(selective_scan, c, in, io, torch::kFloat32, torch::kCUDA));
     poison_cuda_memory();
     const ScanRun b = to_cpu(run_scan(selective_scan, c, in, io, torch::kFloat32, torch::kCUDA));
-    EXPECT_TRUE(torch::equal(a.out, b.out));
-    EXPECT_TRUE(torch::equal(a.last, b.last));
-    for (size_t i = 0; i < a.grads.size(); ++i) {
-      SCOPED_TRACE(grad_names()[i]);
-      EXPECT_TRUE(torch::equal(a.grads[i], b.grads[i]));
-    }
+    expect_runs_bitwise_equal(a, b);
   }
 }
 
@@ -149,12 +144,7 @@ TEST(ScanCuda, RecomputedStatesGiveBitwiseTheSameGradients) {
     SCOPED_TRACE(c10::toString(io));
     const ScanRun a = to_cpu(run_scan(selective_scan, c, in, io, torch::kFloat32, torch::kCUDA));
     const ScanRun b = to_cpu(run_scan(selective_scan_recomputed, c, in, io, torch::kFloat32, torch::kCUDA));
-    EXPECT_TRUE(torch::equal(a.out, b.out));
-    EXPECT_TRUE(torch::equal(a.last, b.last));
-    for (size_t i = 0; i < a.grads.size(); ++i) {
-      SCOPED_TRACE(grad_names()[i]);
-      EXPECT_TRUE(torch::equal(a.grads[i], b.grads[i]));
-    }
+    expect_runs_bitwise_equal(a, b);
   }
 }
 

@@ -96,13 +96,7 @@ TEST(ScanCpu, RecomputedStatesGiveBitwiseTheSameGradients) {
       SCOPED_TRACE(c10::toString(io));
       const ScanRun saved = run_scan(selective_scan, c, in, io, torch::kFloat32);
       const ScanRun again = run_scan(selective_scan_recomputed, c, in, io, torch::kFloat32);
-      EXPECT_TRUE(torch::equal(saved.out, again.out));
-      EXPECT_TRUE(torch::equal(saved.last, again.last));
-      for (size_t i = 0; i < saved.grads.size(); ++i) {
-        SCOPED_TRACE(grad_names()[i]);
-        ASSERT_EQ(saved.grads[i].defined(), again.grads[i].defined());
-        if (saved.grads[i].defined()) EXPECT_TRUE(torch::equal(saved.grads[i], again.grads[i]));
-      }
+      expect_runs_bitwise_equal(saved, again);
     }
   }
 }
