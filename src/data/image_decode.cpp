@@ -1,5 +1,6 @@
 // PNG / JPEG decoding (stb_image, compiled here) and antialiased bilinear resizing.
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -57,7 +58,13 @@ void check_u8_rgb(const torch::Tensor& img, const char* what) {
 
 torch::Tensor decode_image(const std::string& path) {
   const std::vector<uint8_t> bytes = read_whole_file(path);
-  if (bytes.empty()) throw DataError(path, 0, "", "cannot decode image: the file is empty");
+  return decode_image_bytes(bytes, path);
+}
+
+torch::Tensor decode_image_bytes(std::span<const uint8_t> bytes, const std::string& name) {
+  if (bytes.empty()) throw DataError(name, 0, "", "cannot decode image: the file is empty");
+  if (bytes.size() > static_cast<size_t>(INT_MAX))
+    throw DataError(name, 0, "", "cannot decode image: the file is larger than 2 GiB");
   int w = 0, h = 0, channels_in_file = 0;
   stbi_uc* pixels = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h,
                                           &channels_in_file, 3);
@@ -65,7 +72,7 @@ torch::Tensor decode_image(const std::string& path) {
     const std::string reason = stbi_failure_reason() ? stbi_failure_reason() : "unknown decoder error";
     // stb's terse codes for a cut-off file, spelled out.
     const bool cut = reason == "outofdata" || reason == "bad zlib header" || reason == "no IEND";
-    throw DataError(path, 0, "", "cannot decode image (expected a PNG or JPEG file): " +
+    throw DataError(name, 0, "", "cannot decode image (expected a PNG or JPEG file): " +
                                      (cut ? "the file is truncated or corrupt (" + reason + ")" : reason));
   }
   std::unique_ptr<stbi_uc, void (*)(void*)> guard(pixels, stbi_image_free);

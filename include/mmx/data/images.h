@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <utility>
@@ -76,6 +77,10 @@ ImageFolder scan_image_folder(const std::string& root);
 /// Throws DataError (field `file` = path) when the file cannot be opened or read, is empty, is not
 /// a PNG/JPEG, or is corrupt/truncated; the message names the file and gives the decoder's reason.
 torch::Tensor decode_image(const std::string& path);
+
+/// decode_image for bytes held in memory (the file's whole content); `name` stands for the file in
+/// error messages (DataError field `file`). decode_image(path) reads the file and calls this.
+torch::Tensor decode_image_bytes(std::span<const uint8_t> bytes, const std::string& name);
 
 /// Resizes uint8 (3, H, W) (or a batch uint8 (B, 3, H, W)) to (3, out_h, out_w) (resp.
 /// (B, 3, out_h, out_w)) with bilinear interpolation (half-pixel centres, align_corners false),
