@@ -6,7 +6,7 @@
 #                  timestamps, zlib and stb_image for the image data) and gnuplot for forecast plots
 #   .venv/       : torch==2.11.0 (the LibTorch we link against; same version as the GPU machine)
 # Environment: MMX_BUILD_DIR (default build), MMX_BUILD_TYPE (default Release),
-#              MMX_SKIP_BUILD=1 to stop after installing.
+#              MMX_SKIP_BUILD=1 to stop after installing, MMX_APT_EXTRA (more apt packages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,9 @@ TORCH_VERSION=2.11.0
 APT_PACKAGES=(cmake ninja-build g++ python3-venv libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
               libgtest-dev libgmock-dev libbenchmark-dev gnuplot-nox zlib1g-dev libpng-dev libjpeg-dev
               libcsv-dev libhowardhinnant-date-dev libstb-dev)
+# MMX_APT_EXTRA: packages an optional task adds (tools/fuzz.sh: clang-16 libclang-rt-16-dev).
+read -r -a extra <<< "${MMX_APT_EXTRA:-}"
+APT_PACKAGES+=("${extra[@]}")
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

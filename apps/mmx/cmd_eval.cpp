@@ -3,6 +3,7 @@
 // the CIFAR-10 test set or the config's val_dir (cmd_train_vim2.cpp).
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <iostream>
 
 #include "commands.h"
@@ -33,15 +34,21 @@ void add_eval(CLI::App& app) {
     if (ema) throw std::runtime_error(ckpt + ": --ema applies to ViM2 checkpoints only");
     const torch::Device dev = device == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
     train::LoadedForecaster f = train::load_forecaster(ckpt, dev);
-    data::CsvReadOptions opt;
-    opt.missing = data::parse_missing_policy(f.config.data.fill);
-    const std::string root = f.config.data.data_root.empty() ? default_data_root() : f.config.data.data_root;
-    data::ForecastData fd = data::load_forecast_data(f.config.data.dataset, f.config.data.seq_len,
-                                                     f.config.data.pred_len, root, opt);
+    const data::LoadedSeries series =
+        data::load_forecast_source(train::forecast_source(f.config), f.config.data.seq_len, f.config.data.pred_len);
+    const data::ForecastData& fd = series.data;
+    if (fd.table.columns != f.columns)
+      throw std::runtime_error(ckpt + ": the data's columns changed since training (the CSV was edited?); "
+                                      "expected the columns stored in the checkpoint");
     const auto windows = split == "test" ? fd.test() : fd.val();
+    const int64_t target = series.features == data::FeatureMode::kMultiSingle ? series.target_index : -1;
     const train::EvalMetrics m = train::evaluate(f.model, windows, f.config.train.eval_batch_size,
-                                                 dev, original ? &fd.scaler : nullptr);
-    nlohmann::json j{{"checkpoint", ckpt}, {"dataset", f.config.data.dataset}, {"split", split},
+                                                 dev, original ? &fd.scaler : nullptr, target);
+    if (!std::isfinite(m.mse) || (original && !std::isfinite(m.mse_orig)))
+      throw std::runtime_error(ckpt + ": the model gives non-finite forecasts on the " + split +
+                               " windows (mse " + std::to_string(m.mse) + "); the checkpoint may be corrupt");
+    const std::string name = f.config.data.dataset.empty() ? f.config.data.path : f.config.data.dataset;
+    nlohmann::json j{{"checkpoint", ckpt}, {"dataset", name}, {"split", split},
                      {"seq_len", f.config.data.seq_len}, {"pred_len", f.config.data.pred_len},
                      {"mse", m.mse}, {"mae", m.mae}, {"windows", m.windows},
                      {"mse_per_step", m.mse_per_step}, {"mae_per_step", m.mae_per_step}};

@@ -1,51 +1,80 @@
 // `mmx forecast --checkpoint CKPT --input FILE.csv [--output FILE.csv] [--plot FILE.png]
-//  [--holdout] [--column NAME]`: forecasts pred_len rows after the last seq_len rows of a CSV with
-// the training columns, in original units, with timestamps continued at the data's step.
+//  [--holdout] [--column NAME]`: forecasts pred_len rows after the last seq_len rows of a CSV that
+// holds the training columns (found by name; other columns are ignored), in original units, with
+// timestamps continued at the training data's step.
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 
 #include "commands.h"
 #include "mmx/data/csv.h"
+#include "mmx/data/error.h"
 #include "mmx/data/timestamps.h"
 #include "mmx/train/trainer.h"
 #include "plot.h"
 
 namespace mmx::cli {
+namespace {
+
+// Output paths must not replace an input: compared after resolving links and '..'.
+void check_not_an_input(const std::string& option, const std::string& out,
+                        const std::vector<std::pair<std::string, std::string>>& inputs) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path o = fs::weakly_canonical(fs::absolute(out), ec);
+  for (const auto& [name, in] : inputs) {
+    if (in.empty()) continue;
+    std::error_code ec2;
+    if (o == fs::weakly_canonical(fs::absolute(in), ec2))
+      throw std::runtime_error(option + " " + out + " is the same file as " + name + "; expected a new file name");
+  }
+}
+
+}  // namespace
 
 void add_forecast(CLI::App& app) {
   auto* cmd = app.add_subcommand("forecast", "Forecast the rows that follow a CSV with a trained TSM2");
   static std::string ckpt, input, output, plot, column;
   static bool holdout = false;
   cmd->add_option("--checkpoint", ckpt, "best.safetensors of a run")->required();
-  cmd->add_option("--input", input, "CSV with the training columns (date + variates)")->required();
+  cmd->add_option("--input", input, "CSV with the training columns (found by name) and their timestamps")->required();
   cmd->add_option("--output", output, "forecast CSV (default: stdout)");
   cmd->add_option("--plot", plot, "PNG with history, forecast and (with --holdout) the true values");
-  cmd->add_option("--column", column, "variate to plot (default: the last column, e.g. OT)");
+  cmd->add_option("--column", column, "variate to plot (default: the target, else the last column)");
   cmd->add_flag("--holdout", holdout,
                 "treat the last pred_len rows of the input as the truth: forecast them from the "
                 "seq_len rows before and report MSE/MAE against them");
   cmd->callback([] {
+    // Everything is checked before anything is written.
+    if (!output.empty()) check_not_an_input("--output", output, {{"--input", input}, {"--checkpoint", ckpt}, {"--plot", plot}});
+    if (!plot.empty()) check_not_an_input("--plot", plot, {{"--input", input}, {"--checkpoint", ckpt}});
+    if (!plot.empty() && std::filesystem::path(plot).extension() != ".png")
+      throw std::runtime_error("--plot " + plot + ": the plot is written as PNG; give a .png file name");
+    if (!column.empty() && plot.empty()) throw std::runtime_error("--column " + column + " needs --plot FILE.png");
     train::LoadedForecaster f = train::load_forecaster(ckpt);
     const int64_t L = f.config.data.seq_len, H = f.config.data.pred_len;
     data::CsvReadOptions opt;
     opt.missing = data::parse_missing_policy(f.config.data.fill);
-    data::TimeSeriesTable t = data::read_csv(input, opt);
-    if (t.columns != f.columns) {
-      std::string want, got;
-      for (const auto& c : f.columns) want += (want.empty() ? "" : ",") + c;
-      for (const auto& c : t.columns) got += (got.empty() ? "" : ",") + c;
-      throw std::runtime_error(input + ": columns " + got + " differ from the training columns " +
-                               want + " of " + ckpt);
+    opt.date_column = f.date_column;
+    opt.columns = f.columns;
+    opt.require_increasing = true;
+    data::TimeSeriesTable t;
+    try {
+      t = data::read_csv(input, opt);
+    } catch (const data::DataError& e) {
+      const std::string what = e.what();
+      if (what.find("no such column") != std::string::npos || what.find("no such date column") != std::string::npos)
+        throw std::runtime_error(what + "; the model " + ckpt + " was trained on those columns (the training columns)");
+      throw;
     }
-    if (!plot.empty() && std::filesystem::path(plot).extension() != ".png")
-      throw std::runtime_error("--plot " + plot + ": the plot is written as PNG; give a .png file name");
-    // --column only chooses the plotted variate: check it before anything is written.
-    if (!column.empty() && plot.empty()) throw std::runtime_error("--column " + column + " needs --plot FILE.png");
-    const std::string col = column.empty() ? t.columns.back() : column;
-    const auto col_it = std::find(t.columns.begin(), t.columns.end(), col);
-    if (col_it == t.columns.end())
-      throw std::runtime_error("--column " + col + ": no such column in " + input);
+    // The written columns: every variate (M), or the target alone (S, MS).
+    const bool one = f.target_index >= 0;
+    const std::vector<std::string> out_columns = one ? std::vector<std::string>{f.columns[static_cast<size_t>(f.target_index)]} : f.columns;
+    const std::string col = column.empty() ? out_columns.back() : column;
+    const auto col_it = std::find(out_columns.begin(), out_columns.end(), col);
+    if (col_it == out_columns.end())
+      throw std::runtime_error("--column " + col + ": no such column among the forecast columns of " + ckpt);
     const int64_t need = L + (holdout ? H : 0);
     if (t.n_rows() < need)
       throw std::runtime_error(input + ": " + std::to_string(t.n_rows()) + " rows, but the model needs " +
@@ -53,40 +82,62 @@ void add_forecast(CLI::App& app) {
                                (holdout ? " + pred_len " + std::to_string(H) + " held out)" : ")"));
     const int64_t end = t.n_rows() - (holdout ? H : 0);
     auto hist = t.values.slice(0, end - L, end);                       // (L, M) original units
-    auto x = f.scaler.transform(hist).to(torch::kFloat32).unsqueeze(0);
+    auto x = f.scaler.transform(hist).to(torch::kFloat32);
+    if (!x.isfinite().all().item<bool>()) {
+      const auto where = x.isfinite().logical_not().nonzero()[0];
+      const int64_t r = where[0].item<int64_t>() + end - L, c = where[1].item<int64_t>();
+      throw std::runtime_error(input + ":" + std::to_string(t.lines[static_cast<size_t>(r)]) + ": column '" +
+                               t.columns[static_cast<size_t>(c)] + "': value " + std::to_string(t.values[r][c].item<double>()) +
+                               " is too far from the training data's range to standardise; expected values on its scale");
+    }
     torch::Tensor pred;
     {
       torch::NoGradGuard ng;
-      pred = f.model->forward(x).squeeze(0).to(torch::kFloat64);
+      pred = f.model->forward(x.unsqueeze(0)).squeeze(0).to(torch::kFloat64);
     }
     pred = f.scaler.inverse_transform(pred);                           // (H, M) original units
-    const int64_t step = data::infer_step_seconds(t.timestamps);
-    const auto dates = data::next_timestamps(t.date_string(end - 1), step, H);
-    if (output.empty()) {
-      std::cout << data::format_csv(t.date_column, t.columns, dates, pred);
-    } else {
-      data::write_forecast_csv(output, t.date_column, t.columns, dates, pred);
-      log_line("wrote " + std::to_string(H) + " forecast rows to " + output);
+    if (!pred.isfinite().all().item<bool>()) {
+      const int64_t c = pred.isfinite().logical_not().nonzero()[0][1].item<int64_t>();
+      throw std::runtime_error(ckpt + ": the forecast of column '" + t.columns[static_cast<size_t>(c)] +
+                               "' is not finite (the input lies far outside the training data, or the checkpoint "
+                               "is corrupt); nothing was written");
     }
+    if (one) pred = pred.narrow(1, f.target_index, 1).contiguous();
+    const data::Frequency step = (f.freq.seconds > 0 || f.freq.months > 0) ? f.freq : data::infer_frequency(t.timestamps);
+    const auto dates = data::next_timestamps(t.date_string(end - 1), step, H);
+    const auto stamps = data::next_timestamps(t.timestamps[static_cast<size_t>(end - 1)], step, H);
     torch::Tensor truth;
     if (holdout) {
       truth = t.values.slice(0, end, end + H);
-      auto d = (f.scaler.transform(pred) - f.scaler.transform(truth));
+      const torch::Tensor d = one ? (pred - truth.narrow(1, f.target_index, 1)) / f.scaler.std.narrow(0, f.target_index, 1)
+              : f.scaler.transform(pred) - f.scaler.transform(truth);
+      if (one) truth = truth.narrow(1, f.target_index, 1).contiguous();
       log_line("holdout: mse " + std::to_string(d.pow(2).mean().item<double>()) + ", mae " +
                std::to_string(d.abs().mean().item<double>()) + " (standardised), " +
-               std::to_string(H) + " steps x " + std::to_string(t.n_vars()) + " variates");
+               std::to_string(H) + " steps x " + std::to_string(pred.size(1)) + " variate(s)");
+    }
+    if (output.empty()) {
+      std::cout << data::format_csv(t.date_column, out_columns, dates, pred);
+    } else {
+      data::write_forecast_csv(output, t.date_column, out_columns, dates, pred);
+      log_line("wrote " + std::to_string(H) + " forecast rows to " + output);
     }
     if (!plot.empty()) {
-      const int64_t m = col_it - t.columns.begin();
-      auto to_vec = [&](const torch::Tensor& v) {
+      const int64_t m_out = col_it - out_columns.begin();
+      const int64_t m_in = std::find(t.columns.begin(), t.columns.end(), col) - t.columns.begin();
+      auto to_vec = [](const torch::Tensor& v, int64_t m) {
         auto c = v.select(1, m).contiguous();
         return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
       };
       const int64_t shown = std::min<int64_t>(L, 4 * H);
-      plot_forecast(plot, f.config.data.dataset + " " + col + ": TSM2 forecast (" + std::to_string(H) + " steps)",
-                    "steps of " + std::to_string(step) + " s after the last input row",
-                    to_vec(hist.slice(0, L - shown, L)), to_vec(pred),
-                    holdout ? to_vec(truth) : std::vector<double>{});
+      const std::vector<int64_t> hist_t(t.timestamps.begin() + (end - shown), t.timestamps.begin() + end);
+      const std::string name = f.config.data.dataset.empty()
+                                   ? std::filesystem::path(f.config.data.path).filename().string()
+                                   : f.config.data.dataset;
+      const bool show_time = step.months == 0 && step.seconds < 86400;
+      plot_forecast(plot, name + " " + col + ": TSM2 forecast of " + std::to_string(H) + " steps of " + data::to_string(step),
+                    hist_t, to_vec(hist.slice(0, L - shown, L), m_in), stamps, to_vec(pred, m_out),
+                    holdout ? to_vec(truth, m_out) : std::vector<double>{}, show_time);
       log_line("wrote plot " + plot);
     }
   });

@@ -10,6 +10,7 @@
 #include "mmx/data/registry.h"
 #include "mmx/train/classify_config.h"
 #include "mmx/train/config.h"
+#include "mmx/train/trainer.h"
 
 namespace mmx::cli {
 
@@ -42,9 +43,16 @@ void add_info(CLI::App& app) {
     if (config_path.empty()) return;
     if (vim2) return info_vim2_command(config_path, overrides);
     train::TrainConfig& c = *tsm2;
-    c.model.n_vars(data::find_dataset(c.data.dataset).n_vars);
+    // A benchmark's width is registered; an own CSV's is known once it is read.
+    if (!c.data.dataset.empty()) {
+      c.model.n_vars(data::find_dataset(c.data.dataset).n_vars);
+    } else {
+      const data::LoadedSeries s = data::load_forecast_source(train::forecast_source(c), c.data.seq_len, c.data.pred_len);
+      c.model.n_vars(s.data.n_vars());
+      std::cout << "\ndata       " << s.description << "\n";
+    }
     models::TSM2 model(c.model);
-    std::cout << "\nconfig     " << config_path << " (data set " << c.data.dataset << ")\n"
+    std::cout << "\nconfig     " << config_path << " (data " << (c.data.dataset.empty() ? c.data.path : c.data.dataset) << ")\n"
               << model->summary() << "\n";
   });
 }

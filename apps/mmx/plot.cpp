@@ -14,9 +14,10 @@
 // it crashed (docs/data.md).
 namespace mmx::cli {
 
-void plot_forecast(const std::string& png_path, const std::string& title, const std::string& x_label,
-                   const std::vector<double>& history, const std::vector<double>& forecast,
-                   const std::vector<double>& truth) {
+void plot_forecast(const std::string& png_path, const std::string& title,
+                   const std::vector<std::int64_t>& history_t, const std::vector<double>& history,
+                   const std::vector<std::int64_t>& forecast_t, const std::vector<double>& forecast,
+                   const std::vector<double>& truth, bool show_time) {
   char tmpl[] = "/tmp/mmx-plot-XXXXXX";
   if (!mkdtemp(tmpl)) throw std::runtime_error("cannot create a temporary directory for the plot");
   const std::string dir(tmpl);
@@ -25,26 +26,31 @@ void plot_forecast(const std::string& png_path, const std::string& title, const 
     for (const auto& f : files) ::unlink((dir + "/" + f).c_str());
     ::rmdir(dir.c_str());
   };
-  auto write_series = [&](const std::string& name, const std::vector<double>& v, long first) {
+  auto write_series = [&](const std::string& name, const std::vector<std::int64_t>& t, const std::vector<double>& v) {
     std::ofstream out(dir + "/" + name);
-    for (size_t i = 0; i < v.size(); ++i) out << first + static_cast<long>(i) << " " << v[i] << "\n";
+    out.precision(17);
+    for (size_t i = 0; i < v.size() && i < t.size(); ++i) out << t[i] << " " << v[i] << "\n";
   };
-  write_series("history.dat", history, -static_cast<long>(history.size()));
-  write_series("forecast.dat", forecast, 0);
-  if (!truth.empty()) write_series("truth.dat", truth, 0);
+  write_series("history.dat", history_t, history);
+  write_series("forecast.dat", forecast_t, forecast);
+  if (!truth.empty()) write_series("truth.dat", forecast_t, truth);
   // Temporary PNG next to the target, renamed into place when gnuplot succeeded.
   const auto slash = png_path.rfind('/');
   const std::string tmp_png = (slash == std::string::npos ? std::string() : png_path.substr(0, slash + 1)) +
                               "." + png_path.substr(slash == std::string::npos ? 0 : slash + 1) + ".tmp";
+  std::string safe_title = title;  // a column name may hold gnuplot's quote or escape character
+  for (auto& c : safe_title)
+    if (c == '"' || c == '\\' || c == '\n' || c == '\r') c = '\'';
   {
     std::ofstream gp(dir + "/plot.gp");
     gp << "set terminal pngcairo size 1000,450 font ',10'\n"
        << "set output '" << tmp_png << "'\n"
-       << "set title \"" << title << "\" noenhanced\n"
-       << "set xlabel '" << x_label << "'\nset grid\nset key top left\n"
-       << "plot '" << dir << "/history.dat' with lines lw 1.5 lc rgb '#404040' title 'history'";
-    if (!truth.empty()) gp << ", '" << dir << "/truth.dat' with lines lw 1.5 lc rgb '#2a9d2a' title 'true'";
-    gp << ", '" << dir << "/forecast.dat' with lines lw 2 lc rgb '#d62728' title 'forecast'\n";
+       << "set title \"" << safe_title << "\" noenhanced\n"
+       << "set xdata time\nset timefmt '%s'\nset format x \"" << (show_time ? "%Y-%m-%d\\n%H:%M" : "%Y-%m-%d")
+       << "\"\nset grid\nset key top left\n"
+       << "plot '" << dir << "/history.dat' using 1:2 with lines lw 1.5 lc rgb '#404040' title 'history'";
+    if (!truth.empty()) gp << ", '" << dir << "/truth.dat' using 1:2 with lines lw 1.5 lc rgb '#2a9d2a' title 'true'";
+    gp << ", '" << dir << "/forecast.dat' using 1:2 with lines lw 2 lc rgb '#d62728' title 'forecast'\n";
   }
   const std::string cmd = "gnuplot '" + dir + "/plot.gp' 2>'" + dir + "/err.txt'";
   const int rc = std::system(cmd.c_str());

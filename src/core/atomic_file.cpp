@@ -19,7 +19,14 @@ namespace {
                            std::strerror(err));
 }
 
+AtomicWriteHook& hook() {
+  static AtomicWriteHook h;
+  return h;
+}
+
 }  // namespace
+
+void set_atomic_write_hook(AtomicWriteHook h) { hook() = std::move(h); }
 
 void write_file_atomic(const std::string& path, std::string_view bytes) {
   namespace fs = std::filesystem;
@@ -56,6 +63,7 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
     ::unlink(tmp.c_str());
     fail(path, "closing " + tmp, err);
   }
+  if (hook()) hook()(path, false);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
@@ -66,6 +74,7 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
     ::fsync(dfd);
     ::close(dfd);
   }
+  if (hook()) hook()(path, true);
 }
 
 }  // namespace mmx

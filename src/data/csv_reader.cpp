@@ -84,9 +84,32 @@ struct Reader {
     throw DataError(name, at, column, msg);
   }
 
+  std::vector<std::string> header;     // every column name, in file order
+  size_t date_idx = 0;                 // header index of the date column
+  std::vector<size_t> var_idx;         // header index of each variate, in table.columns order
+  bool columns_final = false;          // false until skip_non_numeric has seen the first row
+
   std::string expected_layout() const {
-    return "expected " + std::to_string(table.columns.size() + 1) + " fields (" +
-           table.date_column + " + " + std::to_string(table.columns.size()) + " variates)";
+    return "expected " + std::to_string(header.size()) + " fields (the header's columns)";
+  }
+
+  // "a, b, c" (at most 12 names, then the count), for error messages.
+  static std::string name_list(const std::vector<std::string>& names) {
+    std::string out;
+    for (size_t i = 0; i < names.size() && i < 12; ++i) out += (i ? ", " : "") + ("'" + shown(names[i]) + "'");
+    if (names.size() > 12) out += ", ... (" + std::to_string(names.size()) + " in all)";
+    return out;
+  }
+
+  size_t header_index(const std::string& name) const {
+    for (size_t i = 0; i < header.size(); ++i)
+      if (header[i] == name) return i;
+    return header.size();
+  }
+
+  void set_columns() {
+    table.columns.clear();
+    for (size_t i : var_idx) table.columns.push_back(header[i]);
   }
 
   void on_header() {
@@ -97,30 +120,83 @@ struct Reader {
                                 " column(s); expected a date column followed by at least one "
                                 "variate column (e.g. 'date,OT')");
     }
-    table.date_column = fields[0];
-    table.columns.assign(fields.begin() + 1, fields.end());
+    header = fields;
+    for (size_t j = 1; j < header.size(); ++j)
+      for (size_t i = 0; i < j; ++i)
+        if (header[i] == header[j])
+          fail(record_line, header[j],
+               "column name appears twice (columns " + std::to_string(i + 1) + " and " +
+                   std::to_string(j + 1) + "); expected unique column names");
+    if (!options.date_column.empty()) {
+      date_idx = header_index(options.date_column);
+      if (date_idx == header.size())
+        fail(record_line, options.date_column,
+             "no such date column in the header (columns: " + name_list(header) +
+                 "); expected data.date_column to name the timestamp column");
+    } else {
+      date_idx = header.size();
+      for (std::string_view cand : {"date", "datetime", "timestamp", "time", "ds"})
+        for (size_t i = 0; i < header.size() && date_idx == header.size(); ++i)
+          if (iequals(header[i], cand)) date_idx = i;
+      if (date_idx == header.size()) date_idx = 0;
+    }
+    table.date_column = header[date_idx];
+    if (!options.columns.empty()) {
+      for (const auto& name : options.columns) {
+        const size_t i = header_index(name);
+        if (i == header.size())
+          fail(record_line, name, "no such column in the header (columns: " + name_list(header) + ")");
+        if (i == date_idx) fail(record_line, name, "is the date column; expected a column of numbers");
+        if (std::find(var_idx.begin(), var_idx.end(), i) != var_idx.end())
+          fail(record_line, name, "requested twice; expected each column once");
+        var_idx.push_back(i);
+      }
+      columns_final = true;
+    } else {
+      for (size_t i = 0; i < header.size(); ++i)
+        if (i != date_idx) var_idx.push_back(i);
+      columns_final = !options.skip_non_numeric;
+    }
+    set_columns();
     header_line = record_line;
     have_header = true;
   }
 
+  // skip_non_numeric: the first data row decides which columns hold numbers.
+  void choose_numeric_columns() {
+    std::vector<size_t> keep;
+    for (size_t i : var_idx) {
+      double v = 0.0;
+      if (parse_number(fields[i], v) == Cell::kBad) table.skipped_columns.push_back(header[i]);
+      else keep.push_back(i);
+    }
+    if (keep.empty())
+      fail(record_line, "", "no column of numbers (left out as text: " + name_list(table.skipped_columns) +
+                                "); expected at least one numeric column besides '" + table.date_column + "'");
+    var_idx = std::move(keep);
+    set_columns();
+    columns_final = true;
+  }
+
   void on_row() {
-    const size_t n_vars = table.columns.size();
-    if (fields.size() < n_vars + 1) {
-      const std::string& column = table.columns[fields.size() - 1];
-      fail(record_line, column,
+    if (fields.size() < header.size()) {
+      fail(record_line, header[fields.size()],
            "ragged row: " + std::to_string(fields.size()) + " fields, the row ends before this "
            "column; " + expected_layout());
     }
-    if (fields.size() > n_vars + 1) {
+    if (fields.size() > header.size()) {
       fail(record_line, "",
            "ragged row: " + std::to_string(fields.size()) + " fields, more than the header "
-           "(last column '" + table.columns.back() + "'); " + expected_layout());
+           "(last column '" + header.back() + "'); " + expected_layout());
     }
+    if (!columns_final) choose_numeric_columns();
+    const size_t n_vars = var_idx.size();
     Timestamp t = 0;
     TimestampFormat f;
-    if (!try_parse_timestamp(fields[0], t, &f)) {
+    const std::string& date_text = fields[date_idx];
+    if (!try_parse_timestamp(date_text, t, &f)) {
       fail(record_line, table.date_column,
-           "cannot parse '" + shown(fields[0]) +
+           "cannot parse '" + shown(date_text) +
                "' as a timestamp; expected 'YYYY-MM-DD HH:MM:SS', 'YYYY-MM-DD HH:MM', "
                "'YYYY/M/D H:MM' or a date 'YYYY-MM-DD'");
     }
@@ -131,30 +207,38 @@ struct Reader {
                f.has_seconds != table.time_format.has_seconds ||
                f.time_sep != table.time_format.time_sep) {
       fail(record_line, table.date_column,
-           "timestamp '" + shown(fields[0]) + "' changes layout; expected the layout of '" +
+           "timestamp '" + shown(date_text) + "' changes layout; expected the layout of '" +
                format_timestamp(table.timestamps.front(), table.time_format) +
                "' (first data row)");
     }
+    if (options.require_increasing && !table.timestamps.empty() && t <= table.timestamps.back()) {
+      fail(record_line, table.date_column,
+           "timestamp '" + shown(date_text) + "' is " + (t == table.timestamps.back() ? "the same as" : "before") +
+               " the previous row's (line " + std::to_string(table.lines.back()) +
+               "); expected strictly increasing timestamps (sort the rows by time, drop repeated rows)");
+    }
     padded = padded && f.zero_padded;
     table.timestamps.push_back(t);
+    table.lines.push_back(record_line);
 
     const size_t row = table.timestamps.size() - 1;
     for (size_t j = 0; j < n_vars; ++j) {
       double v = 0.0;
-      switch (parse_number(fields[j + 1], v)) {
+      const std::string& cell = fields[var_idx[j]];
+      switch (parse_number(cell, v)) {
         case Cell::kNumber:
           break;
         case Cell::kBad:
           fail(record_line, table.columns[j],
-               "cannot parse '" + shown(trim(fields[j + 1])) +
+               "cannot parse '" + shown(trim(cell)) +
                    "' as a number; expected a decimal number (float64)");
         case Cell::kNonFinite:
           fail(record_line, table.columns[j],
-               "non-finite value '" + shown(trim(fields[j + 1])) + "'; expected a finite decimal number");
+               "non-finite value '" + shown(trim(cell)) + "'; expected a finite decimal number");
         case Cell::kMissing: {
-          const std::string what = trim(fields[j + 1]).empty()
+          const std::string what = trim(cell).empty()
                                        ? std::string("empty cell")
-                                       : "missing value '" + std::string(trim(fields[j + 1])) + "'";
+                                       : "missing value '" + std::string(trim(cell)) + "'";
           switch (options.missing) {
             case MissingPolicy::kError:
               fail(record_line, table.columns[j],

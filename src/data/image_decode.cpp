@@ -1,11 +1,13 @@
 // PNG / JPEG decoding (stb_image, compiled here) and antialiased bilinear resizing.
-#include <cerrno>
+#include <algorithm>
+#include <charconv>
 #include <climits>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
+#include <cstdlib>
 #include <memory>
 
+#include "mmx/core/input_file.h"
 #include "mmx/data/images.h"
 
 #define STB_IMAGE_IMPLEMENTATION
@@ -28,21 +30,28 @@
 namespace mmx::data {
 namespace {
 
-std::vector<uint8_t> read_whole_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) throw DataError(path, 0, "", std::string("cannot open image file: ") + std::strerror(errno));
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> guard(f, std::fclose);
-  std::vector<uint8_t> bytes;
-  uint8_t buf[1 << 16];
-  for (;;) {
-    const size_t n = std::fread(buf, 1, sizeof(buf), f);
-    bytes.insert(bytes.end(), buf, buf + n);
-    if (n < sizeof(buf)) {
-      if (std::ferror(f)) throw DataError(path, 0, "", std::string("read error: ") + std::strerror(errno));
-      break;
-    }
-  }
-  return bytes;
+// A positive value of an environment variable, or `fallback` when it is unset.
+template <typename T>
+T env_limit(const char* var, T fallback, T min_value, const char* expected) {
+  const char* v = std::getenv(var);
+  if (v == nullptr) return fallback;
+  const std::string text(v);
+  T out{};
+  const auto r = std::from_chars(text.data(), text.data() + text.size(), out);
+  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() || !(out >= min_value) ||
+      !std::isfinite(static_cast<double>(out)))
+    throw DataError(std::string(var) + " = \"" + text + "\": expected " + expected);
+  return out;
+}
+
+// Refuses an output size above the pixel limit before anything is allocated.
+void check_resize_target(const char* what, int64_t out_h, int64_t out_w) {
+  const ImageLimits lim = image_limits();
+  int64_t px = 0;
+  if (__builtin_mul_overflow(out_h, out_w, &px) || px > lim.max_pixels)
+    throw DataError(std::string(what) + ": the output size " + std::to_string(out_h) + "x" + std::to_string(out_w) +
+                    " exceeds the limit of " + std::to_string(lim.max_pixels) +
+                    " pixels per image (raise it with MMX_MAX_IMAGE_PIXELS)");
 }
 
 void check_u8_rgb(const torch::Tensor& img, const char* what) {
@@ -56,9 +65,22 @@ void check_u8_rgb(const torch::Tensor& img, const char* what) {
 
 }  // namespace
 
+ImageLimits image_limits() {
+  ImageLimits l;
+  l.max_pixels = env_limit<int64_t>("MMX_MAX_IMAGE_PIXELS", l.max_pixels, 1, "a positive number of pixels");
+  l.max_aspect = env_limit<double>("MMX_MAX_IMAGE_ASPECT", l.max_aspect, 1.0, "a number >= 1");
+  return l;
+}
+
 torch::Tensor decode_image(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_whole_file(path);
-  return decode_image_bytes(bytes, path);
+  std::string bytes;
+  try {
+    bytes = read_input_file(path, InputKind::kImage);
+  } catch (const InputFileError& e) {
+    throw DataError(e.path, 0, "", e.reason);
+  }
+  return decode_image_bytes(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()),
+                            path);
 }
 
 torch::Tensor decode_image_bytes(std::span<const uint8_t> bytes, const std::string& name) {
@@ -66,6 +88,24 @@ torch::Tensor decode_image_bytes(std::span<const uint8_t> bytes, const std::stri
   if (bytes.size() > static_cast<size_t>(INT_MAX))
     throw DataError(name, 0, "", "cannot decode image: the file is larger than 2 GiB");
   int w = 0, h = 0, channels_in_file = 0;
+  // The header's size, checked before decoding: a few hundred bytes may claim any size.
+  if (stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &channels_in_file) == 1 && w > 0 &&
+      h > 0) {
+    const ImageLimits lim = image_limits();
+    const int64_t px = static_cast<int64_t>(w) * h;
+    const std::string size = std::to_string(w) + "x" + std::to_string(h);
+    if (px > lim.max_pixels)
+      throw DataError(name, 0, "", "image is " + size + " = " + std::to_string(px) + " pixels, more than the limit of " +
+                                       std::to_string(lim.max_pixels) +
+                                       " pixels; set MMX_MAX_IMAGE_PIXELS=<pixels> to raise it");
+    const double aspect = static_cast<double>(std::max(w, h)) / static_cast<double>(std::min(w, h));
+    if (aspect > lim.max_aspect) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "image is %s, an aspect ratio of 1:%.6g beyond the limit of 1:%.6g",
+                    size.c_str(), aspect, lim.max_aspect);
+      throw DataError(name, 0, "", std::string(buf) + "; set MMX_MAX_IMAGE_ASPECT=<ratio> to raise it");
+    }
+  }
   stbi_uc* pixels = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h,
                                           &channels_in_file, 3);
   if (pixels == nullptr) {
@@ -88,6 +128,7 @@ torch::Tensor resize_image(const torch::Tensor& img_u8_chw, int64_t out_h, int64
   }
   const int64_t h = img_u8_chw.size(-2), w = img_u8_chw.size(-1);
   if (h == out_h && w == out_w) return img_u8_chw;
+  check_resize_target("resize_image", out_h, out_w);
   const bool batched = img_u8_chw.dim() == 4;
   torch::Tensor x = (batched ? img_u8_chw : img_u8_chw.unsqueeze(0)).to(torch::kFloat32);
   namespace F = torch::nn::functional;
@@ -104,6 +145,18 @@ torch::Tensor resize_shorter_center_crop(const torch::Tensor& img_u8_chw, int64_
   check_u8_rgb(img_u8_chw, "resize_shorter_center_crop");
   if (short_side < 1) throw DataError("resize_shorter_center_crop: expected short_side >= 1, got " + std::to_string(short_side));
   const int64_t h = img_u8_chw.size(-2), w = img_u8_chw.size(-1);
+  if (h < 1 || w < 1)
+    throw DataError("resize_shorter_center_crop: expected an image of at least 1x1 pixels, got " + std::to_string(w) +
+                    "x" + std::to_string(h));
+  // The longer side after the resize, computed in double first: short_side * long may overflow.
+  const double long_side = std::floor(static_cast<double>(short_side) * static_cast<double>(std::max(h, w)) /
+                                      static_cast<double>(std::min(h, w)));
+  if (long_side * static_cast<double>(short_side) > static_cast<double>(image_limits().max_pixels))
+    throw DataError("resize_shorter_center_crop: resizing a " + std::to_string(w) + "x" + std::to_string(h) +
+                    " image to shorter side " + std::to_string(short_side) + " gives " +
+                    std::to_string(static_cast<int64_t>(std::min(long_side, 9e18))) + " x " + std::to_string(short_side) +
+                    " pixels, more than the limit of " + std::to_string(image_limits().max_pixels) +
+                    " (raise it with MMX_MAX_IMAGE_PIXELS)");
   int64_t nh = short_side, nw = short_side;
   if (h < w) {
     nw = std::max<int64_t>(short_side, short_side * w / h);

@@ -30,6 +30,7 @@ SplitRanges split_ranges(SplitKind kind, std::int64_t n_rows, std::int64_t seq_l
     n_train = static_cast<std::int64_t>(static_cast<double>(n_rows) * 0.7);
     n_test = static_cast<std::int64_t>(static_cast<double>(n_rows) * 0.2);
     n_val = n_rows - n_train - n_test;
+    if (seq_len <= n_train) return split_ranges_by_counts(n_rows, seq_len, n_train, n_test);
   } else {
     const std::int64_t scale = kind == SplitKind::kEttMinute ? 4 : 1;
     n_train = kEttHourTrain * scale;
@@ -54,6 +55,25 @@ SplitRanges split_ranges(SplitKind kind, std::int64_t n_rows, std::int64_t seq_l
   return s;
 }
 
+SplitRanges split_ranges_by_counts(std::int64_t n_rows, std::int64_t seq_len, std::int64_t n_train,
+                                   std::int64_t n_test) {
+  if (seq_len < 1) throw DataError("split_ranges: seq_len " + std::to_string(seq_len) + "; expected >= 1");
+  if (n_train < 0 || n_test < 0 || n_train + n_test > n_rows) {
+    throw DataError("split_ranges: " + std::to_string(n_train) + " training and " + std::to_string(n_test) +
+                    " test rows of " + std::to_string(n_rows) + "; expected non-negative counts that fit the table");
+  }
+  if (seq_len > n_train) {
+    throw DataError("split_ranges: seq_len " + std::to_string(seq_len) + " is longer than the training split (" +
+                    std::to_string(n_train) + " rows of " + std::to_string(n_rows) +
+                    "); expected seq_len <= " + std::to_string(n_train) + " (a shorter data.seq_len, or more training rows)");
+  }
+  SplitRanges s;
+  s.train = {0, n_train};
+  s.val = {n_train - seq_len, n_rows - n_test};
+  s.test = {n_rows - n_test - seq_len, n_rows};
+  return s;
+}
+
 std::int64_t window_count(const RowRange& rows, std::int64_t seq_len, std::int64_t pred_len) {
   const std::int64_t n = rows.size() - seq_len - pred_len + 1;
   return n > 0 ? n : 0;
@@ -66,9 +86,17 @@ StandardScaler StandardScaler::fit(const torch::Tensor& values) {
                     "; expected (rows >= 1, n_vars)");
   }
   const torch::Tensor v = values.to(torch::kCPU, torch::kFloat64);
+  // Scaled two-pass: u = v / 2^ceil(log2 max|v|) lies in [-1, 1], so neither the sum nor the
+  // squares overflow, and tiny columns are lifted to magnitude ~1 before squaring. A power of two
+  // scales exactly: for ordinary data the results are bitwise those of the unscaled passes.
+  const torch::Tensor amax = v.abs().amax(0);
+  const torch::Tensor scale =
+      torch::where(amax > 0, torch::exp2(torch::ceil(torch::log2(amax)).clamp(-1022, 1023)), torch::ones_like(amax));
+  const torch::Tensor u = v / scale;
+  const torch::Tensor mu = u.mean(0);
+  const torch::Tensor sd = (u - mu).pow(2).mean(0).sqrt() * scale;
   StandardScaler s;
-  s.mean = v.mean(0);
-  const torch::Tensor sd = (v - s.mean).pow(2).mean(0).sqrt();
+  s.mean = mu * scale;
   const torch::Tensor constant = v.amax(0) == v.amin(0);
   s.std = torch::where(constant, torch::ones_like(sd), sd);
   return s;

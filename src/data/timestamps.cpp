@@ -161,4 +161,110 @@ std::vector<std::string> next_timestamps(std::string_view last, std::int64_t ste
   return out;
 }
 
+namespace {
+
+struct Unit {
+  const char* name;
+  std::int64_t seconds;  // 0 for calendar units
+  std::int64_t months;
+};
+// Largest first: to_string picks the first unit that divides the step.
+constexpr std::array<Unit, 8> kUnits = {{{"y", 0, 12}, {"q", 0, 3}, {"mo", 0, 1}, {"w", 7 * 86400, 0},
+                                         {"d", 86400, 0}, {"h", 3600, 0}, {"min", 60, 0}, {"s", 1, 0}}};
+
+date::year_month_day ymd_of(Timestamp t) {
+  return date::year_month_day{date::floor<date::days>(date::sys_seconds{std::chrono::seconds(t)})};
+}
+
+bool is_month_end(const date::year_month_day& d) {
+  return d.day() == date::year_month_day_last{d.year(), date::month_day_last{d.month()}}.day();
+}
+
+std::int64_t month_index(const date::year_month_day& d) {
+  return static_cast<std::int64_t>(static_cast<int>(d.year())) * 12 +
+         static_cast<std::int64_t>(static_cast<unsigned>(d.month())) - 1;
+}
+
+}  // namespace
+
+Frequency parse_frequency(std::string_view text) {
+  const std::string_view t = trim(text);
+  size_t digits = 0;
+  while (digits < t.size() && t[digits] >= '0' && t[digits] <= '9') ++digits;
+  std::int64_t count = 1;
+  if (digits > 0) {
+    if (digits > 9) throw DataError("frequency '" + std::string(text) + "': count too large");
+    count = std::stoll(std::string(t.substr(0, digits)));
+  }
+  const std::string_view unit = t.substr(digits);
+  for (const Unit& u : kUnits) {
+    if (unit == u.name && count > 0) {
+      Frequency f;
+      if (u.months > 0) f.months = count * u.months;
+      else f.seconds = count * u.seconds;
+      return f;
+    }
+  }
+  throw DataError("cannot read '" + std::string(text) +
+                  "' as a frequency; expected a positive count and a unit s, min, h, d, w, mo, q or y "
+                  "(e.g. '15min', '1h', '1d', '1mo')");
+}
+
+std::string to_string(const Frequency& f) {
+  for (const Unit& u : kUnits) {
+    if (f.months > 0 && u.months > 0 && f.months % u.months == 0)
+      return std::to_string(f.months / u.months) + u.name;
+    if (f.seconds > 0 && u.seconds > 0 && f.seconds % u.seconds == 0)
+      return std::to_string(f.seconds / u.seconds) + u.name;
+  }
+  return "0s";
+}
+
+Frequency infer_frequency(const std::vector<Timestamp>& timestamps) {
+  const std::int64_t step = infer_step_seconds(timestamps);
+  Frequency f;
+  f.seconds = step;
+  if (step < 28 * 86400) return f;
+  std::vector<std::int64_t> month_steps;
+  date::year_month_day prev = ymd_of(timestamps.front());
+  const std::int64_t time_of_day = timestamps.front() - date::sys_seconds{date::sys_days{prev}}.time_since_epoch().count();
+  for (size_t i = 1; i < timestamps.size(); ++i) {
+    const date::year_month_day cur = ymd_of(timestamps[i]);
+    const std::int64_t tod = timestamps[i] - date::sys_seconds{date::sys_days{cur}}.time_since_epoch().count();
+    const bool same_day = cur.day() == prev.day() || (is_month_end(cur) && is_month_end(prev));
+    if (!same_day || tod != time_of_day) return f;
+    month_steps.push_back(month_index(cur) - month_index(prev));
+    prev = cur;
+  }
+  auto mid = month_steps.begin() + static_cast<std::ptrdiff_t>(month_steps.size() / 2);
+  std::nth_element(month_steps.begin(), mid, month_steps.end());
+  if (*mid < 1) return f;
+  return Frequency{0, *mid};
+}
+
+std::vector<Timestamp> next_timestamps(Timestamp last, const Frequency& f, std::int64_t count) {
+  if (f.months <= 0) return next_timestamps(last, f.seconds, count);
+  if (count < 0) throw DataError("next_timestamps: count " + std::to_string(count) + "; expected >= 0");
+  const date::year_month_day start = ymd_of(last);
+  const std::int64_t tod = last - date::sys_seconds{date::sys_days{start}}.time_since_epoch().count();
+  const bool month_end = is_month_end(start);
+  std::vector<Timestamp> out;
+  for (std::int64_t i = 1; i <= count; ++i) {
+    const date::year_month ym = date::year_month{start.year(), start.month()} + date::months{i * f.months};
+    const date::day last_day = date::year_month_day_last{ym.year(), date::month_day_last{ym.month()}}.day();
+    const date::day d = month_end || start.day() > last_day ? last_day : start.day();
+    const date::sys_days day{date::year_month_day{ym.year(), ym.month(), d}};
+    out.push_back(date::sys_seconds{day}.time_since_epoch().count() + tod);
+  }
+  return out;
+}
+
+std::vector<std::string> next_timestamps(std::string_view last, const Frequency& f, std::int64_t count) {
+  TimestampFormat format;
+  const Timestamp t = parse_timestamp(last, &format);
+  std::vector<std::string> out;
+  for (Timestamp v : next_timestamps(t, f, count)) out.push_back(format_timestamp(v, format));
+  return out;
+}
+
 }  // namespace mmx::data

@@ -71,6 +71,79 @@ torch::Tensor TSM2Impl::forward(const torch::Tensor& x) {
   return y;
 }
 
+std::vector<std::pair<std::string, std::vector<int64_t>>> tsm2_parameter_shapes(const TSM2Options& o) {
+  o.validate();
+  TORCH_CHECK(o.channel_layout() != nn::ChannelMixerLayout::kTokenWise,
+              "TSM2: the token_wise channel layout is not implemented for TSM2");
+  std::vector<std::pair<std::string, std::vector<int64_t>>> out;
+  auto mul = [](int64_t a, int64_t b) {
+    int64_t r = 0;
+    TORCH_CHECK(!__builtin_mul_overflow(a, b, &r), "TSM2: a tensor size (", a, " x ", b, ") overflows int64");
+    return r;
+  };
+  auto add = [&](const std::string& name, std::vector<int64_t> shape) {
+    int64_t n = 1;
+    for (auto d : shape) n = mul(n, d);
+    out.emplace_back(name, std::move(shape));
+  };
+  const int64_t d = o.d_model(), P = o.n_patches(), N = o.d_state(), E = mul(o.expand(), d);
+  if (o.revin() && o.revin_affine()) {
+    add("revin.weight", {o.n_vars()});
+    add("revin.bias", {o.n_vars()});
+  }
+  add("patch_embed.weight", {d, o.patch_len()});
+  add("patch_embed.bias", {d});
+  // A pre-norm sub-block around a SelectiveTokenMixer body with D step features (src/nn/s6.cpp).
+  auto sub_block = [&](const std::string& prefix, int64_t D, int64_t directions) {
+    const int64_t R = o.dt_rank().value_or((D + 15) / 16);
+    add(prefix + ".norm.weight", {d});
+    add(prefix + ".norm.bias", {d});
+    add(prefix + ".mixer.in_proj.weight", {mul(2, E), D});
+    for (int64_t k = 0; k < directions; ++k) {
+      const std::string c = prefix + ".mixer.conv1d." + std::to_string(k);
+      add(c + ".weight", {E, 1, o.d_conv()});
+      add(c + ".bias", {E});
+    }
+    for (int64_t k = 0; k < directions; ++k) {
+      const std::string s6 = prefix + ".mixer.s6." + std::to_string(k);
+      add(s6 + ".A_log", {E, N});
+      add(s6 + ".D", {E});
+      add(s6 + ".x_proj.weight", {R + 2 * N, E});
+      add(s6 + ".dt_proj.weight", {E, R});
+      add(s6 + ".dt_proj.bias", {E});
+    }
+    add(prefix + ".mixer.out_proj.weight", {D, E});
+  };
+  const int64_t channel_D = o.channel_layout() == nn::ChannelMixerLayout::kLiteral ? mul(P, d) : d;
+  for (int64_t l = 0; l < o.n_layers(); ++l) {
+    const std::string b = "backbone.blocks." + std::to_string(l);
+    sub_block(b + ".token_mixer", d, 1);
+    sub_block(b + ".channel_mixer", channel_D, 2);
+  }
+  for (int64_t l = 1; l <= o.n_layers(); ++l) {
+    const std::string a = "backbone.averaging.", i = "_" + std::to_string(l);
+    add(a + "alpha" + i, {l});
+    add(a + "beta" + i, {l});
+    add(a + "theta" + i, {l + 1});
+    add(a + "gamma" + i, {l});
+  }
+  add("norm.weight", {d});
+  add("norm.bias", {d});
+  add("head.weight", {o.pred_len(), mul(P, d)});
+  add("head.bias", {o.pred_len()});
+  return out;
+}
+
+int64_t tsm2_parameter_count(const TSM2Options& options) {
+  int64_t total = 0;
+  for (const auto& [name, shape] : tsm2_parameter_shapes(options)) {
+    int64_t n = 1;
+    for (auto d : shape) n *= d;  // each shape's product fits (checked above)
+    if (__builtin_add_overflow(total, n, &total)) return INT64_MAX;
+  }
+  return total;
+}
+
 std::string TSM2Impl::summary() const {
   std::ostringstream s;
   s << "TSM2 seq_len=" << options.seq_len() << " pred_len=" << options.pred_len()

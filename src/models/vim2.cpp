@@ -178,6 +178,93 @@ int64_t vim2_flops(const ViM2Options& o) {
   return flops;
 }
 
+std::vector<std::pair<std::string, std::vector<int64_t>>> vim2_parameter_shapes(const ViM2Options& o) {
+  o.validate();
+  std::vector<std::pair<std::string, std::vector<int64_t>>> out;
+  auto mul = [](int64_t a, int64_t b) {
+    int64_t r = 0;
+    TORCH_CHECK(!__builtin_mul_overflow(a, b, &r), "ViM2: a tensor size (", a, " x ", b, ") overflows int64");
+    return r;
+  };
+  auto add = [&](const std::string& name, std::vector<int64_t> shape) {
+    int64_t n = 1;
+    for (auto d : shape) n = mul(n, d);
+    out.emplace_back(name, std::move(shape));
+  };
+  auto layer_norm = [&](const std::string& prefix, int64_t n) {
+    add(prefix + ".weight", {n});
+    add(prefix + ".bias", {n});
+  };
+  // StackedS6(E, K) with state N and rank R (src/nn/stacked_s6.cpp).
+  const int64_t N = o.d_state();
+  auto stacked_s6 = [&](const std::string& prefix, int64_t E, int64_t K, int64_t R) {
+    add(prefix + ".x_proj_weight", {K, R + 2 * N, E});
+    add(prefix + ".dt_projs_weight", {K, E, R});
+    add(prefix + ".dt_projs_bias", {K, E});
+    add(prefix + ".A_logs", {mul(K, E), N});
+    add(prefix + ".Ds", {mul(K, E)});
+  };
+  const auto& dims = o.dims();
+  add("stem.weight", {dims[0], o.in_chans(), o.patch_size(), o.patch_size()});
+  add("stem.bias", {dims[0]});
+  layer_norm("stem_norm", dims[0]);
+  for (int s = 0; s < kStages; ++s) {
+    const int64_t C = dims[s];
+    if (s > 0) {
+      const std::string m = "merges." + std::to_string(s - 1);
+      const int64_t c = dims[s - 1];
+      layer_norm(m + ".norm", mul(4, c));
+      add(m + ".reduction.weight", {mul(2, c), mul(4, c)});
+    }
+    const std::string st = "stages." + std::to_string(s);
+    const int64_t n = mul(3, o.depths()[s]);
+    const int64_t side = o.stage_resolution(s), L = mul(side, side);
+    const int64_t E = mul(o.expand(), C), Ec = o.channel_d_inner()[s];
+    for (int64_t i = 0; i < n; ++i) {
+      const std::string b = st + ".blocks." + std::to_string(i);
+      layer_norm(b + ".norm", C);
+      const std::string mx = b + ".mixer";
+      if (o.block_order()[i % 3] == 'T') {  // SS2D (src/nn/ss2d.cpp)
+        add(mx + ".in_proj.weight", {mul(2, E), C});
+        add(mx + ".conv2d.weight", {E, 1, o.d_conv(), o.d_conv()});
+        add(mx + ".conv2d.bias", {E});
+        stacked_s6(mx + ".s6", E, 4, (C + 15) / 16);
+        if (o.out_norm()) layer_norm(mx + ".out_norm", E);
+        add(mx + ".out_proj.weight", {C, E});
+      } else if (o.channel_layout() == "literal") {  // ChannelMixer2D (src/nn/vim2_channel_mixer.cpp)
+        const int64_t K = o.channel_branches();
+        add(mx + ".in_proj.weight", {mul(2, Ec), L});
+        add(mx + ".conv_weight", {mul(K, Ec), 1, o.channel_d_conv()});
+        add(mx + ".conv_bias", {mul(K, Ec)});
+        stacked_s6(mx + ".s6", Ec, K, (L + 15) / 16);
+        add(mx + ".out_proj.weight", {L, Ec});
+      } else {  // TokenWiseChannelMixer
+        add(mx + ".in_proj.weight", {mul(2, Ec), C});
+        add(mx + ".conv_weight", {2, 1, o.channel_d_conv()});
+        add(mx + ".conv_bias", {2});
+        stacked_s6(mx + ".s6", 1, 2, 1);
+        add(mx + ".out_proj.weight", {C, Ec});
+      }
+    }
+    if (o.weighted_average())
+      for (int64_t k = 1; k <= n; ++k) add(st + ".averaging.w_" + std::to_string(k), {k + 1});
+  }
+  layer_norm("norm", dims[3]);
+  add("head.weight", {o.num_classes(), dims[3]});
+  add("head.bias", {o.num_classes()});
+  return out;
+}
+
+int64_t vim2_parameter_count(const ViM2Options& options) {
+  int64_t total = 0;
+  for (const auto& [name, shape] : vim2_parameter_shapes(options)) {
+    int64_t n = 1;
+    for (auto d : shape) n *= d;  // each shape's product fits (checked above)
+    if (__builtin_add_overflow(total, n, &total)) return INT64_MAX;
+  }
+  return total;
+}
+
 std::string ViM2Impl::summary() const {
   std::ostringstream os;
   const auto count = [](const torch::nn::Module& m) {

@@ -9,11 +9,14 @@
 #include <bit>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
+#include <limits>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <system_error>
 #include <unordered_map>
 
@@ -115,6 +118,45 @@ Entry parse_entry(const std::string& path, const std::string& name, const json& 
   return e;
 }
 
+std::string format_value(double x) {
+  if (std::isnan(x)) return "nan";
+  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+  std::ostringstream os;
+  os << x;
+  return os.str();
+}
+
+// A checkpoint tensor about to be copied into a tensor of dtype `target`: a floating target takes
+// any floating dtype (F64/F32/F16/BF16, converted) but no integer or bool tensor (that would be a
+// silent cast of what is probably not a weight), and every value must be finite (a NaN or inf
+// weight makes every output NaN); other targets need exactly their own dtype.
+void check_values(const torch::Tensor& t, c10::ScalarType target, const std::string& name,
+                  const std::string& source) {
+  const DtypeInfo* have = dtype_by_type(t.scalar_type());
+  const DtypeInfo* want = dtype_by_type(target);
+  const std::string have_name = have ? have->name : std::string(c10::toString(t.scalar_type()));
+  const std::string want_name = want ? want->name : std::string(c10::toString(target));
+  if (c10::isFloatingType(target)) {
+    if (!t.is_floating_point())
+      fail(source, "tensor '" + name + "' has dtype " + have_name +
+                       " but the model expects floating-point values (" + want_name +
+                       "; F64, F32, F16 or BF16 are converted): not a weight tensor of this model");
+    const auto finite = torch::isfinite(t);
+    if (!finite.all().item<bool>()) {
+      const int64_t bad = t.numel() - finite.sum().item<int64_t>();
+      const int64_t first = (~finite).flatten().nonzero().flatten()[0].item<int64_t>();
+      fail(source, "tensor '" + name + "' holds " + std::to_string(bad) +
+                       " non-finite value(s) (NaN or inf; first at flat index " +
+                       std::to_string(first) + ", value " +
+                       format_value(t.flatten()[first].item<double>()) +
+                       "): the checkpoint is corrupt or the training diverged");
+    }
+  } else if (t.scalar_type() != target) {
+    fail(source, "tensor '" + name + "' has dtype " + have_name + " but the model expects " +
+                     want_name);
+  }
+}
+
 std::string format_double(double x) {
   char buf[64];
   auto r = std::to_chars(buf, buf + sizeof buf, x);
@@ -195,6 +237,96 @@ void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
   }
 }
 
+namespace {
+
+// A safetensors header, validated against the size of the data section that follows it.
+struct Layout {
+  std::vector<Entry> entries;
+  std::map<std::string, std::string> metadata;
+};
+
+void check_file_size(const std::string& file, uint64_t size) {
+  if (size < 8)
+    fail(file, "file is " + std::to_string(size) +
+                   " bytes, shorter than the 8-byte header length of the safetensors layout");
+}
+
+// The little-endian header length of the first 8 bytes, checked against the file size.
+uint64_t header_length(const std::string& file, const unsigned char* len_bytes, uint64_t size) {
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(len_bytes[i]) << (8 * i);
+  if (n > kMaxHeaderBytes)
+    fail(file, "header length " + std::to_string(n) + " exceeds the limit of " +
+                   std::to_string(kMaxHeaderBytes) +
+                   " bytes (the safetensors reader's limit): corrupt, or not a safetensors file");
+  if (n > size - 8)
+    fail(file, "header length " + std::to_string(n) + " is beyond the file (" +
+                   std::to_string(size) + " bytes): truncated, or not a safetensors file");
+  return n;
+}
+
+// Parses the JSON header and checks that the tensors' byte ranges tile the `available` bytes
+// of the data section exactly.
+Layout parse_layout(const std::string& file, std::string_view text, uint64_t available) {
+  json header;
+  try {
+    header = json::parse(text);
+  } catch (const json::parse_error& e) {
+    fail(file, std::string("invalid JSON header: ") + e.what());
+  }
+  if (!header.is_object()) fail(file, "the JSON header is not an object");
+
+  Layout layout;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == "__metadata__") {
+      if (!it->is_object()) fail(file, "\"__metadata__\" is not a JSON object");
+      for (auto m = it->begin(); m != it->end(); ++m) {
+        if (!m->is_string())
+          fail(file, "\"__metadata__\" value of '" + m.key() + "' is not a string");
+        layout.metadata[m.key()] = m->get<std::string>();
+      }
+      continue;
+    }
+    layout.entries.push_back(parse_entry(file, it.key(), *it));
+  }
+
+  // The byte ranges must tile [0, data size) exactly, as the safetensors reader requires.
+  std::vector<const Entry*> order;
+  for (const auto& e : layout.entries) order.push_back(&e);
+  std::sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) {
+    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+  });
+  uint64_t pos = 0;
+  const Entry* prev = nullptr;
+  for (const Entry* e : order) {
+    if (e->begin < pos)
+      fail(file, "tensor '" + e->name + "' data_offsets [" + std::to_string(e->begin) + ", " +
+                     std::to_string(e->end) + "] overlap tensor '" + prev->name + "' [" +
+                     std::to_string(prev->begin) + ", " + std::to_string(prev->end) + "]");
+    if (e->begin > pos)
+      fail(file, "tensor '" + e->name + "' data_offsets start at " + std::to_string(e->begin) +
+                     " but the previous tensor ends at " + std::to_string(pos) +
+                     " (a gap: offsets out of range)");
+    if (e->end > available)
+      fail(file, "data truncated: tensor '" + e->name + "' occupies bytes [" +
+                     std::to_string(e->begin) + ", " + std::to_string(e->end) +
+                     ") of the data section but the file holds only " +
+                     std::to_string(available) + " bytes after the header");
+    pos = e->end;
+    prev = e;
+  }
+  if (pos != available)
+    fail(file, "the header declares " + std::to_string(pos) + " bytes of tensor data but " +
+                   std::to_string(available) + " bytes follow it (trailing bytes)");
+  return layout;
+}
+
+torch::Tensor empty_tensor(const Entry& e) {
+  return torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype->type));
+}
+
+}  // namespace
+
 Checkpoint load_checkpoint(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0)
@@ -204,77 +336,21 @@ Checkpoint load_checkpoint(const std::string& path) {
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, std::string("cannot open: ") + std::strerror(errno));
-  if (size < 8)
-    fail(path, "file is " + std::to_string(size) +
-                   " bytes, shorter than the 8-byte header length of the safetensors layout");
+  check_file_size(path, size);
 
   unsigned char len_bytes[8];
   in.read(reinterpret_cast<char*>(len_bytes), 8);
   if (!in) fail(path, "cannot read the header length");
-  uint64_t n = 0;
-  for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(len_bytes[i]) << (8 * i);
-  if (n > size - 8)
-    fail(path, "header length " + std::to_string(n) + " is beyond the file (" +
-                   std::to_string(size) + " bytes): truncated, or not a safetensors file");
+  const uint64_t n = header_length(path, len_bytes, size);
   std::string text(n, '\0');
   in.read(text.data(), static_cast<std::streamsize>(n));
   if (!in) fail(path, "cannot read the " + std::to_string(n) + "-byte header");
-
-  json header;
-  try {
-    header = json::parse(text);
-  } catch (const json::parse_error& e) {
-    fail(path, std::string("invalid JSON header: ") + e.what());
-  }
-  if (!header.is_object()) fail(path, "the JSON header is not an object");
+  Layout layout = parse_layout(path, text, size - 8 - n);
 
   Checkpoint ckpt;
-  std::vector<Entry> entries;
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    if (it.key() == "__metadata__") {
-      if (!it->is_object()) fail(path, "\"__metadata__\" is not a JSON object");
-      for (auto m = it->begin(); m != it->end(); ++m) {
-        if (!m->is_string())
-          fail(path, "\"__metadata__\" value of '" + m.key() + "' is not a string");
-        ckpt.metadata[m.key()] = m->get<std::string>();
-      }
-      continue;
-    }
-    entries.push_back(parse_entry(path, it.key(), *it));
-  }
-
-  // The byte ranges must tile [0, data size) exactly, as the safetensors reader requires.
-  const uint64_t available = size - 8 - n;
-  std::vector<const Entry*> order;
-  for (const auto& e : entries) order.push_back(&e);
-  std::sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) {
-    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
-  });
-  uint64_t pos = 0;
-  const Entry* prev = nullptr;
-  for (const Entry* e : order) {
-    if (e->begin < pos)
-      fail(path, "tensor '" + e->name + "' data_offsets [" + std::to_string(e->begin) + ", " +
-                     std::to_string(e->end) + "] overlap tensor '" + prev->name + "' [" +
-                     std::to_string(prev->begin) + ", " + std::to_string(prev->end) + "]");
-    if (e->begin > pos)
-      fail(path, "tensor '" + e->name + "' data_offsets start at " + std::to_string(e->begin) +
-                     " but the previous tensor ends at " + std::to_string(pos) +
-                     " (a gap: offsets out of range)");
-    if (e->end > available)
-      fail(path, "data truncated: tensor '" + e->name + "' occupies bytes [" +
-                     std::to_string(e->begin) + ", " + std::to_string(e->end) +
-                     ") of the data section but the file holds only " +
-                     std::to_string(available) + " bytes after the header");
-    pos = e->end;
-    prev = e;
-  }
-  if (pos != available)
-    fail(path, "the header declares " + std::to_string(pos) + " bytes of tensor data but " +
-                   std::to_string(available) + " bytes follow it (trailing bytes)");
-
-  for (const auto& e : entries) {
-    auto t = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype->type));
+  ckpt.metadata = std::move(layout.metadata);
+  for (const auto& e : layout.entries) {
+    auto t = empty_tensor(e);
     const uint64_t nbytes = e.end - e.begin;
     if (nbytes > 0) {
       in.seekg(static_cast<std::streamoff>(8 + n + e.begin));
@@ -283,6 +359,23 @@ Checkpoint load_checkpoint(const std::string& path) {
         fail(path, "data truncated: cannot read the " + std::to_string(nbytes) +
                        " bytes of tensor '" + e.name + "'");
     }
+    ckpt.tensors.emplace(e.name, std::move(t));
+  }
+  return ckpt;
+}
+
+Checkpoint parse_checkpoint(std::string_view bytes, const std::string& name) {
+  const uint64_t size = bytes.size();
+  check_file_size(name, size);
+  const uint64_t n = header_length(name, reinterpret_cast<const unsigned char*>(bytes.data()), size);
+  Layout layout = parse_layout(name, bytes.substr(8, n), size - 8 - n);
+
+  Checkpoint ckpt;
+  ckpt.metadata = std::move(layout.metadata);
+  const char* data = bytes.data() + 8 + n;
+  for (const auto& e : layout.entries) {
+    auto t = empty_tensor(e);
+    if (e.end > e.begin) std::memcpy(t.data_ptr(), data + e.begin, e.end - e.begin);
     ckpt.tensors.emplace(e.name, std::move(t));
   }
   return ckpt;
@@ -324,6 +417,7 @@ void load_module_state(torch::nn::Module& module, const std::map<std::string, to
       fail(source, "tensor '" + name + "' has shape " + shape_str(it->second.sizes()) +
                        " in the checkpoint but the model expects " + shape_str(target.sizes()) +
                        " — was it trained with another config?");
+    check_values(it->second, target.scalar_type(), name, source);
   }
   for (const auto& [name, t] : state)
     if (!names.count(name))
@@ -472,6 +566,9 @@ void load_optimizer_state(torch::optim::AdamW& optimizer, const Checkpoint& ckpt
     auto own = ckpt.metadata.find(key + ".step");
     if (own != ckpt.metadata.end() && (!parse_number(own->second, own_step) || own_step < 0))
       fail(source, "metadata '" + key + ".step' = \"" + own->second + "\" is not a step count");
+    check_values(*exp_avg, p.scalar_type(), key + ".exp_avg", source);
+    check_values(*exp_avg_sq, p.scalar_type(), key + ".exp_avg_sq", source);
+    if (amsgrad) check_values(*max_sq, p.scalar_type(), key + ".max_exp_avg_sq", source);
     auto onto_param = [&](const torch::Tensor& t) {
       return t.detach().to(p.device(), p.scalar_type(), /*non_blocking=*/false, /*copy=*/true);
     };
@@ -487,6 +584,90 @@ void load_optimizer_state(torch::optim::AdamW& optimizer, const Checkpoint& ckpt
   for (void* impl : cleared) state.erase(impl);
   for (auto& [impl, s] : restored) state[impl] = std::move(s);
   for (size_t g = 0; g < n_groups; ++g) groups[g].options().set_lr(lrs[g]);
+}
+
+void check_state_shapes(const std::vector<std::pair<std::string, std::vector<int64_t>>>& expected,
+                        const std::map<std::string, torch::Tensor>& state, const std::string& source) {
+  std::set<std::string> names;
+  for (const auto& [name, shape] : expected) {
+    names.insert(name);
+    auto it = state.find(name);
+    if (it == state.end())
+      fail(source, "the stored config implies tensor '" + name + "' (shape " + shape_str(shape) +
+                       ") but the checkpoint has none: its config or its tensors were edited");
+    if (!it->second.defined()) fail(source, "tensor '" + name + "' is undefined");
+    if (it->second.sizes() != c10::IntArrayRef(shape))
+      fail(source, "tensor '" + name + "' has shape " + shape_str(it->second.sizes()) +
+                       " in the checkpoint but its stored config implies " + shape_str(shape) +
+                       ": its config or its tensors were edited");
+  }
+  for (const auto& [name, t] : state)
+    if (!names.count(name))
+      fail(source, "unexpected tensor '" + name +
+                       "' in the checkpoint: the model of its stored config has no such parameter or "
+                       "buffer");
+}
+
+const std::string& metadata_value(const Checkpoint& ckpt, const std::string& key,
+                                  const std::string& source) {
+  auto it = ckpt.metadata.find(key);
+  if (it == ckpt.metadata.end()) fail(source, "metadata key '" + key + "' is missing");
+  return it->second;
+}
+
+int64_t metadata_int(const Checkpoint& ckpt, const std::string& key, const std::string& source,
+                     int64_t min_value, int64_t max_value) {
+  const std::string& text = metadata_value(ckpt, key, source);
+  int64_t v = 0;
+  if (!parse_number(text, v) || v < min_value || v > max_value)
+    fail(source, "metadata '" + key + "' = \"" + text + "\" is not an integer in [" +
+                     std::to_string(min_value) + ", " + std::to_string(max_value) + "]");
+  return v;
+}
+
+double metadata_double(const Checkpoint& ckpt, const std::string& key, const std::string& source) {
+  const std::string& text = metadata_value(ckpt, key, source);
+  double v = 0;
+  if (!parse_number(text, v) || !std::isfinite(v))
+    fail(source, "metadata '" + key + "' = \"" + text + "\" is not a finite decimal number");
+  return v;
+}
+
+static json metadata_json(const Checkpoint& ckpt, const std::string& key, const std::string& source) {
+  const std::string& text = metadata_value(ckpt, key, source);
+  const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded())
+    fail(source, "metadata '" + key + "' is not valid JSON (" + std::to_string(text.size()) +
+                     " bytes starting \"" + text.substr(0, 40) + "\")");
+  return j;
+}
+
+std::vector<std::string> metadata_string_list(const Checkpoint& ckpt, const std::string& key,
+                                              const std::string& source) {
+  const json j = metadata_json(ckpt, key, source);
+  if (!j.is_array()) fail(source, "metadata '" + key + "' is not a JSON array of strings");
+  std::vector<std::string> out;
+  for (size_t i = 0; i < j.size(); ++i) {
+    if (!j[i].is_string())
+      fail(source, "metadata '" + key + "' item " + std::to_string(i) + " is " + j[i].dump() +
+                       ", not a string");
+    out.push_back(j[i].get<std::string>());
+  }
+  return out;
+}
+
+std::vector<double> metadata_number_list(const Checkpoint& ckpt, const std::string& key,
+                                         const std::string& source) {
+  const json j = metadata_json(ckpt, key, source);
+  if (!j.is_array()) fail(source, "metadata '" + key + "' is not a JSON array of numbers");
+  std::vector<double> out;
+  for (size_t i = 0; i < j.size(); ++i) {
+    if (!j[i].is_number() || !std::isfinite(j[i].get<double>()))
+      fail(source, "metadata '" + key + "' item " + std::to_string(i) + " is " + j[i].dump() +
+                       ", not a finite number");
+    out.push_back(j[i].get<double>());
+  }
+  return out;
 }
 
 }  // namespace mmx::train

@@ -2,14 +2,20 @@
 // ClassifyConfig, with the same error behaviour as the TSM2 config (src/train/config.cpp).
 #include "mmx/train/classify_config.h"
 
+#include "mmx/ops/selective_scan.h"
 #include "train/config_value.h"
 
 #include <toml++/toml.h>
 
 #include <c10/util/Exception.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <tuple>
 #include <map>
 #include <sstream>
 #include <variant>
@@ -149,45 +155,130 @@ const Entry& lookup(const std::string& key, const std::string& where) {
   return config_value::find_entry(schema(), key, where, classify_config_keys());
 }
 
+// Upper bounds of the model and batch sizes: generous (several times ViM2-B at 224 px) but finite,
+// so that a config cannot ask for absurd memory or time before training starts. The parameter
+// limit can be raised with MMX_MAX_MODEL_PARAMS; the per-key bounds only keep the parameter count
+// computable and are far above any model that fits the parameter limit.
+constexpr int64_t kMaxImageSize = 8192;       // model.image_size (pixels)
+constexpr int64_t kMaxDim = 65536;            // model.dims[s], model.channel_d_inner[s]
+constexpr int64_t kMaxDepth = 256;            // model.depths[s] ((T, T, C) units per stage)
+constexpr int64_t kMaxExpand = 64;            // model.expand
+constexpr int64_t kMaxKernel = 63;            // model.d_conv, model.channel_d_conv
+constexpr int64_t kMaxClasses = 1000000;      // model.num_classes
+constexpr int64_t kMaxEpochs = 1000000;       // train.epochs
+constexpr int64_t kMaxBatch = 65536;          // train.batch_size, train.eval_batch_size
+constexpr int64_t kMaxBatchInput = int64_t{1} << 32;  // batch * 3 * image_size^2 (input elements)
+constexpr int64_t kMaxWorkers = 1024;         // data.workers
+constexpr int64_t kMaxPrefetch = 1024;        // data.prefetch
+constexpr double kDefaultMaxParams = 2e9;     // estimated parameter count (MMX_MAX_MODEL_PARAMS)
+
+double max_model_params(const std::string& source) {
+  const char* v = std::getenv("MMX_MAX_MODEL_PARAMS");
+  if (v == nullptr) return kDefaultMaxParams;
+  char* end = nullptr;
+  const double d = std::strtod(v, &end);
+  if (*v == '\0' || *end != '\0' || !std::isfinite(d) || d < 1)
+    throw ConfigError(source + ": MMX_MAX_MODEL_PARAMS = \"" + v + "\" is not a positive number");
+  return d;
+}
+
+std::string g17(double x) {
+  std::ostringstream os;
+  os.precision(17);
+  os << x;
+  return os.str();
+}
+
 void validate(const ClassifyConfig& c, const std::string& source) {
   auto fail = [&](const std::string& what) { throw ConfigError(source + ": " + what); };
+  // Every float key finite (NaN compares false with everything, so the ranges below would let it
+  // through where they test for the bad side).
+  for (const auto& [key, e] : schema()) {
+    const Value v = e.get(c);
+    if (const auto* d = std::get_if<double>(&v); d && !std::isfinite(*d))
+      fail(key + " = " + g17(*d) + "; expected a finite number");
+    if (const auto* l = std::get_if<FloatList>(&v))
+      for (double d : *l)
+        if (!std::isfinite(d)) fail(key + " holds " + g17(d) + "; expected finite numbers");
+  }
+  auto in_range = [&](const std::string& key, int64_t v, int64_t lo, int64_t hi) {
+    if (v < lo || v > hi)
+      fail(key + " = " + std::to_string(v) + "; expected " + std::to_string(lo) + " <= " + key.substr(key.find('.') + 1) +
+           " <= " + std::to_string(hi));
+  };
   if (c.model_name != "vim2") fail("model.name must be \"vim2\" for an image classification config, got \"" + c.model_name + "\"");
   if (c.data.dataset != "cifar10" && c.data.dataset != "folder")
     fail("data.dataset must be \"cifar10\" or \"folder\", got \"" + c.data.dataset + "\"");
   if (c.data.dataset == "folder" && (c.data.train_dir.empty() || c.data.val_dir.empty()))
     fail("data.dataset = \"folder\" needs data.train_dir and data.val_dir");
-  if (c.data.workers < 0) fail("data.workers must be >= 0");
-  if (c.data.prefetch < 1) fail("data.prefetch must be >= 1");
+  in_range("data.workers", c.data.workers, 0, kMaxWorkers);
+  in_range("data.prefetch", c.data.prefetch, 1, kMaxPrefetch);
   const auto& t = c.train;
-  if (t.epochs < 1) fail("train.epochs must be >= 1");
-  if (t.batch_size < 1 || t.eval_batch_size < 1) fail("train.batch_size and train.eval_batch_size must be >= 1");
-  if (!(t.lr > 0)) fail("train.lr must be > 0");
-  if (t.min_lr < 0 || t.min_lr > t.lr) fail("train.min_lr must be in [0, train.lr]");
-  if (t.warmup_lr < 0 || t.warmup_lr > t.lr) fail("train.warmup_lr must be in [0, train.lr]");
-  if (t.warmup_epochs < 0 || t.warmup_epochs > static_cast<double>(t.epochs))
+  in_range("train.epochs", t.epochs, 1, kMaxEpochs);
+  in_range("train.batch_size", t.batch_size, 1, kMaxBatch);
+  in_range("train.eval_batch_size", t.eval_batch_size, 1, kMaxBatch);
+  if (!(t.lr > 0 && t.lr <= 10)) fail("train.lr = " + g17(t.lr) + "; expected 0 < lr <= 10");
+  if (!(t.min_lr >= 0 && t.min_lr <= t.lr)) fail("train.min_lr must be in [0, train.lr]");
+  if (!(t.warmup_lr >= 0 && t.warmup_lr <= t.lr)) fail("train.warmup_lr must be in [0, train.lr]");
+  if (!(t.warmup_epochs >= 0 && t.warmup_epochs <= static_cast<double>(t.epochs)))
     fail("train.warmup_epochs must be in [0, train.epochs]");
-  if (t.weight_decay < 0) fail("train.weight_decay must be >= 0");
-  if (t.clip_grad < 0) fail("train.clip_grad must be >= 0 (0 = off)");
+  if (!(t.weight_decay >= 0)) fail("train.weight_decay must be >= 0");
+  if (!(t.clip_grad >= 0)) fail("train.clip_grad must be >= 0 (0 = off)");
   if (!(t.beta1 >= 0 && t.beta1 < 1) || !(t.beta2 >= 0 && t.beta2 < 1)) fail("train.beta1 and train.beta2 must be in [0, 1)");
   if (!(t.eps > 0)) fail("train.eps must be > 0");
   if (!(t.ema_decay >= 0 && t.ema_decay < 1)) fail("train.ema_decay must be in [0, 1)");
   if (t.max_batches_per_epoch < 0 || t.max_eval_batches < 0)
     fail("train.max_batches_per_epoch and train.max_eval_batches must be >= 0 (0 = all)");
-  if (t.time_budget_minutes < 0) fail("train.time_budget_minutes must be >= 0 (0 = none)");
+  if (!(t.time_budget_minutes >= 0)) fail("train.time_budget_minutes must be >= 0 (0 = none)");
   if (t.eval_every < 1) fail("train.eval_every must be >= 1");
   if (t.save_every < 1) fail("train.save_every must be >= 1");
+  // The upper bound (this machine's hardware threads) is checked by train_vim2: a checkpoint's
+  // stored config from a larger machine must still load here.
+  in_range("train.threads", t.threads, 0, kMaxWorkers);
   if (t.device != "cpu" && t.device != "cuda") fail("train.device must be \"cpu\" or \"cuda\", got \"" + t.device + "\"");
   if (t.precision != "fp32" && t.precision != "bf16")
     fail("train.precision must be \"fp32\" or \"bf16\", got \"" + t.precision + "\"");
   if (t.precision == "bf16" && t.device != "cuda") fail("train.precision = \"bf16\" needs train.device = \"cuda\"");
+
+  // Model sizes, each bounded before the parameter count is computed from them.
+  const auto& m = c.model;
+  in_range("model.image_size", m.image_size(), 1, kMaxImageSize);
+  in_range("model.num_classes", m.num_classes(), 1, kMaxClasses);
+  in_range("model.patch_size", m.patch_size(), 1, kMaxImageSize);
+  in_range("model.d_state", m.d_state(), 1, kMaxDState);
+  in_range("model.expand", m.expand(), 1, kMaxExpand);
+  in_range("model.d_conv", m.d_conv(), 1, kMaxKernel);
+  in_range("model.channel_d_conv", m.channel_d_conv(), 1, kMaxKernel);
+  for (const auto& [key, list, hi] : {std::tuple{"model.dims", &m.dims(), kMaxDim},
+                                      std::tuple{"model.depths", &m.depths(), kMaxDepth},
+                                      std::tuple{"model.channel_d_inner", &m.channel_d_inner(), kMaxDim}})
+    for (size_t s = 0; s < list->size(); ++s) in_range(std::string(key) + "[" + std::to_string(s) + "]", (*list)[s], 1, hi);
+  if (!(m.norm_eps() > 0 && m.norm_eps() <= 1)) fail("model.norm_eps = " + g17(m.norm_eps()) + "; expected 0 < norm_eps <= 1");
   try {
-    c.model.validate();
+    m.validate();
   } catch (const c10::Error& e) {
     fail(std::string("[model]: ") + e.what_without_backtrace());
+  }
+  const double limit = max_model_params(source);
+  const int64_t params = models::vim2_parameter_count(m);
+  if (static_cast<double>(params) > limit) {
+    char gib[32];
+    std::snprintf(gib, sizeof gib, "%.1f", static_cast<double>(params) * 4.0 / (1 << 30));
+    fail("the [model] settings give " + std::to_string(params) + " parameters (" + gib +
+         " GiB as float32), more than the limit of " + g17(limit) + "; set MMX_MAX_MODEL_PARAMS=<count> to raise it");
+  }
+  for (const auto& [key, batch] : {std::pair{"train.batch_size", t.batch_size}, std::pair{"train.eval_batch_size", t.eval_batch_size}}) {
+    const double input = static_cast<double>(batch) * 3.0 * static_cast<double>(m.image_size()) * static_cast<double>(m.image_size());
+    if (input > static_cast<double>(kMaxBatchInput))
+      fail(std::string(key) + " = " + std::to_string(batch) + " at model.image_size " + std::to_string(m.image_size()) +
+           " gives input batches of " + g17(input) + " values, more than the limit of " + std::to_string(kMaxBatchInput) +
+           " (2^32); use a smaller batch");
   }
   if (c.augment.image_size != c.model.image_size())
     fail("augment.image_size (" + std::to_string(c.augment.image_size) + ") must equal model.image_size (" +
          std::to_string(c.model.image_size()) + "); leave augment.image_size out to follow the model");
+  in_range("augment.pad_crop", c.augment.pad_crop, 0, m.image_size());
+  in_range("augment.randaugment_n", c.augment.randaugment_n, 0, 16);
   try {
     data::BatchAugment check(c.augment, 0);
   } catch (const std::exception& e) {

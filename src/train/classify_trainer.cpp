@@ -14,6 +14,7 @@
 #include <limits>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "mmx/core/atomic_file.h"
 #include "mmx/core/build_info.h"
@@ -28,6 +29,8 @@ namespace {
 
 constexpr const char* kFormat = "mambamixer.vim2.v1";
 constexpr const char* kEmaPrefix = "ema.";
+// The largest epoch number read from a checkpoint (train.epochs is bounded by the same value).
+constexpr int64_t kMaxEpochCount = 1000000;
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
@@ -174,21 +177,50 @@ json record_json(const ClassifyEpochRecord& e) {
           {"elapsed_seconds", e.elapsed_seconds}};
 }
 
-ClassifyEpochRecord record_from_json(const json& j) {
-  auto num = [](const json& v) { return v.is_null() ? std::numeric_limits<double>::quiet_NaN() : v.get<double>(); };
+// One epoch record read back from JSON (metrics.json or a checkpoint's "history"); `source` names
+// where it came from in errors.
+ClassifyEpochRecord record_from_json(const json& j, const std::string& source) {
+  if (!j.is_object()) throw CheckpointError(source + ": an epoch record is not a JSON object: " + j.dump());
+  auto num = [&](const char* key, bool nullable) {
+    if (!j.contains(key)) throw CheckpointError(source + ": epoch record " + j.dump() + " has no '" + key + "'");
+    const json& v = j.at(key);
+    if (nullable && v.is_null()) return std::numeric_limits<double>::quiet_NaN();
+    if (!v.is_number() || !std::isfinite(v.get<double>()))
+      throw CheckpointError(source + ": epoch record '" + key + "' = " + v.dump() + " is not a finite number");
+    return v.get<double>();
+  };
   ClassifyEpochRecord e;
+  if (!j.contains("epoch") || !j.at("epoch").is_number_integer())
+    throw CheckpointError(source + ": epoch record " + j.dump() + " has no integer 'epoch'");
   e.epoch = j.at("epoch").get<int64_t>();
-  e.train_loss = j.at("train_loss").get<double>();
-  e.lr = j.at("lr").get<double>();
-  e.top1 = j.at("top1").get<double>();
-  e.top5 = j.at("top5").get<double>();
-  e.val_loss = j.at("val_loss").get<double>();
-  e.ema_top1 = num(j.at("ema_top1"));
-  e.ema_top5 = num(j.at("ema_top5"));
-  e.images_per_second = j.at("images_per_second").get<double>();
-  e.epoch_seconds = j.at("epoch_seconds").get<double>();
-  e.elapsed_seconds = j.at("elapsed_seconds").get<double>();
+  e.train_loss = num("train_loss", false);
+  e.lr = num("lr", false);
+  e.top1 = num("top1", false);
+  e.top5 = num("top5", false);
+  e.val_loss = num("val_loss", false);
+  e.ema_top1 = num("ema_top1", true);
+  e.ema_top5 = num("ema_top5", true);
+  e.images_per_second = num("images_per_second", false);
+  e.epoch_seconds = num("epoch_seconds", false);
+  e.elapsed_seconds = num("elapsed_seconds", false);
   return e;
+}
+
+// The evaluated epochs before `start_epoch` stored in a checkpoint's "history" metadata (a JSON
+// array of records, in epoch order).
+std::vector<ClassifyEpochRecord> history_from_metadata(const Checkpoint& ck, const std::string& path,
+                                                       int64_t start_epoch) {
+  const json h = json::parse(metadata_value(ck, "history", path), nullptr, false);
+  if (h.is_discarded() || !h.is_array()) throw CheckpointError(path + ": metadata 'history' is not a JSON array");
+  std::vector<ClassifyEpochRecord> out;
+  for (const auto& e : h) {
+    ClassifyEpochRecord r = record_from_json(e, path + " (metadata 'history')");
+    if (r.epoch >= start_epoch || (!out.empty() && r.epoch <= out.back().epoch))
+      throw CheckpointError(path + ": metadata 'history' holds epoch " + std::to_string(r.epoch) +
+                            " out of order or after the checkpoint's epoch " + std::to_string(start_epoch - 1));
+    out.push_back(r);
+  }
+  return out;
 }
 
 }  // namespace
@@ -303,6 +335,10 @@ ClassifyMetrics evaluate_classifier(models::ViM2Impl& model, data::ImageLoader& 
 ClassifyResult train_vim2(const ClassifyConfig& config, const std::string& run_dir, bool resume,
                           const ClassifyHooks& hooks) {
   const auto& tc = config.train;
+  const int64_t cores = std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()));
+  if (tc.threads > cores)
+    throw ConfigError("train.threads = " + std::to_string(tc.threads) + " is more than the " + std::to_string(cores) +
+                      " hardware threads of this machine; expected 0 (LibTorch's default) to " + std::to_string(cores));
   if (tc.threads > 0) at::set_num_threads(static_cast<int>(tc.threads));
   const torch::Device device = parse_device(tc.device);
   const bool bf16 = tc.precision == "bf16";
@@ -405,16 +441,25 @@ ClassifyResult train_vim2(const ClassifyConfig& config, const std::string& run_d
       load_module_state(*ema, e, last_path);
     }
     load_optimizer_state(opt, last, params_named, last_path);
-    start_epoch = std::stoll(need("epoch")) + 1;
-    step = std::stoll(need("step"));
-    res.best_top1 = std::stod(need("best_top1"));
-    res.best_epoch = std::stoll(need("best_epoch"));
-    elapsed_before = std::stod(need("elapsed_seconds"));
-    std::ifstream in(fs::path(run_dir) / "metrics.json");
-    const json prev = json::parse(in, nullptr, false);
-    if (!prev.is_discarded() && prev.contains("epochs"))
-      for (const auto& e : prev["epochs"])
-        if (e.at("epoch").get<int64_t>() < start_epoch) res.history.push_back(record_from_json(e));
+    start_epoch = metadata_int(last, "epoch", last_path, 0, kMaxEpochCount) + 1;
+    step = metadata_int(last, "step", last_path, 0);
+    res.best_top1 = metadata_double(last, "best_top1", last_path);
+    res.best_epoch = metadata_int(last, "best_epoch", last_path, 0, start_epoch - 1);
+    elapsed_before = metadata_double(last, "elapsed_seconds", last_path);
+    // The history up to the checkpoint's epoch comes from the checkpoint itself, so a kill between
+    // writing last.safetensors and metrics.json loses nothing. Checkpoints written before the
+    // history was stored in them fall back to metrics.json.
+    if (last.metadata.count("history")) {
+      res.history = history_from_metadata(last, last_path, start_epoch);
+    } else {
+      std::ifstream in(fs::path(run_dir) / "metrics.json");
+      const json prev = json::parse(in, nullptr, false);
+      if (!prev.is_discarded() && prev.contains("epochs") && prev["epochs"].is_array())
+        for (const auto& e : prev["epochs"]) {
+          const ClassifyEpochRecord r = record_from_json(e, run_dir + "/metrics.json");
+          if (r.epoch < start_epoch) res.history.push_back(r);
+        }
+    }
     if (start_epoch > tc.epochs) {
       throw ConfigError(last_path + ": the run already finished its " + std::to_string(tc.epochs) +
                         " epochs; raise train.epochs (--set train.epochs=N) to continue it");
@@ -465,6 +510,9 @@ ClassifyResult train_vim2(const ClassifyConfig& config, const std::string& run_d
     ck.metadata["best_top1"] = fmt("%.17g", res.best_top1);
     ck.metadata["best_epoch"] = std::to_string(res.best_epoch);
     ck.metadata["elapsed_seconds"] = fmt("%.17g", elapsed_before + res.train_seconds);
+    json hist = json::array();
+    for (const auto& e : res.history) hist.push_back(record_json(e));
+    ck.metadata["history"] = hist.dump();
     return ck;
   };
 
@@ -483,6 +531,26 @@ ClassifyResult train_vim2(const ClassifyConfig& config, const std::string& run_d
     std::vector<torch::Tensor> step_losses;
     int64_t seen = 0, bar_done = 0;
     double lr = lr_at(step);
+    // Every step's loss is checked, but read back only now and then (every .item() waits for the
+    // GPU): the first non-finite one among those not yet checked is reported with its own step and
+    // learning rate, before anything of this epoch is evaluated or written.
+    size_t checked = 0;
+    const int64_t first_step = step;
+    auto check_losses = [&]() {
+      if (checked == step_losses.size()) return;
+      const auto recent = torch::stack(std::vector<torch::Tensor>(step_losses.begin() + checked, step_losses.end()));
+      const auto finite = torch::isfinite(recent);
+      if (!finite.all().item<bool>()) {
+        const int64_t k = static_cast<int64_t>(checked) + (~finite).nonzero()[0][0].item<int64_t>();
+        const double bad = step_losses[k].item<double>();
+        const int64_t at_step = first_step + k + 1;
+        TORCH_CHECK(false, "training loss became " + fmt("%g", bad) + " at epoch " + std::to_string(epoch) + ", step " +
+                             std::to_string(at_step) + " (batch " + std::to_string(k + 1) + " of the epoch) with lr " +
+                             fmt("%.6g", lr_at(at_step - 1)) + "; nothing of this epoch was written (try a lower "
+                             "train.lr, or a train.clip_grad > 0)");
+      }
+      checked = step_losses.size();
+    };
     for (int64_t b = 0; b < batches_per_epoch; ++b) {
       auto batch = train_loader->next();
       if (!batch) break;
@@ -507,9 +575,8 @@ ClassifyResult train_vim2(const ClassifyConfig& config, const std::string& run_d
       seen += images.size(0);
       // Read the loss back only now and then: every .item() waits for the GPU.
       if (b % 20 == 0 || b + 1 == batches_per_epoch) {
+        check_losses();
         const double l = step_losses.back().item<double>();
-        TORCH_CHECK(std::isfinite(l), "training loss became ", l, " at epoch ", epoch, ", step ", step,
-                    " (try a lower train.lr)");
         bar.update(b + 1 - bar_done, "loss " + fmt("%.4f", l), static_cast<double>(seen));
         bar_done = b + 1;
       }
@@ -518,6 +585,7 @@ ClassifyResult train_vim2(const ClassifyConfig& config, const std::string& run_d
         break;
       }
     }
+    check_losses();
     bar.finish();
     const auto losses = step_losses.empty() ? torch::zeros({0}) : torch::stack(step_losses).to(torch::kCPU, torch::kFloat32);
     const double train_secs = seconds_since(t0);
@@ -539,6 +607,8 @@ ClassifyResult train_vim2(const ClassifyConfig& config, const std::string& run_d
       rec.top1 = res.final_val.top1;
       rec.top5 = res.final_val.top5;
       rec.val_loss = res.final_val.loss;
+      TORCH_CHECK(std::isfinite(rec.val_loss), "validation loss became ", rec.val_loss, " at epoch ", epoch,
+                  " (the model's logits are not finite); nothing of this epoch was written");
       rec.ema_top1 = rec.ema_top5 = std::numeric_limits<double>::quiet_NaN();
       if (tc.ema) {
         res.final_val_ema = evaluate_classifier(*ema, *val_loader, config.augment, device, tc.precision, tc.max_eval_batches);
@@ -612,14 +682,19 @@ LoadedClassifier load_classifier(const std::string& path, torch::Device device, 
     throw CheckpointError(path + ": not a ViM2 checkpoint (format '" + need("format") + "')");
   LoadedClassifier out;
   out.config = parse_classify_config(need("config"), path + " (stored config)");
-  const json cls = json::parse(need("classes"), nullptr, false);
-  if (cls.is_discarded() || !cls.is_array()) throw CheckpointError(path + ": metadata 'classes' is not a JSON array");
-  out.classes = cls.get<std::vector<std::string>>();
-  out.epoch = std::stoll(need("epoch"));
+  out.classes = metadata_string_list(ck, "classes", path);
+  if (static_cast<int64_t>(out.classes.size()) != out.config.model.num_classes())
+    throw CheckpointError(path + ": metadata 'classes' names " + std::to_string(out.classes.size()) +
+                          " classes but the stored config has model.num_classes = " +
+                          std::to_string(out.config.model.num_classes()));
+  out.epoch = metadata_int(ck, "epoch", path, 0, kMaxEpochCount);
   out.ema = ema;
   auto weights = select_weights(ck, ema);
   if (ema && weights.empty())
     throw CheckpointError(path + ": no EMA weights stored (the run had train.ema = false); load without --ema");
+  // Every tensor shape the stored config implies, compared with the file before the model is built:
+  // an edited config cannot allocate a model the checkpoint does not hold.
+  check_state_shapes(models::vim2_parameter_shapes(out.config.model), weights, path);
   out.model = models::ViM2(out.config.model);
   load_module_state(*out.model, weights, path);
   out.model->to(device);

@@ -12,6 +12,13 @@
 #include <map>
 #include <sstream>
 #include <variant>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <thread>
+
+#include "mmx/data/error.h"
+#include "mmx/data/timestamps.h"
 
 namespace mmx::train {
 
@@ -115,8 +122,27 @@ const std::map<std::string, Entry>& schema() {
       m[key] = {Kind::kBool, [setter](TrainConfig& c, const Value& v) { setter(c.model, std::get<bool>(v)); },
                 [getter](const TrainConfig& c) { return Value(getter(c.model)); }, help};
     };
+    auto strs = [&](const std::string& key, auto get, const std::string& help) {
+      m[key] = {Kind::kStringList,
+                [get](TrainConfig& c, const Value& v) { get(c) = std::get<StringList>(v); },
+                [get](const TrainConfig& c) { return Value(get(const_cast<TrainConfig&>(c))); }, help};
+    };
+    auto f64s = [&](const std::string& key, auto get, const std::string& help) {
+      m[key] = {Kind::kFloatList,
+                [get](TrainConfig& c, const Value& v) { get(c) = std::get<FloatList>(v); },
+                [get](const TrainConfig& c) { return Value(get(const_cast<TrainConfig&>(c))); }, help};
+    };
     using O = models::TSM2Options;
     str("data.dataset", [](TrainConfig& c) -> std::string& { return c.data.dataset; }, "data set name");
+    str("data.path", [](TrainConfig& c) -> std::string& { return c.data.path; }, "own CSV file");
+    str("data.date_column", [](TrainConfig& c) -> std::string& { return c.data.date_column; }, "timestamp column");
+    strs("data.columns", [](TrainConfig& c) -> std::vector<std::string>& { return c.data.columns; }, "variates");
+    str("data.features", [](TrainConfig& c) -> std::string& { return c.data.features; }, "M|S|MS");
+    str("data.target", [](TrainConfig& c) -> std::string& { return c.data.target; }, "target column");
+    f64s("data.split", [](TrainConfig& c) -> std::vector<double>& { return c.data.split; }, "train/val/test fractions");
+    str("data.val_start", [](TrainConfig& c) -> std::string& { return c.data.val_start; }, "first val timestamp");
+    str("data.test_start", [](TrainConfig& c) -> std::string& { return c.data.test_start; }, "first test timestamp");
+    str("data.freq", [](TrainConfig& c) -> std::string& { return c.data.freq; }, "time step");
     str("data.data_root", [](TrainConfig& c) -> std::string& { return c.data.data_root; }, "data root");
     i64("data.seq_len", [](TrainConfig& c) -> int64_t& { return c.data.seq_len; }, "lookback");
     i64("data.pred_len", [](TrainConfig& c) -> int64_t& { return c.data.pred_len; }, "horizon");
@@ -178,22 +204,93 @@ const Entry& lookup(const std::string& key, const std::string& where) {
 
 void validate(const TrainConfig& c, const std::string& source) {
   auto fail = [&](const std::string& what) { throw ConfigError(source + ": " + what); };
-  if (c.data.seq_len < 1) fail("data.seq_len must be >= 1");
-  if (c.data.pred_len < 1) fail("data.pred_len must be >= 1");
-  if (c.data.fill != "error" && c.data.fill != "ffill" && c.data.fill != "zero")
-    fail("data.fill must be \"error\", \"ffill\" or \"zero\", got \"" + c.data.fill + "\"");
-  if (c.train.epochs < 1) fail("train.epochs must be >= 1");
-  if (c.train.batch_size < 1 || c.train.eval_batch_size < 1) fail("train.batch_size and train.eval_batch_size must be >= 1");
-  if (!(c.train.lr > 0)) fail("train.lr must be > 0");
-  if (c.train.min_lr < 0 || c.train.min_lr > c.train.lr) fail("train.min_lr must be in [0, train.lr]");
-  if (c.train.weight_decay < 0) fail("train.weight_decay must be >= 0");
-  if (c.train.device != "cpu" && c.train.device != "cuda")
-    fail("train.device must be \"cpu\" or \"cuda\", got \"" + c.train.device + "\"");
-  if (c.train.precision != "fp32" && c.train.precision != "bf16")
-    fail("train.precision must be \"fp32\" or \"bf16\", got \"" + c.train.precision + "\"");
-  if (c.train.precision == "bf16" && c.train.device != "cuda")
+  // Integer keys: a range each (docs/data.md "Limits"); the model's size is bounded as a whole below.
+  auto in_range = [&](const char* key, int64_t v, int64_t lo, int64_t hi) {
+    if (v < lo || v > hi)
+      fail(std::string(key) + " = " + std::to_string(v) + " is out of range; expected " + std::to_string(lo) +
+           " <= " + key + " <= " + std::to_string(hi));
+  };
+  auto in_range_f = [&](const char* key, double v, double lo, double hi, bool hi_open = false) {
+    if (!(v >= lo) || (hi_open ? !(v < hi) : !(v <= hi))) {
+      std::ostringstream os;
+      os << key << " = " << v << " is out of range; expected " << lo << " <= " << key << (hi_open ? " < " : " <= ") << hi;
+      fail(os.str());
+    }
+  };
+  const DataConfig& d = c.data;
+  if (d.dataset.empty() == d.path.empty())
+    fail(d.dataset.empty() ? "no data: set data.path (a CSV of your own) or data.dataset (a benchmark: ETTh1, "
+                             "ETTh2, ETTm1, ETTm2, Weather, Exchange, ILI, Electricity, Traffic)"
+                           : "data.dataset = \"" + d.dataset + "\" and data.path = \"" + d.path +
+                                 "\" are both set; expected one of them");
+  const bool own = !d.path.empty();
+  if (!own && (d.split != DataConfig{}.split || !d.val_start.empty() || !d.test_start.empty()))
+    fail("data.split, data.val_start and data.test_start apply to data.path files; the benchmark " + d.dataset +
+         " is split as the paper does");
+  in_range("data.seq_len", d.seq_len, 1, 100000);
+  in_range("data.pred_len", d.pred_len, 1, 100000);
+  if (d.fill != "error" && d.fill != "ffill" && d.fill != "zero")
+    fail("data.fill must be \"error\", \"ffill\" or \"zero\", got \"" + d.fill + "\"");
+  if (d.features != "M" && d.features != "S" && d.features != "MS")
+    fail("data.features must be \"M\", \"S\" or \"MS\", got \"" + d.features + "\"");
+  if (d.features != "M" && d.target.empty()) fail("data.features = \"" + d.features + "\" needs data.target");
+  if (d.split.size() != 3) fail("data.split must hold 3 fractions (train, val, test), got " + std::to_string(d.split.size()));
+  double total = 0;
+  for (double f : d.split) {
+    in_range_f("data.split entries", f, 0.0, 1.0);
+    total += f;
+  }
+  if (!(d.split[0] > 0 && d.split[1] > 0 && d.split[2] > 0) || std::abs(total - 1.0) > 1e-9)
+    fail("data.split = [" + std::to_string(d.split[0]) + ", " + std::to_string(d.split[1]) + ", " +
+         std::to_string(d.split[2]) + "]; expected three positive fractions that sum to 1");
+  if (d.val_start.empty() != d.test_start.empty()) fail("data.val_start and data.test_start go together: set both");
+  try {
+    if (!d.val_start.empty()) data::parse_timestamp(d.val_start);
+    if (!d.test_start.empty()) data::parse_timestamp(d.test_start);
+    if (!d.freq.empty()) data::parse_frequency(d.freq);
+  } catch (const data::DataError& e) {
+    fail(std::string("[data]: ") + e.what());
+  }
+
+  const auto& m = c.model;
+  in_range("model.patch_len", m.patch_len(), 1, d.seq_len);
+  in_range("model.stride", m.stride(), 1, d.seq_len);
+  in_range("model.d_model", m.d_model(), 1, 65536);
+  in_range("model.n_layers", m.n_layers(), 1, 1024);
+  in_range("model.d_state", m.d_state(), 1, 4096);
+  in_range("model.d_conv", m.d_conv(), 1, 1024);
+  in_range("model.expand", m.expand(), 1, 1024);
+  in_range("model.dt_rank", m.dt_rank().value_or(1), 1, 65536);
+  in_range_f("model.dropout", m.dropout(), 0.0, 1.0, true);
+  in_range_f("model.drop_path", m.drop_path(), 0.0, 1.0, true);
+  in_range_f("model.norm_eps", m.norm_eps(), 0.0, 1.0);
+  if (!(m.norm_eps() > 0)) fail("model.norm_eps must be > 0");
+
+  const OptimConfig& t = c.train;
+  in_range("train.epochs", t.epochs, 1, 1000000);
+  in_range("train.batch_size", t.batch_size, 1, 1 << 20);
+  in_range("train.eval_batch_size", t.eval_batch_size, 1, 1 << 20);
+  in_range_f("train.lr", t.lr, 0.0, 10.0);
+  if (!(t.lr > 0)) fail("train.lr must be > 0");
+  in_range_f("train.min_lr", t.min_lr, 0.0, t.lr);
+  in_range_f("train.weight_decay", t.weight_decay, 0.0, 10.0);
+  in_range_f("train.warmup_epochs", t.warmup_epochs, 0.0, static_cast<double>(t.epochs));
+  in_range_f("train.clip_grad", t.clip_grad, 0.0, 1e12);
+  in_range("train.patience", t.patience, 0, 1000000);
+  in_range("train.seed", t.seed, 0, std::numeric_limits<int64_t>::max() / 8192);
+  const auto cores = static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+  if (t.threads < 0 || t.threads > cores)
+    fail("train.threads = " + std::to_string(t.threads) + " is out of range; expected 0 (LibTorch's default) to " +
+         std::to_string(cores) + " (this machine's hardware threads)");
+  in_range("train.max_batches_per_epoch", t.max_batches_per_epoch, 0, std::numeric_limits<int64_t>::max() / 2);
+  in_range_f("train.time_budget_minutes", t.time_budget_minutes, 0.0, 1e9);
+  if (t.device != "cpu" && t.device != "cuda")
+    fail("train.device must be \"cpu\" or \"cuda\", got \"" + t.device + "\"");
+  if (t.precision != "fp32" && t.precision != "bf16")
+    fail("train.precision must be \"fp32\" or \"bf16\", got \"" + t.precision + "\"");
+  if (t.precision == "bf16" && t.device != "cuda")
     fail("train.precision = \"bf16\" needs train.device = \"cuda\"");
-  if (c.train.cuda_graph && c.train.device != "cuda")
+  if (t.cuda_graph && t.device != "cuda")
     fail("train.cuda_graph = true needs train.device = \"cuda\"");
 }
 
@@ -205,8 +302,25 @@ std::vector<std::string> config_keys() {
   return keys;
 }
 
+double estimate_tsm2_params(const models::TSM2Options& o) {
+  // One S6 block of model width w: in_proj w -> 2E, depthwise conv, x_proj E -> R + 2N, dt_proj
+  // R -> E, A (E, N), D, out_proj E -> w, with biases. TSM2 has at most four per layer (token and
+  // channel mixers, each bidirectional at most); the literal channel layout mixes over n_vars.
+  auto s6 = [&](double w) {
+    const double E = static_cast<double>(o.expand()) * w;
+    const double R = o.dt_rank() ? static_cast<double>(*o.dt_rank()) : std::ceil(w / 16.0);
+    const double N = static_cast<double>(o.d_state());
+    return E * (3.0 * w + static_cast<double>(o.d_conv()) + 2.0 * R + 3.0 * N + 6.0) + 2.0 * w;
+  };
+  const double d = static_cast<double>(o.d_model()), M = static_cast<double>(o.n_vars());
+  const double P = static_cast<double>(std::max<int64_t>(1, (o.seq_len() - o.patch_len()) / std::max<int64_t>(1, o.stride()) + 1));
+  const double per_layer = 4.0 * s6(d) + 4.0 * s6(std::max(d, M)) + 8.0 * d + 64.0;
+  return static_cast<double>(o.n_layers()) * per_layer + P * d * static_cast<double>(o.pred_len()) +
+         static_cast<double>(o.pred_len()) + (static_cast<double>(o.patch_len()) + 1.0) * d + 4.0 * d + 4.0 * M;
+}
+
 TrainConfig parse_config(const std::string& toml_text, const std::string& source,
-                         const std::vector<std::string>& overrides) {
+                         const std::vector<std::string>& overrides, const std::string& base_dir) {
   TrainConfig c;
   toml::table tbl;
   try {
@@ -232,6 +346,9 @@ TrainConfig parse_config(const std::string& toml_text, const std::string& source
       e.set(c, from_toml(value, e.kind, where));
     }
   }
+  namespace fs = std::filesystem;
+  if (!c.data.path.empty() && fs::path(c.data.path).is_relative() && !base_dir.empty())
+    c.data.path = (fs::path(base_dir) / c.data.path).string();
   for (const auto& o : overrides) {
     const auto eq = o.find('=');
     if (eq == std::string::npos)
@@ -240,6 +357,7 @@ TrainConfig parse_config(const std::string& toml_text, const std::string& source
     const Entry& e = lookup(key, "--set");
     e.set(c, from_string(o.substr(eq + 1), e.kind, "--set " + key));
   }
+  if (!c.data.path.empty()) c.data.path = fs::absolute(c.data.path).lexically_normal().string();
   c.model.seq_len(c.data.seq_len);
   c.model.pred_len(c.data.pred_len);
   validate(c, source);
@@ -247,7 +365,8 @@ TrainConfig parse_config(const std::string& toml_text, const std::string& source
 }
 
 TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  return parse_config(read_config_text(path), path, overrides);
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  return parse_config(read_config_text(path), path, overrides, dir.empty() ? "." : dir);
 }
 
 std::string to_toml(const TrainConfig& c) {

@@ -1,6 +1,7 @@
 // Typed config values shared by the TSM2 and ViM2 configs (see config_value.h).
 #include "train/config_value.h"
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 #include <type_traits>
@@ -14,9 +15,19 @@ const char* kind_name(Kind k) {
     case Kind::kBool: return "true or false";
     case Kind::kIntList: return "an array of integers";
     case Kind::kFloatList: return "an array of numbers";
+    case Kind::kStringList: return "an array of strings";
     default: return "a string";
   }
 }
+
+namespace {
+
+double finite(double v, const std::string& where) {
+  if (!std::isfinite(v)) throw ConfigError(where + " must be a finite number, got " + std::to_string(v));
+  return v;
+}
+
+}  // namespace
 
 Value from_toml(const toml::node& node, Kind kind, const std::string& where) {
   switch (kind) {
@@ -24,7 +35,7 @@ Value from_toml(const toml::node& node, Kind kind, const std::string& where) {
       if (auto v = node.value_exact<int64_t>()) return *v;
       break;
     case Kind::kFloat:
-      if (auto v = node.value_exact<double>()) return *v;
+      if (auto v = node.value_exact<double>()) return finite(*v, where);
       if (auto v = node.value_exact<int64_t>()) return static_cast<double>(*v);
       break;
     case Kind::kBool:
@@ -48,9 +59,20 @@ Value from_toml(const toml::node& node, Kind kind, const std::string& where) {
       if (const auto* arr = node.as_array()) {
         FloatList out;
         for (const auto& el : *arr) {
-          if (auto v = el.value_exact<double>()) out.push_back(*v);
+          if (auto v = el.value_exact<double>()) out.push_back(finite(*v, where));
           else if (auto i = el.value_exact<int64_t>()) out.push_back(static_cast<double>(*i));
           else throw ConfigError(where + " must be " + kind_name(kind));
+        }
+        return out;
+      }
+      break;
+    case Kind::kStringList:
+      if (const auto* arr = node.as_array()) {
+        StringList out;
+        for (const auto& el : *arr) {
+          auto v = el.value_exact<std::string>();
+          if (!v) throw ConfigError(where + " must be " + kind_name(kind));
+          out.push_back(*v);
         }
         return out;
       }
@@ -64,6 +86,19 @@ Value from_string(const std::string& text, Kind kind, const std::string& where) 
     if (text.size() >= 2 && text.front() == '"' && text.back() == '"') return text.substr(1, text.size() - 2);
     return text;
   }
+  // Unquoted names (`--set data.columns=HUFL,OT` or `[HUFL, OT]`) are taken as written.
+  if (kind == Kind::kStringList && text.find('"') == std::string::npos && text.find('\'') == std::string::npos) {
+    std::string body = text;
+    if (body.size() >= 2 && body.front() == '[' && body.back() == ']') body = body.substr(1, body.size() - 2);
+    StringList out;
+    std::stringstream ss(body);
+    for (std::string item; std::getline(ss, item, ',');) {
+      const auto b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
+      if (b == std::string::npos) throw ConfigError(where + " must be " + kind_name(kind) + ", got \"" + text + "\" (an empty name)");
+      out.push_back(item.substr(b, e - b + 1));
+    }
+    return out;
+  }
   toml::table t;
   try {
     t = toml::parse("v = " + text);
@@ -72,7 +107,8 @@ Value from_string(const std::string& text, Kind kind, const std::string& where) 
   }
   try {
     return from_toml(*t.get("v"), kind, where);
-  } catch (const ConfigError&) {
+  } catch (const ConfigError& e) {
+    if (std::string(e.what()).find("finite") != std::string::npos) throw;
     throw ConfigError(where + " must be " + kind_name(kind) + ", got \"" + text + "\"");
   }
 }
@@ -99,7 +135,8 @@ void insert_value(toml::table& root, const std::string& key, const Value& value)
   std::visit(
       [&](const auto& v) {
         using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, IntList> || std::is_same_v<T, FloatList>) {
+        if constexpr (std::is_same_v<T, IntList> || std::is_same_v<T, FloatList> ||
+                      std::is_same_v<T, StringList>) {
           toml::array arr;
           for (const auto x : v) arr.push_back(x);
           t->insert_or_assign(name, std::move(arr));

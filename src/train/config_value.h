@@ -16,14 +16,16 @@ namespace mmx::train::config_value {
 
 using IntList = std::vector<int64_t>;
 using FloatList = std::vector<double>;
-using Value = std::variant<int64_t, double, bool, std::string, IntList, FloatList>;
-enum class Kind { kInt, kFloat, kBool, kString, kIntList, kFloatList };
+using StringList = std::vector<std::string>;
+using Value = std::variant<int64_t, double, bool, std::string, IntList, FloatList, StringList>;
+enum class Kind { kInt, kFloat, kBool, kString, kIntList, kFloatList, kStringList };
 
 /// "an integer", "a number", ... (used in error messages).
 const char* kind_name(Kind k);
 
 /// The value of `node` as `kind` (an integer is accepted where a number is expected). Throws
-/// ConfigError "<where> must be <kind>" otherwise.
+/// ConfigError "<where> must be <kind>" otherwise; numbers must be finite (nan and inf, which
+/// TOML allows, are refused for every key).
 Value from_toml(const toml::node& node, Kind kind, const std::string& where);
 
 /// An override's value: strings are taken as written (quotes optional); everything else is read

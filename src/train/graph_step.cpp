@@ -454,7 +454,12 @@ void TSM2TrainStep::run_eager(const torch::Tensor& x, const torch::Tensor& y, do
   torch::Tensor loss;
   {
     AutocastScope ac(options_.bf16, /*cache=*/true);
-    loss = torch::mse_loss(model_->forward(x).to(torch::kFloat32), y);
+    torch::Tensor pred = model_->forward(x).to(torch::kFloat32), truth = y;
+    if (options_.target_channel >= 0) {
+      pred = pred.narrow(-1, options_.target_channel, 1);
+      truth = truth.narrow(-1, options_.target_channel, 1);
+    }
+    loss = torch::mse_loss(pred, truth);
   }
   torch_opt_->zero_grad();
   loss.backward();
@@ -489,6 +494,10 @@ void TSM2TrainStep::graph_body() {
   {
     AutocastScope ac(options_.bf16, /*cache=*/false);
     pred = model_->forward(x);
+  }
+  if (options_.target_channel >= 0) {
+    pred = pred.narrow(-1, options_.target_channel, 1);
+    y = y.narrow(-1, options_.target_channel, 1);
   }
   // Window-weighted MSE: with weights 1 (real) and 0 (padding), the MSE of the real windows.
   auto per_window = (pred.to(torch::kFloat32) - y).square().mean({1, 2});

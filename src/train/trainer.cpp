@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "mmx/core/atomic_file.h"
 #include "mmx/core/build_info.h"
 #include "mmx/data/csv.h"
+#include "mmx/data/error.h"
 #include "mmx/nn/mamba_mixer.h"
 #include "mmx/train/checkpoint.h"
 #include "mmx/train/graph_step.h"
@@ -49,13 +51,21 @@ std::vector<std::pair<std::string, torch::Tensor>> named_params(const torch::nn:
   return v;
 }
 
-data::MissingPolicy fill_policy(const std::string& name) { return data::parse_missing_policy(name); }
+std::string full_precision(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
 
-data::ForecastData load_data(const TrainConfig& c) {
-  data::CsvReadOptions opt;
-  opt.missing = fill_policy(c.data.fill);
-  const std::string root = c.data.data_root.empty() ? default_data_root() : c.data.data_root;
-  return data::load_forecast_data(c.data.dataset, c.data.seq_len, c.data.pred_len, root, opt);
+json record_json(const EpochRecord& e) {
+  return {{"epoch", e.epoch}, {"train_loss", e.train_loss}, {"val_mse", e.val_mse}, {"val_mae", e.val_mae},
+          {"lr", e.lr}, {"seconds", e.seconds}, {"windows_per_second", e.windows_per_second}};
+}
+
+EpochRecord record_from_json(const json& e) {
+  return {e.at("epoch").get<int64_t>(), e.at("train_loss").get<double>(), e.at("val_mse").get<double>(),
+          e.at("val_mae").get<double>(), e.at("lr").get<double>(), e.at("seconds").get<double>(),
+          e.at("windows_per_second").get<double>()};
 }
 
 json to_json_vec(const torch::Tensor& t) {
@@ -64,8 +74,8 @@ json to_json_vec(const torch::Tensor& t) {
 }
 
 // Metadata that lets eval/forecast rebuild the model and the data transform.
-std::map<std::string, std::string> forecaster_metadata(const TrainConfig& c,
-                                                       const data::ForecastData& fd) {
+std::map<std::string, std::string> forecaster_metadata(const TrainConfig& c, const data::LoadedSeries& s) {
+  const data::ForecastData& fd = s.data;
   return {{"format", "mambamixer.tsm2.v1"},
           {"mmx_version", MMX_VERSION},
           {"config", to_toml(c)},
@@ -73,7 +83,9 @@ std::map<std::string, std::string> forecaster_metadata(const TrainConfig& c,
           {"date_column", fd.table.date_column},
           {"scaler_mean", to_json_vec(fd.scaler.mean).dump()},
           {"scaler_std", to_json_vec(fd.scaler.std).dump()},
-          {"n_vars", std::to_string(fd.n_vars())}};
+          {"n_vars", std::to_string(fd.n_vars())},
+          {"target_index", std::to_string(s.target_index)},
+          {"freq", data::to_string(s.freq)}};
 }
 
 json metrics_json(const EvalMetrics& m) {
@@ -88,23 +100,63 @@ json metrics_json(const EvalMetrics& m) {
 
 }  // namespace
 
+data::ForecastSource forecast_source(const TrainConfig& c) {
+  data::ForecastSource s;
+  s.dataset = c.data.dataset;
+  s.data_root = c.data.data_root;
+  s.path = c.data.path;
+  s.csv.missing = data::parse_missing_policy(c.data.fill);
+  s.csv.date_column = c.data.date_column;
+  s.csv.columns = c.data.columns;
+  s.features = data::parse_feature_mode(c.data.features);
+  s.target = c.data.target;
+  s.split = c.data.split;
+  s.val_start = c.data.val_start;
+  s.test_start = c.data.test_start;
+  s.freq = c.data.freq;
+  return s;
+}
+
+static data::LoadedSeries load_series(const TrainConfig& c) {
+  return data::load_forecast_source(forecast_source(c), c.data.seq_len, c.data.pred_len);
+}
+
+static void check_model_size(const models::TSM2Options& o, const std::string& what) {
+  const double n = estimate_tsm2_params(o);
+  const char* allow = std::getenv("MMX_ALLOW_LARGE_MODELS");
+  if (n > kMaxModelParams && !(allow && std::string(allow) == "1")) {
+    char buf[320];
+    std::snprintf(buf, sizeof buf,
+                  "%s: the [model] settings ask for about %.3g parameters (%.3g GB in float32); the limit "
+                  "is %.3g (set MMX_ALLOW_LARGE_MODELS=1 to train larger models)",
+                  what.c_str(), n, n * 4e-9, kMaxModelParams);
+    throw ConfigError(buf);
+  }
+}
+
 EvalMetrics evaluate(models::TSM2& model, const data::WindowDataset& windows, int64_t batch_size,
-                     torch::Device device, const data::StandardScaler* scaler) {
+                     torch::Device device, const data::StandardScaler* scaler, int64_t target_channel) {
   torch::NoGradGuard ng;
   const bool was_training = model->is_training();
   model->eval();
-  const int64_t H = windows.pred_len(), M = windows.n_vars();
+  const int64_t H = windows.pred_len(), M = target_channel >= 0 ? 1 : windows.n_vars();
   auto se = torch::zeros({H}, torch::kFloat64), ae = torch::zeros({H}, torch::kFloat64);
   double se_o = 0, ae_o = 0;
   EvalMetrics m;
   m.windows = data::for_each_batch(windows, batch_size, [&](const data::WindowBatch& b) {
     auto pred = model->forward(b.x.to(device)).to(torch::kCPU, torch::kFloat64);
     auto y = b.y.to(torch::kFloat64);
+    if (target_channel >= 0) {
+      // Metrics and original units of the target alone (a scaler of that one column).
+      pred = pred.narrow(-1, target_channel, 1);
+      y = y.narrow(-1, target_channel, 1);
+    }
     auto d = pred - y;
     se += d.pow(2).sum(at::IntArrayRef{0, 2});
     ae += d.abs().sum(at::IntArrayRef{0, 2});
     if (scaler) {
-      auto dd = scaler->inverse_transform(pred) - scaler->inverse_transform(y);
+      auto dd = target_channel >= 0 ? (pred - y) * scaler->std.narrow(0, target_channel, 1)
+                                    : scaler->inverse_transform(pred) - scaler->inverse_transform(y);
       se_o += dd.pow(2).sum().item<double>();
       ae_o += dd.abs().sum().item<double>();
     }
@@ -131,13 +183,19 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
   if (tc.threads > 0) at::set_num_threads(static_cast<int>(tc.threads));
   const torch::Device device = parse_device(tc.device);
 
-  RunLog log = open_run_log(open_run_dir(run_dir, resume), hooks.log);
+  // Locks the folder; nothing in it is written until the data, the model and a resumed state are
+  // ready, so a run that fails early leaves an earlier run's files as they were.
+  RunDir rd = open_run_dir(run_dir, resume);
 
-  data::ForecastData fd = load_data(config);
+  data::LoadedSeries series = load_series(config);
+  const data::ForecastData& fd = series.data;
   config.model.n_vars(fd.n_vars());
+  check_model_size(config.model, "model");
   auto train_set = fd.train();
   auto val_set = fd.val();
   auto test_set = fd.test();
+  // MS: every variate in, the target (the last column) scored; M and S: every column.
+  const int64_t target = series.features == data::FeatureMode::kMultiSingle ? series.target_index : -1;
 
   torch::manual_seed(static_cast<uint64_t>(tc.seed));
   models::TSM2 model(config.model);
@@ -154,6 +212,7 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
   so.clip_grad = tc.clip_grad;
   so.bf16 = tc.precision == "bf16";
   so.cuda_graph = tc.cuda_graph;
+  so.target_channel = target;
   TSM2TrainStep stepper(model, so);
   stepper.bind_windows(fd.scaled, train_set);
   torch::optim::AdamW& opt = stepper.optimizer();
@@ -175,9 +234,10 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
   res.n_params = n_params;
   int64_t start_epoch = 1, bad_epochs = 0;
   double best = std::numeric_limits<double>::infinity();
-  const auto meta = forecaster_metadata(config, fd);
+  const auto meta = forecaster_metadata(config, series);
   const std::string best_path = (fs::path(run_dir) / "best.safetensors").string();
   const std::string last_path = (fs::path(run_dir) / "last.safetensors").string();
+  std::vector<std::string> resume_notes;
 
   if (resume) {
     Checkpoint last = load_checkpoint(last_path);
@@ -186,53 +246,69 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
       throw CheckpointError(last_path + ": not a TSM2 run (format '" +
                             (format == last.metadata.end() ? std::string("none") : format->second) +
                             "'); resume it with the run's own config.toml");
-    const TrainConfig stored = parse_config(last.metadata.at("config"), last_path + " (stored config)");
+    auto need = [&](const char* key) -> const std::string& {
+      const auto it = last.metadata.find(key);
+      if (it == last.metadata.end())
+        throw CheckpointError(last_path + ": metadata key '" + key + "' missing; expected a checkpoint written by mmx train");
+      return it->second;
+    };
+    auto number = [&](const char* key) {
+      const std::string& text = need(key);
+      char* end = nullptr;
+      const double v = std::strtod(text.c_str(), &end);
+      if (text.empty() || end != text.c_str() + text.size() || std::isnan(v))
+        throw CheckpointError(last_path + ": metadata '" + key + "' = '" + text + "'; expected a number");
+      return v;
+    };
+    const TrainConfig stored = parse_config(need("config"), last_path + " (stored config)");
     if (to_toml(TrainConfig{stored.data, stored.model, config.train}) !=
         to_toml(TrainConfig{config.data, config.model, config.train}))
       throw ConfigError(last_path + ": the run was trained with other [data]/[model] settings; "
                         "resume with the run's config.toml");
-    for (const auto& change : changed_settings(last.metadata.at("config"), to_toml(config), "train"))
-      log("resuming with a changed setting (the new value applies): " + change);
+    for (const auto& change : changed_settings(need("config"), to_toml(config), "train"))
+      resume_notes.push_back("resuming with a changed setting (the new value applies): " + change);
     load_module_state(*model, model_tensors(last), last_path);
     load_optimizer_state(opt, last, params_named, last_path);
     stepper.import_optimizer_state();
-    start_epoch = std::stoll(last.metadata.at("epoch")) + 1;
-    best = std::stod(last.metadata.at("best_val_mse"));
-    bad_epochs = std::stoll(last.metadata.at("bad_epochs"));
-    res.best_epoch = std::stoll(last.metadata.at("best_epoch"));
-    if (fs::exists(fs::path(run_dir) / "metrics.json")) {
-      std::ifstream in(fs::path(run_dir) / "metrics.json");
-      json prev = json::parse(in, nullptr, false);
-      if (!prev.is_discarded() && prev.contains("epochs"))
-        for (const auto& e : prev["epochs"])
-          if (e["epoch"].get<int64_t>() < start_epoch)
-            res.history.push_back({e["epoch"], e["train_loss"], e["val_mse"], e["val_mae"], e["lr"],
-                                   e["seconds"], e["windows_per_second"]});
+    start_epoch = static_cast<int64_t>(number("epoch")) + 1;
+    best = number("best_val_mse");
+    bad_epochs = static_cast<int64_t>(number("bad_epochs"));
+    res.best_epoch = static_cast<int64_t>(number("best_epoch"));
+    // The epoch records travel inside the checkpoint they describe, so a kill between writing it
+    // and metrics.json loses nothing.
+    const json hist = json::parse(need("history"), nullptr, false);
+    if (!hist.is_array())
+      throw CheckpointError(last_path + ": metadata 'history' is not a JSON array of epoch records");
+    try {
+      for (const auto& e : hist) res.history.push_back(record_from_json(e));
+    } catch (const json::exception& e) {
+      throw CheckpointError(last_path + ": metadata 'history' holds a malformed epoch record (" + e.what() + ")");
     }
-    log("resumed from " + last_path + " at epoch " + std::to_string(start_epoch));
+    resume_notes.push_back("resumed from " + last_path + " at epoch " + std::to_string(start_epoch));
   }
+
+  RunLog log = open_run_log(std::move(rd), hooks.log);
+  for (const auto& note : resume_notes) log(note);
   write_file_atomic((fs::path(run_dir) / "config.toml").string(), to_toml(config));
 
   {
     std::ostringstream os;
-    os << "TSM2 on " << config.data.dataset << " (" << fd.table.source << "): " << fd.n_vars()
-       << " variates, seq_len " << config.data.seq_len << ", pred_len " << config.data.pred_len
-       << "; windows train " << train_set.size() << ", val " << val_set.size() << ", test "
-       << test_set.size() << "; " << n_params << " parameters; device " << device
-       << "; threads " << at::get_num_threads() << (tc.cuda_graph ? "; CUDA graph step" : "");
+    os << "TSM2 on " << (config.data.dataset.empty() ? fs::path(config.data.path).filename().string() : config.data.dataset)
+       << ": " << series.description << "; seq_len " << config.data.seq_len << ", pred_len "
+       << config.data.pred_len << "; windows train " << train_set.size() << ", val " << val_set.size()
+       << ", test " << test_set.size() << "; " << n_params << " parameters; device " << device << "; threads "
+       << at::get_num_threads() << (tc.cuda_graph ? "; CUDA graph step" : "");
     log(os.str());
   }
 
   auto write_metrics = [&]() {
-    json j{{"dataset", config.data.dataset}, {"seq_len", config.data.seq_len},
-           {"pred_len", config.data.pred_len}, {"n_params", n_params},
-           {"best_epoch", res.best_epoch}, {"best_val_mse", best},
+    json j{{"dataset", config.data.dataset.empty() ? config.data.path : config.data.dataset},
+           {"seq_len", config.data.seq_len}, {"pred_len", config.data.pred_len}, {"n_params", n_params},
+           {"features", config.data.features}, {"best_epoch", res.best_epoch}, {"best_val_mse", best},
            {"train_seconds", res.train_seconds}};
+    if (target >= 0 || series.features == data::FeatureMode::kSingle) j["target"] = config.data.target;
     json ep = json::array();
-    for (const auto& e : res.history)
-      ep.push_back({{"epoch", e.epoch}, {"train_loss", e.train_loss}, {"val_mse", e.val_mse},
-                    {"val_mae", e.val_mae}, {"lr", e.lr}, {"seconds", e.seconds},
-                    {"windows_per_second", e.windows_per_second}});
+    for (const auto& e : res.history) ep.push_back(record_json(e));
     j["epochs"] = ep;
     if (res.test.windows > 0) j["test"] = metrics_json(res.test);
     write_file_atomic((fs::path(run_dir) / "metrics.json").string(), j.dump(2) + "\n");
@@ -246,6 +322,9 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
     write_file_atomic((fs::path(run_dir) / "metrics.csv").string(), csv.str());
   };
 
+  // Reading the device-side loss synchronises; on the CPU that costs nothing, so divergence is
+  // caught at the step where it happens; on a GPU every kLossReadEvery steps.
+  const int64_t read_every = device.is_cpu() ? 1 : kLossReadEvery;
   const auto t_start = Clock::now();
   int64_t step = (start_epoch - 1) * batches_per_epoch;
   for (int64_t epoch = start_epoch; epoch <= tc.epochs; ++epoch) {
@@ -259,21 +338,30 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
     ProgressBar bar("epoch " + std::to_string(epoch) + "/" + std::to_string(tc.epochs),
                     batches_per_epoch, hooks.progress_bar);
     double loss_sum = 0;
-    int64_t seen = 0, read_seen = 0, in_epoch = 0;
+    int64_t seen = 0, read_seen = 0, in_epoch = 0, read_step = step;
     std::string loss_text = "loss -";
-    // The summed loss stays on the device; reading it every kLossReadEvery steps (and at the end
-    // of the epoch) checks that it is finite without a per-step synchronisation.
     auto read_loss = [&]() {
-      loss_sum += stepper.take_loss_sum();
+      const double part = stepper.take_loss_sum();
+      if (!std::isfinite(part)) {
+        const std::string where = step - read_step == 1
+                                      ? "at step " + std::to_string(step)
+                                      : "between steps " + std::to_string(read_step + 1) + " and " + std::to_string(step);
+        char lr_text[32];
+        std::snprintf(lr_text, sizeof lr_text, "%.3g", lr_at(step - 1));
+        throw std::runtime_error("training diverged: the loss became " + std::to_string(part) + " in epoch " +
+                                 std::to_string(epoch) + " " + where + " (lr " + lr_text +
+                                 "); nothing of this epoch was saved: try a lower train.lr or train.clip_grad, "
+                                 "or check the data for extreme values");
+      }
+      loss_sum += part;
       read_seen = seen;
-      TORCH_CHECK(std::isfinite(loss_sum), "training loss became ", loss_sum, " at epoch ", epoch,
-                  " by step ", step, " (try a lower train.lr)");
+      read_step = step;
       loss_text = "loss " + std::to_string(loss_sum / static_cast<double>(seen)).substr(0, 6);
     };
     for (const auto& idx : batches) {
       stepper.step(idx, lr_at(step++));
       seen += static_cast<int64_t>(idx.size());
-      if (++in_epoch % kLossReadEvery == 0) read_loss();
+      if (++in_epoch % read_every == 0) read_loss();
       bar.update(1, loss_text, static_cast<double>(seen));
       if (tc.time_budget_minutes > 0 && seconds_since(t_start) > tc.time_budget_minutes * 60) {
         res.out_of_time = true;
@@ -286,7 +374,11 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
       log(stepper.graphed() ? std::string("training step captured in a CUDA graph")
                             : "CUDA graph capture failed, training eagerly: " + stepper.fallback_reason());
     const double train_secs = seconds_since(t0);
-    EvalMetrics val = evaluate(model, val_set, tc.eval_batch_size, device);
+    EvalMetrics val = evaluate(model, val_set, tc.eval_batch_size, device, nullptr, target);
+    if (!std::isfinite(val.mse) || !std::isfinite(val.mae))
+      throw std::runtime_error("validation after epoch " + std::to_string(epoch) + " gave mse " +
+                               std::to_string(val.mse) + ": the model outputs non-finite values; nothing of "
+                               "this epoch was saved (try a lower train.lr)");
     EpochRecord rec{epoch, loss_sum / std::max<int64_t>(1, seen), val.mse, val.mae,
                     lr_at(step - 1), seconds_since(t0), static_cast<double>(seen) / train_secs};
     res.history.push_back(rec);
@@ -298,7 +390,7 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
       bad_epochs = 0;
       Checkpoint ck{module_state(*model), meta};
       ck.metadata["epoch"] = std::to_string(epoch);
-      ck.metadata["val_mse"] = std::to_string(val.mse);
+      ck.metadata["val_mse"] = full_precision(val.mse);
       save_checkpoint(best_path, ck);
     } else {
       ++bad_epochs;
@@ -307,10 +399,13 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
       Checkpoint ck{module_state(*model), meta};
       stepper.export_optimizer_state();
       add_optimizer_state(ck, opt, params_named);
+      json hist = json::array();
+      for (const auto& e : res.history) hist.push_back(record_json(e));
       ck.metadata["epoch"] = std::to_string(epoch);
-      ck.metadata["best_val_mse"] = std::to_string(best);
+      ck.metadata["best_val_mse"] = full_precision(best);
       ck.metadata["best_epoch"] = std::to_string(res.best_epoch);
       ck.metadata["bad_epochs"] = std::to_string(bad_epochs);
+      ck.metadata["history"] = hist.dump();
       save_checkpoint(last_path, ck);
     }
     char line[256];
@@ -336,7 +431,11 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
   // Restore the best weights, then test on every window.
   Checkpoint bestck = load_checkpoint(best_path);
   load_module_state(*model, bestck.tensors, best_path);
-  res.test = evaluate(model, test_set, tc.eval_batch_size, device, &fd.scaler);
+  res.test = evaluate(model, test_set, tc.eval_batch_size, device, &fd.scaler, target);
+  if (!std::isfinite(res.test.mse) || !std::isfinite(res.test.mse_orig))
+    throw std::runtime_error("test of the best epoch gave mse " + std::to_string(res.test.mse) + " (original units " +
+                             std::to_string(res.test.mse_orig) + "): non-finite forecasts; metrics.json keeps "
+                             "the epochs without a test entry");
   char line[256];
   std::snprintf(line, sizeof line,
                 "test (best epoch %lld): mse %.4f  mae %.4f  on %lld windows (standardised); "
@@ -362,11 +461,38 @@ LoadedForecaster load_forecaster(const std::string& path, torch::Device device) 
     throw CheckpointError(path + ": unsupported checkpoint format '" + need("format") + "'");
   LoadedForecaster f;
   f.config = parse_config(need("config"), path + " (stored config)");
-  f.config.model.n_vars(std::stoll(need("n_vars")));
-  f.columns = json::parse(need("columns")).get<std::vector<std::string>>();
+  need("n_vars");
+  f.config.model.n_vars(metadata_int(ck, "n_vars", path, 1, std::numeric_limits<int32_t>::max()));
+  need("columns");
+  f.columns = metadata_string_list(ck, "columns", path);
   f.date_column = need("date_column");
-  f.scaler.mean = torch::tensor(json::parse(need("scaler_mean")).get<std::vector<double>>(), torch::kFloat64);
-  f.scaler.std = torch::tensor(json::parse(need("scaler_std")).get<std::vector<double>>(), torch::kFloat64);
+  if (const auto it = ck.metadata.find("target_index"); it != ck.metadata.end()) {
+    char* end = nullptr;
+    f.target_index = std::strtoll(it->second.c_str(), &end, 10);
+    if (it->second.empty() || *end != '\0' || f.target_index < -1 ||
+        f.target_index >= static_cast<int64_t>(f.columns.size()))
+      throw CheckpointError(path + ": metadata 'target_index' = '" + it->second + "'; expected -1 or a column index");
+  }
+  if (const auto it = ck.metadata.find("freq"); it != ck.metadata.end()) {
+    try {
+      f.freq = data::parse_frequency(it->second);
+    } catch (const data::DataError& e) {
+      throw CheckpointError(path + ": metadata 'freq': " + e.what());
+    }
+  }
+  need("scaler_mean");
+  need("scaler_std");
+  f.scaler.mean = torch::tensor(metadata_number_list(ck, "scaler_mean", path), torch::kFloat64);
+  f.scaler.std = torch::tensor(metadata_number_list(ck, "scaler_std", path), torch::kFloat64);
+  // Every tensor shape the stored config implies, compared with the file before the model is
+  // built: an edited config cannot allocate a model the checkpoint does not hold.
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+  try {
+    shapes = models::tsm2_parameter_shapes(f.config.model);
+  } catch (const c10::Error& e) {
+    throw CheckpointError(path + ": the stored config: " + e.what_without_backtrace());
+  }
+  check_state_shapes(shapes, model_tensors(ck), path);
   f.model = models::TSM2(f.config.model);
   load_module_state(*f.model, model_tensors(ck), path);
   f.model->to(device);

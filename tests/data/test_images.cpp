@@ -17,6 +17,7 @@
 
 #include "data_test_util.h"
 #include "mmx/core/build_info.h"
+#include "mmx/core/input_file.h"
 #include "mmx/data/images.h"
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
@@ -797,4 +798,149 @@ TEST(ImageLoader, CorruptFileRaisesDataErrorAndLoaderContinues) {
 }
 
 }  // namespace
+// ---------------------------------------------------------------------------------------------
+// Input files and decoded-size limits (issue 10): only regular files, bounded sizes, no blocking.
+// ---------------------------------------------------------------------------------------------
+
+// A PNG of only a signature, an IHDR chunk claiming w x h (RGB, 8 bit) and an IEND: a few dozen
+// bytes whose header asks for any size. CRCs are computed with zlib so stb accepts the header.
+std::string png_header_only(uint32_t w, uint32_t h) {
+  auto be32 = [](uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                       static_cast<char>(v)};
+  };
+  auto chunk = [&](const std::string& type, const std::string& data) {
+    const std::string td = type + data;
+    const uLong crc = crc32(0L, reinterpret_cast<const Bytef*>(td.data()), static_cast<uInt>(td.size()));
+    return be32(static_cast<uint32_t>(data.size())) + td + be32(static_cast<uint32_t>(crc));
+  };
+  const std::string ihdr = be32(w) + be32(h) + std::string("\x08\x02\x00\x00\x00", 5);
+  return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", std::string("\x78\x9c\x03\x00\x00\x00\x00\x01", 8)) +
+         chunk("IEND", "");
+}
+
+// Sets an environment variable for the scope of one test.
+struct ScopedEnv {
+  std::string name;
+  ScopedEnv(const std::string& n, const std::string& v) : name(n) { ::setenv(n.c_str(), v.c_str(), 1); }
+  ~ScopedEnv() { ::unsetenv(name.c_str()); }
+};
+
+TEST(InputFile, RegularFilesAreReadWhole) {
+  TempTree t;
+  const std::string p = t.path + "/a.bin";
+  std::string bytes(200000, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 7);
+  write_bytes(p, bytes);
+  EXPECT_EQ(read_input_file(p, 200000, "test file"), bytes);
+  EXPECT_EQ(read_input_file(p, InputKind::kCsv), bytes);
+}
+
+TEST(InputFile, NonRegularFilesAreRefusedWithoutBlocking) {
+  TempTree t;
+  const std::string fifo = t.path + "/pipe.csv";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  auto message = [](const std::function<void()>& fn) -> std::string {
+    try {
+      fn();
+    } catch (const InputFileError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  // A FIFO without a writer: refused at once (the test would hang if it were opened for reading).
+  EXPECT_EQ(message([&] { read_input_file(fifo, InputKind::kCsv); }),
+            fifo + ": is a FIFO (named pipe); expected a CSV file (a regular file)");
+  EXPECT_EQ(message([&] { read_input_file("/dev/zero", InputKind::kImage); }),
+            "/dev/zero: is a character device; expected an image file (a regular file)");
+  EXPECT_EQ(message([&] { read_input_file(t.path, InputKind::kConfig); }),
+            t.path + ": is a directory; expected a config file (a regular file)");
+  EXPECT_EQ(message([&] { read_input_file(t.path + "/missing.csv", InputKind::kCsv); }),
+            t.path + "/missing.csv: no such CSV file");
+  // Through decode_image: a DataError naming the file.
+  testing::expect_data_error([&] { decode_image("/dev/zero"); }, "/dev/zero", 0, "", {"character device"});
+  testing::expect_data_error([&] { decode_image(fifo); }, fifo, 0, "", {"FIFO"});
+}
+
+TEST(InputFile, FilesAboveTheLimitAreRefusedNamingSizeLimitAndVariable) {
+  TempTree t;
+  const std::string p = t.path + "/big.csv";
+  write_bytes(p, std::string(5000, 'x'));
+  try {
+    read_input_file(p, 4096, "CSV file", "MMX_MAX_CSV_BYTES");
+    ADD_FAILURE() << "no error";
+  } catch (const InputFileError& e) {
+    EXPECT_EQ(std::string(e.what()), p + ": is 5000 bytes (4.9 KiB), larger than the limit of 4096 bytes (4.0 KiB) for a "
+                                         "CSV file; set MMX_MAX_CSV_BYTES=<bytes> to raise it");
+    EXPECT_EQ(e.path, p);
+  }
+  // The defaults and their variables.
+  EXPECT_EQ(input_limit(InputKind::kCsv).max_bytes, uint64_t{2} << 30);
+  EXPECT_EQ(input_limit(InputKind::kImage).max_bytes, uint64_t{256} << 20);
+  EXPECT_EQ(input_limit(InputKind::kConfig).max_bytes, uint64_t{16} << 20);
+  {
+    ScopedEnv env("MMX_MAX_CSV_BYTES", "4999");
+    EXPECT_EQ(input_limit(InputKind::kCsv).max_bytes, 4999u);
+    EXPECT_THROW(read_input_file(p, InputKind::kCsv), InputFileError);
+  }
+  {
+    ScopedEnv env("MMX_MAX_CSV_BYTES", "5000");
+    EXPECT_EQ(read_input_file(p, InputKind::kCsv).size(), 5000u);
+  }
+  {
+    ScopedEnv env("MMX_MAX_CSV_BYTES", "lots");
+    try {
+      input_limit(InputKind::kCsv);
+      ADD_FAILURE() << "no error";
+    } catch (const InputFileError& e) {
+      EXPECT_EQ(std::string(e.what()), "MMX_MAX_CSV_BYTES: = \"lots\" is not a byte count; expected a positive integer");
+    }
+  }
+  // An image above the limit is a DataError naming the file, before any decoding.
+  {
+    ScopedEnv env("MMX_MAX_IMAGE_BYTES", "1000");
+    testing::expect_data_error([&] { decode_image(p); }, p, 0, "",
+                               {"is 5000 bytes", "limit of 1000 bytes", "MMX_MAX_IMAGE_BYTES"});
+  }
+}
+
+TEST(ImageLimits, HugeAndThinHeadersAreRefusedBeforeDecoding) {
+  TempTree t;
+  const std::string huge = t.path + "/huge.png", thin = t.path + "/thin.png", wide = t.path + "/wide.png";
+  write_bytes(huge, png_header_only(100000, 100000));
+  write_bytes(thin, png_header_only(1, 100000));
+  write_bytes(wide, png_header_only(65, 1));
+  EXPECT_LT(read_bytes(huge).size(), 100u);
+  EXPECT_EQ(image_limits().max_pixels, int64_t{1} << 26);
+  EXPECT_EQ(image_limits().max_aspect, 64.0);
+  testing::expect_data_error([&] { decode_image(huge); }, huge, 0, "",
+                             {"image is 100000x100000 = 10000000000 pixels, more than the limit of 67108864 pixels",
+                              "MMX_MAX_IMAGE_PIXELS"});
+  testing::expect_data_error([&] { decode_image(thin); }, thin, 0, "",
+                             {"image is 1x100000, an aspect ratio of 1:100000 beyond the limit of 1:64",
+                              "MMX_MAX_IMAGE_ASPECT"});
+  testing::expect_data_error([&] { decode_image(wide); }, wide, 0, "", {"image is 65x1, an aspect ratio of 1:65"});
+  // Raising the limits lets the header through to the decoder, which then finds no pixel data.
+  {
+    ScopedEnv env("MMX_MAX_IMAGE_ASPECT", "100");
+    testing::expect_data_error([&] { decode_image(wide); }, wide, 0, "", {"cannot decode image"});
+  }
+  {
+    ScopedEnv env("MMX_MAX_IMAGE_PIXELS", "-3");
+    testing::expect_data_error([&] { image_limits(); }, "", 0, "", {"MMX_MAX_IMAGE_PIXELS = \"-3\": expected a positive number"});
+  }
+}
+
+TEST(ImageLimits, ResizeTargetsAreBounded) {
+  ScopedEnv env("MMX_MAX_IMAGE_PIXELS", "10000");
+  const auto thin = torch::zeros({3, 2, 200}, torch::kUInt8);
+  // Shorter side 2 -> 64 makes the longer side 6400: 409,600 pixels > 10,000, refused before resizing.
+  testing::expect_data_error([&] { resize_shorter_center_crop(thin, 64); }, "", 0, "",
+                             {"resizing a 200x2 image to shorter side 64 gives 6400 x 64 pixels, more than the limit of 10000"});
+  testing::expect_data_error([&] { resize_image(thin, 200, 200); }, "", 0, "",
+                             {"the output size 200x200 exceeds the limit of 10000 pixels"});
+  // Within the limit the result is exact as before.
+  EXPECT_EQ(resize_shorter_center_crop(thin, 4).sizes(), (std::vector<int64_t>{3, 4, 4}));
+}
+
 }  // namespace mmx::data

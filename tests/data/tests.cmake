@@ -6,7 +6,8 @@ mmx_test(test_data LABELS cpu SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/test_csv.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_splits_windows.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_real_data.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/test_atomic_file.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/test_atomic_file.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/test_forecast_source.cpp)
 
 # Image pipeline of ViM2 (mmx/data/images.h): CIFAR-10 reader, decode/resize, ImageFolder,
 # BatchAugment, ImageLoader. Fixtures (gzip batches, PNG/JPEG files) are written by the test with

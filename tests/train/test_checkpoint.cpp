@@ -571,6 +571,42 @@ TEST(Checkpoint, CorruptHeadersAreErrors) {
   expect_error([&] { load_checkpoint(path); }, {path + ": tensor 'f64' has unknown dtype \"Q64\""});
 }
 
+// parse_checkpoint (the bytes in memory; the fuzz target's entry) reads what load_checkpoint reads
+// and fails with the same message on every malformed file.
+TEST(Checkpoint, ParseFromMemoryMatchesTheFileReader) {
+  TempDir dir;
+  const auto [bytes, n] = real_file_bytes(dir);
+  const Checkpoint from_memory = parse_checkpoint(bytes, "mem.safetensors");
+  const Checkpoint expected = all_dtypes_checkpoint();
+  EXPECT_EQ(from_memory.metadata, expected.metadata);
+  ASSERT_EQ(from_memory.tensors.size(), expected.tensors.size());
+  for (const auto& [name, t] : expected.tensors) {
+    ASSERT_TRUE(from_memory.tensors.count(name)) << name;
+    EXPECT_TRUE(same_bits(from_memory.tensors.at(name), t)) << name;
+  }
+  auto message = [](const std::function<void()>& fn) -> std::string {
+    try {
+      fn();
+    } catch (const CheckpointError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  const auto path = dir.file("bad.safetensors");
+  const std::vector<std::string> bad{
+      bytes.substr(0, 5), bytes.substr(0, 8 + n / 2), bytes.substr(0, bytes.size() - 1), bytes + "xyz",
+      std::string(8, '\xff') + "{}",
+      raw_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", "1234"),
+      raw_file(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", std::string(8, '\0')),
+      raw_file(R"({"__metadata__":{"step":3}})", "")};
+  for (const auto& b : bad) {
+    write_bytes(path, b);
+    const std::string from_file = message([&] { load_checkpoint(path); });
+    EXPECT_EQ(from_file.rfind(path + ": ", 0), 0u) << from_file;
+    EXPECT_EQ(message([&] { parse_checkpoint(b, path); }), from_file);
+  }
+}
+
 TEST(Checkpoint, FailedSaveIntoMissingDirectoryLeavesNothing) {
   TempDir dir;
   const auto path = dir.file("missing/sub/ckpt.safetensors");

@@ -21,3 +21,9 @@ add_dependencies(test_classify mmx_cli)
 # CUDA-graph steps and a bf16 graph run (CUDA; skipped without a device).
 mmx_test(test_adamw LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_adamw.cpp)
 mmx_test(test_graph_step LABELS cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_graph_step.cpp)
+# Bad checkpoints and configs (issue 10): header bound, integer / non-finite tensors, metadata
+# numbers, stored configs edited to imply another model (shapes compared before building), ViM2
+# config bounds, and ViM2 runs killed between checkpoint and metrics or diverging (CIFAR-10
+# cases skipped with the reason when the data is absent).
+mmx_test(test_limits LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_limits.cpp)
+target_link_libraries(test_limits PRIVATE nlohmann_json::nlohmann_json)

@@ -2,6 +2,7 @@
 // write. Used for forecasts (data layer) and checkpoints.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -15,5 +16,13 @@ namespace mmx {
 /// temporary file is removed on every failure and `path` is left untouched.
 /// Source: POSIX rename(2) atomicity within one file system.
 void write_file_atomic(const std::string& path, std::string_view bytes);
+
+/// A test hook called inside every write_file_atomic with the target path: once when the bytes are
+/// staged in the fsync'ed temporary file (`renamed` false) and once after the rename (`renamed`
+/// true). A hook that throws simulates a kill at that point: the exception propagates, and at the
+/// first point the temporary file stays behind as after a real kill. Used by the tests that
+/// interrupt a training at every write; empty = none (the default).
+using AtomicWriteHook = std::function<void(const std::string& path, bool renamed)>;
+void set_atomic_write_hook(AtomicWriteHook hook);
 
 }  // namespace mmx

@@ -31,6 +31,19 @@ std::string to_string(MissingPolicy policy);
 struct CsvReadOptions {
   MissingPolicy missing = MissingPolicy::kError;  ///< empty / NaN cells
   char delimiter = ',';
+  /// Name of the timestamp column. "" = the first column named `date`, `datetime`, `timestamp`,
+  /// `time` or `ds` (any case), else the first column. Errors when a given name is absent.
+  std::string date_column;
+  /// Variate columns to read, in this order (the others are ignored). Empty = every column but
+  /// the date column, in file order.
+  std::vector<std::string> columns;
+  /// With `columns` empty: leave out the columns whose first data row holds text that is not a
+  /// number (ids, categories), listed in TimeSeriesTable::skipped_columns. Off: such a cell is an
+  /// error (the benchmark files are read strictly).
+  bool skip_non_numeric = false;
+  /// Require strictly increasing timestamps (a repeated or earlier timestamp is an error naming
+  /// both lines). Off for the benchmark files, read as TSLib reads them (weather.csv repeats one).
+  bool require_increasing = false;
 };
 
 /// A multivariate series as read from a CSV: timestamps plus values in original units.
@@ -42,6 +55,8 @@ struct TimeSeriesTable {
   std::vector<Timestamp> timestamps; ///< one per row, in file order (duplicates kept)
   TimestampFormat time_format;       ///< layout of the date column, for writing forecasts
   torch::Tensor values;              ///< (n_rows, n_vars) float64, original units, row = file row
+  std::vector<std::int64_t> lines;   ///< 1-based file line of each row (for error messages)
+  std::vector<std::string> skipped_columns;  ///< non-numeric columns left out (skip_non_numeric)
 
   std::int64_t n_rows() const { return static_cast<std::int64_t>(timestamps.size()); }
   std::int64_t n_vars() const { return static_cast<std::int64_t>(columns.size()); }
@@ -49,15 +64,18 @@ struct TimeSeriesTable {
   std::string date_string(std::int64_t row) const;
 };
 
-/// Reads a benchmark CSV: header `date,<name>,...`, then one row per time step; the first column
-/// is parsed as a timestamp (any layout of try_parse_timestamp), the others as float64.
+/// Reads a CSV: a header, then one row per time step; the date column (CsvReadOptions::date_column,
+/// by default the column named `date`, ..., else the first) is parsed as a timestamp (any layout of
+/// try_parse_timestamp), the selected variate columns as float64.
 /// Handles LF or CRLF line ends, a missing final newline, blank lines, a UTF-8 byte-order mark,
 /// quoted fields, and arbitrary bytes in header names.
 /// Errors (DataError; message names the file, the 1-based line number and the column, and what
 /// was expected): missing/unreadable file, empty file, header only (no data rows), a header with
-/// fewer than 2 columns, a row with more or fewer fields than the header (ragged), a cell that
+/// fewer than 2 columns, two columns of the same name, a requested column that is absent, a row
+/// with more or fewer fields than the header (ragged), a cell that
 /// is not a decimal number (or is +-inf), an empty or NaN cell under MissingPolicy::kError,
-/// an unparsable timestamp, malformed quoting.
+/// an unparsable timestamp, a timestamp not after the previous one (require_increasing),
+/// malformed quoting.
 /// Source: the TSLib `dataset/` CSV layout; shared/data/README.md lists the quirks.
 TimeSeriesTable read_csv(const std::string& path, const CsvReadOptions& options = {});
 

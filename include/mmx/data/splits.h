@@ -35,13 +35,22 @@ struct SplitRanges {
 /// or when a split border minus seq_len would be negative.
 SplitRanges split_ranges(SplitKind kind, std::int64_t n_rows, std::int64_t seq_len);
 
+/// Row ranges for a table whose first n_train rows train and whose last n_test rows test, the
+/// rows between validating (kRatio with counts instead of 70/20 %; user data split by ratios or
+/// dates). Errors: DataError when seq_len < 1, a count is negative, n_train + n_test > n_rows or
+/// seq_len > n_train.
+SplitRanges split_ranges_by_counts(std::int64_t n_rows, std::int64_t seq_len, std::int64_t n_train,
+                                   std::int64_t n_test);
+
 /// Number of stride-1 windows of seq_len + pred_len rows in a range:
 /// rows - seq_len - pred_len + 1, or 0 when the range is too short.
 std::int64_t window_count(const RowRange& rows, std::int64_t seq_len, std::int64_t pred_len);
 
 /// Per-variate standardisation, as sklearn.preprocessing.StandardScaler: mean and population
 /// standard deviation (ddof = 0) per column, fitted on the training rows only; a column that is
-/// constant on those rows gets std 1 (sklearn's zero-variance rule), so it maps to 0.
+/// constant on those rows gets std 1 (sklearn's zero-variance rule), so it maps to 0. fit scales
+/// each column by its largest magnitude before the two passes (mean, then squared deviations), so
+/// values near 1e300 do not overflow and values near 1e-300 do not underflow to a zero deviation.
 struct StandardScaler {
   torch::Tensor mean;  ///< (n_vars) float64, original units
   torch::Tensor std;   ///< (n_vars) float64, original units, > 0

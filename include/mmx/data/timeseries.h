@@ -4,6 +4,7 @@
 #include "mmx/data/csv.h"
 #include "mmx/data/error.h"
 #include "mmx/data/forecast_data.h"
+#include "mmx/data/forecast_source.h"
 #include "mmx/data/registry.h"
 #include "mmx/data/splits.h"
 #include "mmx/data/timestamps.h"

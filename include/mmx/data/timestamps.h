@@ -57,4 +57,34 @@ std::vector<Timestamp> next_timestamps(Timestamp last, std::int64_t step_seconds
 std::vector<std::string> next_timestamps(std::string_view last, std::int64_t step_seconds,
                                          std::int64_t count);
 
+/// A time step: a fixed number of seconds (hourly, daily, weekly, ... data) or a number of calendar
+/// months (monthly, quarterly, yearly data, whose steps in seconds vary). Exactly one is > 0.
+struct Frequency {
+  std::int64_t seconds = 0;
+  std::int64_t months = 0;
+  bool operator==(const Frequency&) const = default;
+};
+
+/// Parses `<count><unit>` with unit s, min, h, d, w (fixed) or mo, q, y (calendar); the count may
+/// be left out ("h" = "1h"). Examples: "10min", "1h", "1d", "1w", "1mo", "3mo", "1q", "1y".
+/// Errors: DataError naming the text and the accepted units.
+Frequency parse_frequency(std::string_view text);
+
+/// The canonical text of `f` in its largest whole unit ("3600 s" -> "1h", 3 months -> "1q").
+std::string to_string(const Frequency& f);
+
+/// The step of a series: calendar months when every step is a whole number of months landing on
+/// the same day of the month (or on month ends) at the same time of day, with the median such
+/// count; otherwise the median difference in seconds (infer_step_seconds). Errors: as
+/// infer_step_seconds.
+Frequency infer_frequency(const std::vector<Timestamp>& timestamps);
+
+/// The `count` timestamps after `last` at step `f`. Calendar steps keep the day of the month,
+/// clamped to the month's last day; a `last` on a month end stays on month ends.
+/// Errors: DataError for a step <= 0 or count < 0.
+std::vector<Timestamp> next_timestamps(Timestamp last, const Frequency& f, std::int64_t count);
+
+/// The same, parsing `last` and formatting the results like it.
+std::vector<std::string> next_timestamps(std::string_view last, const Frequency& f, std::int64_t count);
+
 }  // namespace mmx::data

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace mmx::models {
 
@@ -82,5 +84,17 @@ class TSM2Impl : public torch::nn::Module {
   torch::nn::Linear head{nullptr};
 };
 TORCH_MODULE(TSM2);
+
+/// The name and shape of every parameter and buffer that TSM2Impl(options) registers (the
+/// module_state / checkpoint keys of docs/checkpoint_keys.md; the order may differ from the
+/// module's), computed from
+/// the options alone: no tensor is allocated, so a checkpoint's stored config can be compared
+/// with its tensors before a model is built. Equals the shapes of a built model (tested for every
+/// layout and switch). Throws c10::Error for invalid options (TSM2Options::validate, the
+/// token_wise layout) or a shape whose size does not fit int64.
+std::vector<std::pair<std::string, std::vector<int64_t>>> tsm2_parameter_shapes(const TSM2Options& options);
+
+/// The number of elements of all those tensors (the parameter count), saturating at INT64_MAX.
+int64_t tsm2_parameter_count(const TSM2Options& options);
 
 }  // namespace mmx::models

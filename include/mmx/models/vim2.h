@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mmx::models {
@@ -103,6 +104,17 @@ class ViM2Impl : public torch::nn::Module {
   torch::nn::Linear head{nullptr};
 };
 TORCH_MODULE(ViM2);
+
+/// The name and shape of every parameter and buffer that ViM2Impl(options) registers (the
+/// module_state / checkpoint keys; the order may differ from the module's), computed from the options alone: no
+/// tensor is allocated, so a checkpoint's stored config can be compared with its tensors before a
+/// model is built. Equals the shapes of a built model (tested for the presets and every layout,
+/// order and switch). Throws c10::Error for invalid options (ViM2Options::validate) or a shape
+/// whose size does not fit int64.
+std::vector<std::pair<std::string, std::vector<int64_t>>> vim2_parameter_shapes(const ViM2Options& options);
+
+/// The number of elements of all those tensors (the parameter count), saturating at INT64_MAX.
+int64_t vim2_parameter_count(const ViM2Options& options);
 
 /// FLOPs of one forward pass for one image at options.image_size, counted as in VMamba's
 /// fvcore tables: one multiply-add = 1 FLOP for convs and linears, 9 * L * E * N per selective

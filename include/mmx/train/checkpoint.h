@@ -4,9 +4,12 @@
 
 #include <torch/torch.h>
 
+#include <cstdint>
+#include <limits>
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -24,6 +27,11 @@ struct Checkpoint {
   std::map<std::string, torch::Tensor> tensors;
   std::map<std::string, std::string> metadata;
 };
+
+/// The largest JSON header load_checkpoint reads (bytes): 100,000,000, the limit of the Python
+/// safetensors reader (MAX_HEADER_SIZE); a larger header length is reported as corrupt before
+/// anything is allocated.
+inline constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 
 /// Key prefix of the optimizer state, in both `tensors` and `metadata`.
 inline constexpr const char* kOptimizerPrefix = "optimizer.";
@@ -50,6 +58,10 @@ void save_checkpoint(const std::string& path, const Checkpoint& ckpt);
 /// truncated (fewer bytes than the header declares) or followed by trailing bytes.
 Checkpoint load_checkpoint(const std::string& path);
 
+/// load_checkpoint for a whole file's bytes held in memory; `name` stands for the file in error
+/// messages. Same validation and errors (the file-system ones aside).
+Checkpoint parse_checkpoint(std::string_view bytes, const std::string& name);
+
 /// The module's parameters and buffers (recursively) by their LibTorch names, e.g.
 /// `backbone.blocks.0.token_mixer.in_proj.weight`; these are the checkpoint keys. The tensors are
 /// the module's own (detached views, not copies); undefined buffers are skipped.
@@ -60,14 +72,53 @@ std::map<std::string, torch::Tensor> model_tensors(const Checkpoint& ckpt);
 
 /// Copies `state` into the module's parameters and buffers, strictly: every parameter and buffer
 /// must be present with the same shape, and no other key may be present. Values are converted to
-/// each parameter's dtype and device; copies run under NoGradGuard. All checks happen before the
+/// each parameter's dtype and device (a floating parameter takes F64/F32/F16/BF16, never an
+/// integer or bool tensor; other tensors need their own dtype) and must all be finite; copies
+/// run under NoGradGuard. All checks happen before the
 /// first copy (in the module's registration order), so a failed load leaves the module unchanged.
 /// Errors: CheckpointError naming `source` (the file the state came from) and the key, for a
-/// missing key, an unexpected key, an undefined tensor or a shape mismatch ("<source>: tensor
+/// missing key, an unexpected key, an undefined tensor, a dtype that is not converted (an I64
+/// tensor for a float parameter), a NaN or inf value (with their count and the first index), or
+/// a shape mismatch ("<source>: tensor
 /// 'head.weight' has shape [96, 2016] in the checkpoint but the model expects [192, 2016] — was
 /// it trained with another config?").
 void load_module_state(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& state,
                        const std::string& source);
+
+/// Compares a checkpoint's model tensors with the shapes a model would have (e.g.
+/// models::vim2_parameter_shapes of the checkpoint's stored config) before that model is built,
+/// so that an edited config cannot make the loader allocate a model the file does not hold.
+/// Errors: CheckpointError naming `source` and the tensor for a missing tensor, a different shape
+/// ("tensor 'head.weight' has shape [10, 768] in the checkpoint but its stored config implies
+/// [1000000, 768]: its config or its tensors were edited") or an unexpected tensor.
+void check_state_shapes(const std::vector<std::pair<std::string, std::vector<int64_t>>>& expected,
+                        const std::map<std::string, torch::Tensor>& state, const std::string& source);
+
+/// The metadata value of `key`. Errors: CheckpointError "<source>: metadata key '<key>' is
+/// missing".
+const std::string& metadata_value(const Checkpoint& ckpt, const std::string& key, const std::string& source);
+
+/// The metadata value of `key` as a decimal integer in [min_value, max_value]. Errors:
+/// CheckpointError naming `source`, the key and the text when it is missing, not an integer
+/// (no sign other than '-', no spaces, no trailing characters) or out of range.
+int64_t metadata_int(const Checkpoint& ckpt, const std::string& key, const std::string& source,
+                     int64_t min_value = std::numeric_limits<int64_t>::min(),
+                     int64_t max_value = std::numeric_limits<int64_t>::max());
+
+/// The metadata value of `key` as a finite decimal number (shortest round-trip or %.17g text).
+/// Errors: CheckpointError naming `source`, the key and the text.
+double metadata_double(const Checkpoint& ckpt, const std::string& key, const std::string& source);
+
+/// The metadata value of `key`, a JSON array of strings (e.g. column or class names). Errors:
+/// CheckpointError naming `source` and the key for invalid JSON, not an array, or an item that
+/// is not a string (naming the item).
+std::vector<std::string> metadata_string_list(const Checkpoint& ckpt, const std::string& key,
+                                              const std::string& source);
+
+/// The metadata value of `key`, a JSON array of finite numbers (e.g. scaler statistics). Errors:
+/// CheckpointError naming `source`, the key and the offending item (null, a string, ...).
+std::vector<double> metadata_number_list(const Checkpoint& ckpt, const std::string& key,
+                                         const std::string& source);
 
 /// load_module_state with model_tensors(ckpt): the model part of a checkpoint that may also hold
 /// optimizer state.
@@ -91,7 +142,8 @@ void add_optimizer_state(Checkpoint& ckpt, const torch::optim::AdamW& optimizer,
 /// with saved moments (on the parameter's device and dtype), replacing any existing state, and
 /// sets each param group's lr. The number of param groups must match.
 /// Errors: CheckpointError naming `source` for missing or malformed `optimizer.*` metadata, a
-/// parameter with only some of its moments, a moment whose shape differs from its parameter, a
+/// parameter with only some of its moments, a moment whose shape differs from its parameter or
+/// that is not floating point or holds a NaN or inf (named), a
 /// missing max_exp_avg_sq under amsgrad, an `optimizer.*` tensor for no parameter in
 /// `named_params`, or a parameter not in `optimizer`.
 void load_optimizer_state(torch::optim::AdamW& optimizer, const Checkpoint& ckpt,

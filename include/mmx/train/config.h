@@ -19,10 +19,22 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// [data]: which series and which window protocol (paper-spec §5.1).
+/// [data]: which series and which window protocol (paper-spec §5.1). Exactly one of `dataset`
+/// (a benchmark, read and split as the paper does) and `path` (a CSV of one's own) is set.
 struct DataConfig {
-  std::string dataset = "ETTh1";  ///< registry name (ETTh1, ..., Weather, Exchange, ILI, ...)
+  std::string dataset;            ///< registry name (ETTh1, ..., Weather, Exchange, ILI, ...)
   std::string data_root;          ///< "" = $MMX_DATA_ROOT or ../shared/data
+  /// A CSV of one's own: relative to the config file's folder (from --set or --data: to the
+  /// working directory); stored resolved to an absolute path.
+  std::string path;
+  std::string date_column;        ///< "" = the column named date/datetime/timestamp/time/ds, else the first
+  std::vector<std::string> columns;  ///< variates to use; empty = every numeric column
+  std::string features = "M";     ///< M | S | MS (TSLib): all variates, the target alone, all in / target out
+  std::string target = "OT";      ///< the target column of S and MS
+  std::vector<double> split = {0.7, 0.1, 0.2};  ///< own files: train/val/test fractions of the rows
+  std::string val_start;          ///< own files: split by dates instead (both set): first val timestamp
+  std::string test_start;         ///< ... and first test timestamp
+  std::string freq;               ///< time step ("1h", "1d", "1mo", ...); "" = inferred
   int64_t seq_len = 512;          ///< lookback L
   int64_t pred_len = 96;          ///< horizon H
   std::string fill = "error";     ///< empty/NaN cells: error | ffill | zero
@@ -57,11 +69,20 @@ struct TrainConfig {
 };
 
 /// Reads a TOML file, then applies `overrides` ("section.key=value"). Throws ConfigError naming
-/// the file, the key and (for unknown keys) the closest valid key.
+/// the file, the key and (for unknown keys) the closest valid key, or a value out of its range
+/// (docs/data.md "Limits": model sizes are bounded unless MMX_ALLOW_LARGE_MODELS=1).
 TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides = {});
-/// Parses TOML text (`source` names it in errors).
+/// Parses TOML text (`source` names it in errors). A relative data.path from the text is resolved
+/// against `base_dir` ("" = the working directory), one from `overrides` against the working
+/// directory.
 TrainConfig parse_config(const std::string& toml_text, const std::string& source,
-                         const std::vector<std::string>& overrides = {});
+                         const std::vector<std::string>& overrides = {}, const std::string& base_dir = "");
+
+/// The largest parameter count a config may ask for without MMX_ALLOW_LARGE_MODELS=1.
+constexpr double kMaxModelParams = 2e9;
+/// An upper estimate of TSM2's parameter count for `o` (n_vars included), from the layer shapes;
+/// checked against kMaxModelParams before any model is built.
+double estimate_tsm2_params(const models::TSM2Options& o);
 /// The resolved configuration as TOML (every key, including defaults).
 std::string to_toml(const TrainConfig& config);
 /// Every valid key, "section.key".

@@ -100,6 +100,9 @@ struct TrainStepOptions {
   double clip_grad = 1.0;     ///< max global grad norm; 0 = off
   bool bf16 = false;          ///< bf16 autocast (CUDA only)
   bool cuda_graph = false;    ///< capture and replay (CUDA only)
+  /// The one variate the loss scores (TSLib's "MS" features: all variates in, the target
+  /// scored); -1 = every variate.
+  int64_t target_channel = -1;
   int64_t warmup_iters = 3;   ///< eager steps on a side stream before capture (undone)
   /// Graph mode only: false runs the graph-mode step (static buffers, padding, CapturableAdamW,
   /// the undone warm-up) without capturing it, on any device (tests of its semantics on the CPU).

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "mmx/data/forecast_data.h"
+#include "mmx/data/forecast_source.h"
 #include "mmx/models/tsm2.h"
 #include "mmx/train/config.h"
 
@@ -29,9 +30,14 @@ struct EvalMetrics {
 };
 
 /// Evaluates `model` on every window of `windows` in order, batch_size at a time (the last partial
-/// batch included). With `scaler`, also reports metrics in original units.
+/// batch included). With `scaler`, also reports metrics in original units. With `target_channel`
+/// >= 0 (TSLib's "MS" features) only that variate is scored.
 EvalMetrics evaluate(models::TSM2& model, const data::WindowDataset& windows, int64_t batch_size,
-                     torch::Device device, const data::StandardScaler* scaler = nullptr);
+                     torch::Device device, const data::StandardScaler* scaler = nullptr,
+                     int64_t target_channel = -1);
+
+/// The data source a config names: a registered benchmark or an own CSV, with its [data] options.
+data::ForecastSource forecast_source(const TrainConfig& config);
 
 /// Hooks for the caller (the CLI): log lines and whether to draw a progress bar on stderr.
 struct TrainHooks {
@@ -58,9 +64,13 @@ struct TrainResult {
 };
 
 /// Trains TSM2 as `config` says, writing run_dir/{config.toml, train.log, metrics.json,
-/// best.safetensors, last.safetensors}. With `resume`, continues the run in run_dir from its
-/// last.safetensors (the stored config must match `config` in [data] and [model]).
-/// Errors: data::DataError, ConfigError, CheckpointError, c10::Error (bad shapes, no CUDA).
+/// metrics.csv, best.safetensors, last.safetensors}. With `resume`, continues the run in run_dir
+/// from its last.safetensors (the stored config must match `config` in [data] and [model]; the
+/// epoch history is rebuilt from the checkpoint, so a kill at any write loses nothing). The folder
+/// is locked while training; nothing in it is written before the data and model are ready.
+/// Errors: data::DataError, ConfigError (also a model above kMaxModelParams), CheckpointError,
+/// std::runtime_error (folder in use; divergence: a non-finite loss, naming the epoch and step,
+/// or non-finite validation/test metrics, never written), c10::Error (bad shapes, no CUDA).
 TrainResult train_tsm2(const TrainConfig& config, const std::string& run_dir, bool resume,
                        const TrainHooks& hooks = {});
 
@@ -71,6 +81,8 @@ struct LoadedForecaster {
   data::StandardScaler scaler;
   std::vector<std::string> columns;
   std::string date_column;
+  int64_t target_index = -1;  ///< S / MS: the target's index in columns (the forecast's column)
+  data::Frequency freq;       ///< the training data's step (zero in checkpoints older than it)
 };
 
 /// Loads `path` (best.safetensors or last.safetensors of a run). Errors: CheckpointError naming
