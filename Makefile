@@ -1,10 +1,12 @@
 # mambamixer: the two commands of the README, and a few conveniences.
 #   make demo   set up (apt packages, .venv with torch 2.11.0, build) and run the main job
 #   make test   set up and run the default test suite (CPU; no slow or GPU tests)
+#   make fuzz   build the fuzz targets (clang, build-fuzz) and run each FUZZ_SECONDS (default 60)
+#   make test-asan  the default test suite under ASan + UBSan (build-asan; slow: a full build)
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: setup demo test test-slow bench clean
+.PHONY: setup demo test test-slow bench fuzz test-asan clean
 
 setup:
 	MMX_BUILD_DIR=$(BUILD_DIR) ./tools/setup.sh
@@ -17,6 +19,12 @@ test: setup
 
 test-slow: setup
 	cd $(BUILD_DIR) && ctest -L slow --output-on-failure --timeout 3600
+
+fuzz: setup
+	MMX_BUILD_DIR=$(BUILD_DIR) ./tools/fuzz.sh
+
+test-asan:
+	./tools/test_asan.sh
 
 bench: setup
 	./tools/bench_cpu.sh $(BUILD_DIR)

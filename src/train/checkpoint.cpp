@@ -271,7 +271,7 @@ Layout parse_layout(const std::string& file, std::string_view text, uint64_t ava
   json header;
   try {
     header = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number beyond double
     fail(file, std::string("invalid JSON header: ") + e.what());
   }
   if (!header.is_object()) fail(file, "the JSON header is not an object");

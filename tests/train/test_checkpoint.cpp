@@ -527,6 +527,8 @@ TEST(Checkpoint, CorruptHeadersAreErrors) {
   };
   const std::vector<Case> cases{
       {"not json", "", "invalid JSON header"},
+      // Found by fuzz_checkpoint: a number beyond double range threw nlohmann's out_of_range.
+      {R"({"__metadata__":{"a":"b"},"x":1e322})", "", "invalid JSON header: [json.exception.out_of_range.406]"},
       {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})", f32x2, "invalid JSON header"},
       {"[1, 2]", "", "the JSON header is not an object"},
       {R"({"a":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]}})", "12",

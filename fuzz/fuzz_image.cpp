@@ -1,0 +1,22 @@
+// Fuzz target: the image decoder, mmx::data::decode_image_bytes (src/data/image_decode.cpp:
+// stb_image's PNG and JPEG decoders, RGB conversion), then resize_shorter_center_crop to 32 px as
+// `mmx classify` does before the model. Input: a whole image file.
+#include "fuzz_common.h"
+
+#include "mmx/data/images.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  mmx::fuzz::expect_clean([&] {
+    const auto img = mmx::data::decode_image_bytes(std::span<const uint8_t>(data, size), "fuzz.img");
+    if (img.dim() != 3 || img.size(0) != 3 || img.size(1) < 1 || img.size(2) < 1)
+      mmx::fuzz::finding("decode_image_bytes", "not a (3, H, W) image");
+    const auto crop = mmx::data::resize_shorter_center_crop(img, 32);
+    if (crop.size(1) != 32 || crop.size(2) != 32)
+      mmx::fuzz::finding("resize_shorter_center_crop", "not 32 x 32");
+  });
+  return 0;
+}
