@@ -157,8 +157,8 @@ const Entry& lookup(const std::string& key, const std::string& where) {
 
 // Upper bounds of the model and batch sizes: generous (several times ViM2-B at 224 px) but finite,
 // so that a config cannot ask for absurd memory or time before training starts. The parameter
-// limit can be raised with MMX_MAX_MODEL_PARAMS; the per-key bounds only keep the parameter count
-// computable and are far above any model that fits the parameter limit.
+// limit (2e9, as TSM2's) is lifted by MMX_ALLOW_LARGE_MODELS=1; the per-key
+// bounds only keep the parameter count computable and are far above any model within that limit.
 constexpr int64_t kMaxImageSize = 8192;       // model.image_size (pixels)
 constexpr int64_t kMaxDim = 65536;            // model.dims[s], model.channel_d_inner[s]
 constexpr int64_t kMaxDepth = 256;            // model.depths[s] ((T, T, C) units per stage)
@@ -170,16 +170,11 @@ constexpr int64_t kMaxBatch = 65536;          // train.batch_size, train.eval_ba
 constexpr int64_t kMaxBatchInput = int64_t{1} << 32;  // batch * 3 * image_size^2 (input elements)
 constexpr int64_t kMaxWorkers = 1024;         // data.workers
 constexpr int64_t kMaxPrefetch = 1024;        // data.prefetch
-constexpr double kDefaultMaxParams = 2e9;     // estimated parameter count (MMX_MAX_MODEL_PARAMS)
+constexpr double kMaxVim2Params = 2e9;        // exact parameter count (MMX_ALLOW_LARGE_MODELS=1 lifts it)
 
-double max_model_params(const std::string& source) {
-  const char* v = std::getenv("MMX_MAX_MODEL_PARAMS");
-  if (v == nullptr) return kDefaultMaxParams;
-  char* end = nullptr;
-  const double d = std::strtod(v, &end);
-  if (*v == '\0' || *end != '\0' || !std::isfinite(d) || d < 1)
-    throw ConfigError(source + ": MMX_MAX_MODEL_PARAMS = \"" + v + "\" is not a positive number");
-  return d;
+bool large_models_allowed() {
+  const char* v = std::getenv("MMX_ALLOW_LARGE_MODELS");
+  return v != nullptr && std::string(v) == "1";
 }
 
 std::string g17(double x) {
@@ -259,13 +254,13 @@ void validate(const ClassifyConfig& c, const std::string& source) {
   } catch (const c10::Error& e) {
     fail(std::string("[model]: ") + e.what_without_backtrace());
   }
-  const double limit = max_model_params(source);
   const int64_t params = models::vim2_parameter_count(m);
-  if (static_cast<double>(params) > limit) {
+  if (static_cast<double>(params) > kMaxVim2Params && !large_models_allowed()) {
     char gib[32];
     std::snprintf(gib, sizeof gib, "%.1f", static_cast<double>(params) * 4.0 / (1 << 30));
     fail("the [model] settings give " + std::to_string(params) + " parameters (" + gib +
-         " GiB as float32), more than the limit of " + g17(limit) + "; set MMX_MAX_MODEL_PARAMS=<count> to raise it");
+         " GiB as float32), more than the limit of " + g17(kMaxVim2Params) +
+         " (set MMX_ALLOW_LARGE_MODELS=1 to train larger models)");
   }
   for (const auto& [key, batch] : {std::pair{"train.batch_size", t.batch_size}, std::pair{"train.eval_batch_size", t.eval_batch_size}}) {
     const double input = static_cast<double>(batch) * 3.0 * static_cast<double>(m.image_size()) * static_cast<double>(m.image_size());

@@ -1,6 +1,8 @@
 // Typed config values shared by the TSM2 and ViM2 configs (see config_value.h).
 #include "train/config_value.h"
 
+#include "mmx/core/input_file.h"
+
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -114,11 +116,11 @@ Value from_string(const std::string& text, Kind kind, const std::string& where) 
 }
 
 std::string read_config_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(path + ": cannot open the config file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  try {
+    return read_input_file(path, InputKind::kConfig);
+  } catch (const InputFileError& e) {
+    throw ConfigError(e.what());
+  }
 }
 
 std::string dump_toml(const toml::table& root) {

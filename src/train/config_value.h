@@ -33,7 +33,9 @@ Value from_toml(const toml::node& node, Kind kind, const std::string& where);
 /// "<where> must be <kind>, got "<text>"".
 Value from_string(const std::string& text, Kind kind, const std::string& where);
 
-/// The whole text of a config file. Throws ConfigError "<path>: cannot open the config file".
+/// The whole text of a config file, read with mmx::read_input_file (a regular file of at most
+/// 16 MiB, MMX_MAX_CONFIG_BYTES). Throws ConfigError "<path>: <reason>" for a missing file, a
+/// directory / FIFO / device, a file above the limit or a read error.
 std::string read_config_text(const std::string& path);
 
 /// `root` as TOML text (one trailing newline).

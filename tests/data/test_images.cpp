@@ -920,6 +920,12 @@ TEST(ImageLimits, HugeAndThinHeadersAreRefusedBeforeDecoding) {
                              {"image is 1x100000, an aspect ratio of 1:100000 beyond the limit of 1:64",
                               "MMX_MAX_IMAGE_ASPECT"});
   testing::expect_data_error([&] { decode_image(wide); }, wide, 0, "", {"image is 65x1, an aspect ratio of 1:65"});
+  // A baseline JPEG start-of-frame claiming 60000 x 50000 (after an APP0 segment).
+  const std::string jpeg = t.path + "/huge.jpg";
+  write_bytes(jpeg, std::string("\xFF\xD8\xFF\xE0\x00\x04\x00\x00\xFF\xC0\x00\x11\x08\xC3\x50\xEA\x60\x03"
+                                "\x01\x22\x00\x02\x11\x01\x03\x11\x01\xFF\xD9", 29));
+  testing::expect_data_error([&] { decode_image(jpeg); }, jpeg, 0, "",
+                             {"image is 60000x50000 = 3000000000 pixels, more than the limit of 67108864 pixels"});
   // Raising the limits lets the header through to the decoder, which then finds no pixel data.
   {
     ScopedEnv env("MMX_MAX_IMAGE_ASPECT", "100");
