@@ -12,6 +12,7 @@ mmx_test(test_data LABELS cpu SOURCES
 # Image pipeline of ViM2 (mmx/data/images.h): CIFAR-10 reader, decode/resize, ImageFolder,
 # BatchAugment, ImageLoader. Fixtures (gzip batches, PNG/JPEG files) are written by the test with
 # zlib and stb_image_write; the real CIFAR-10 from the data root (skipped when absent).
-mmx_test(test_images LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_images.cpp)
+mmx_test(test_images LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_images.cpp
+         ${CMAKE_CURRENT_LIST_DIR}/test_image_fuzz_inputs.cpp)
 target_include_directories(test_images SYSTEM PRIVATE ${MMX_STB_INCLUDE_DIR} ${MMX_ZLIB_INCLUDE_DIR})
 target_link_libraries(test_images PRIVATE ${MMX_ZLIB_LIBRARY})
