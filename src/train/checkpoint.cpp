@@ -255,13 +255,13 @@ void check_file_size(const std::string& file, uint64_t size) {
 uint64_t header_length(const std::string& file, const unsigned char* len_bytes, uint64_t size) {
   uint64_t n = 0;
   for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(len_bytes[i]) << (8 * i);
+  if (n > size - 8)
+    fail(file, "header length " + std::to_string(n) + " is beyond the file (" +
+                   std::to_string(size) + " bytes): truncated, or not a safetensors file");
   if (n > kMaxHeaderBytes)
     fail(file, "header length " + std::to_string(n) + " exceeds the limit of " +
                    std::to_string(kMaxHeaderBytes) +
                    " bytes (the safetensors reader's limit): corrupt, or not a safetensors file");
-  if (n > size - 8)
-    fail(file, "header length " + std::to_string(n) + " is beyond the file (" +
-                   std::to_string(size) + " bytes): truncated, or not a safetensors file");
   return n;
 }
 

@@ -367,7 +367,7 @@ TEST(DecodeImage, BadInputNamesFileAndReason) {
 
   write_bytes(t.path + "/empty.png", "");
   expect_error([&] { decode_image(t.path + "/empty.png"); }, {t.path + "/empty.png", "empty"});
-  expect_error([&] { decode_image(t.path + "/missing.png"); }, {t.path + "/missing.png", "cannot open"});
+  expect_error([&] { decode_image(t.path + "/missing.png"); }, {t.path + "/missing.png", "no such image file"});
 
   std::vector<uint8_t> jpx(16 * 16 * 3, 90);
   write_jpg(t.path + "/full.jpg", 16, 16, 3, jpx);

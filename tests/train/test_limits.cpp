@@ -125,9 +125,15 @@ TEST(CheckpointLimits, HeaderLengthAboveTheLimitIsRefusedBeforeReading) {
   for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((n >> (8 * i)) & 0xff);
   bytes += "{}      ";
   write_file(path, bytes);
+  // A small file: its header length is beyond the file.
+  EXPECT_EQ(message_of<CheckpointError>([&] { load_checkpoint(path); }),
+            path + ": header length 100000008 is beyond the file (16 bytes): truncated, or not a safetensors file");
+  // A (sparse) file long enough to hold that header: the limit refuses it before reading it.
+  ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(n + 16)), 0);
   EXPECT_EQ(message_of<CheckpointError>([&] { load_checkpoint(path); }),
             path + ": header length 100000008 exceeds the limit of 100000000 bytes (the safetensors reader's "
                    "limit): corrupt, or not a safetensors file");
+  ::unlink(path.c_str());
 }
 
 TEST(CheckpointLimits, IntegerAndNonFiniteTensorsAreErrorsNamingTheTensor) {
