@@ -106,3 +106,19 @@ set_tests_properties(cli_vim2_eval_ema PROPERTIES FIXTURES_REQUIRED cli_vim2_ckp
 add_test(NAME cli_vim2_info COMMAND sh -c
   "$<TARGET_FILE:mmx_cli> info --config ${CMAKE_SOURCE_DIR}/configs/vim2/vim2_tiny.toml | grep -q 'ViM2 preset vim2_tiny'")
 set_tests_properties(cli_vim2_info PROPERTIES LABELS cpu)
+
+# ViM2 inputs that cannot break the tool: images that are not regular files or whose few-byte
+# header claims a huge or extremely thin size (refused before decoding), configs asking for a huge
+# model or more threads than the machine has (refused before anything is written).
+mmx_vim2_fail(cli_vim2_classify_dev_zero "/dev/zero: is a character device. expected an image file" --
+  $<TARGET_FILE:mmx_cli> classify --checkpoint ${VIM2_RUN}/best.safetensors /dev/zero)
+mmx_vim2_fail(cli_vim2_classify_huge_header "huge_100000x100000.png: image is 100000x100000 = 10000000000 pixels, more than the limit of 67108864 pixels. set MMX_MAX_IMAGE_PIXELS" --
+  $<TARGET_FILE:mmx_cli> classify --checkpoint ${VIM2_RUN}/best.safetensors ${CLI_DIR}/huge_100000x100000.png)
+mmx_vim2_fail(cli_vim2_classify_thin_header "thin_1x100000.png: image is 1x100000, an aspect ratio of 1:100000 beyond the limit of 1:64" --
+  $<TARGET_FILE:mmx_cli> classify --checkpoint ${VIM2_RUN}/best.safetensors ${CLI_DIR}/thin_1x100000.png)
+set(VIM2_NEVER ${CMAKE_BINARY_DIR}/tests/cli_vim2_never)
+add_test(NAME cli_vim2_train_huge_model COMMAND ${FAIL} "more than the limit of 2000000000 \\(set MMX_ALLOW_LARGE_MODELS=1" --absent ${VIM2_NEVER}/config.toml --
+  $<TARGET_FILE:mmx_cli> train ${VIM2_QUICK} --set "model.dims=[8192, 16384, 32768, 65536]" --out ${VIM2_NEVER} --no-progress)
+add_test(NAME cli_vim2_train_more_threads_than_cores COMMAND sh -c
+  "${FAIL} 'hardware threads of this machine' --absent ${VIM2_NEVER}/config.toml -- $<TARGET_FILE:mmx_cli> train ${VIM2_QUICK} --set train.threads=$(( $(getconf _NPROCESSORS_ONLN) + 1 )) --out ${VIM2_NEVER} --no-progress")
+set_tests_properties(cli_vim2_train_huge_model cli_vim2_train_more_threads_than_cores PROPERTIES LABELS cpu)
