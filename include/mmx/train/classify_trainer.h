@@ -104,12 +104,18 @@ struct ClassifyResult {
 /// metrics.csv, last.safetensors, best.safetensors}. Checkpoint tensors: the model's parameters
 /// and buffers by name, the EMA's under "ema.", AdamW state under "optimizer."; metadata: format
 /// "mambamixer.vim2.v1", the resolved config TOML, the class names (JSON), epoch, step, best_top1,
-/// best_epoch, elapsed_seconds. best.safetensors (no optimizer state) is the evaluated epoch with
+/// best_epoch, elapsed_seconds (floats as %.17g) and history (the JSON records of the evaluated
+/// epochs up to this one). best.safetensors (no optimizer state) is the evaluated epoch with
 /// the highest max(top1, ema_top1). time_budget_minutes stops training mid-epoch; the partial
 /// epoch is still evaluated and saved. With `resume`, continues from run_dir/last.safetensors
-/// (its [model] and [augment] must equal `config`'s); a resumed run equals an uninterrupted one
-/// bitwise on the CPU (per-epoch seeds for the loader, the augmentation and drop-path).
-/// Errors: data::DataError, ConfigError, CheckpointError, c10::Error (no CUDA, non-finite loss).
+/// (its [model] and [augment] must equal `config`'s) and takes the history from it, so a kill
+/// between writing last.safetensors and metrics.json loses no epoch; a resumed run equals an
+/// uninterrupted one bitwise on the CPU (per-epoch seeds for the loader, the augmentation and
+/// drop-path). Every step's loss is checked for NaN / inf (read back every 20 steps and at the end
+/// of the epoch) before anything of that epoch is evaluated or written.
+/// Errors: data::DataError, ConfigError (also train.threads above this machine's hardware
+/// threads, before anything is written), CheckpointError, c10::Error (no CUDA; a non-finite
+/// training loss, naming the epoch, the step and its lr; a non-finite validation loss).
 ClassifyResult train_vim2(const ClassifyConfig& config, const std::string& run_dir, bool resume = false,
                           const ClassifyHooks& hooks = {});
 
