@@ -10,6 +10,7 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -177,6 +178,13 @@ bool large_models_allowed() {
   return v != nullptr && std::string(v) == "1";
 }
 
+// The shortest text that reads back to x ("0.1", "1e-09", "nan").
+std::string num(double x) {
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, x);
+  return std::string(buf, r.ptr);
+}
+
 std::string g17(double x) {
   std::ostringstream os;
   os.precision(17);
@@ -191,10 +199,10 @@ void validate(const ClassifyConfig& c, const std::string& source) {
   for (const auto& [key, e] : schema()) {
     const Value v = e.get(c);
     if (const auto* d = std::get_if<double>(&v); d && !std::isfinite(*d))
-      fail(key + " = " + g17(*d) + "; expected a finite number");
+      fail(key + " = " + num(*d) + "; expected a finite number");
     if (const auto* l = std::get_if<FloatList>(&v))
       for (double d : *l)
-        if (!std::isfinite(d)) fail(key + " holds " + g17(d) + "; expected finite numbers");
+        if (!std::isfinite(d)) fail(key + " holds " + num(d) + "; expected finite numbers");
   }
   auto in_range = [&](const std::string& key, int64_t v, int64_t lo, int64_t hi) {
     if (v < lo || v > hi)
@@ -212,7 +220,7 @@ void validate(const ClassifyConfig& c, const std::string& source) {
   in_range("train.epochs", t.epochs, 1, kMaxEpochs);
   in_range("train.batch_size", t.batch_size, 1, kMaxBatch);
   in_range("train.eval_batch_size", t.eval_batch_size, 1, kMaxBatch);
-  if (!(t.lr > 0 && t.lr <= 10)) fail("train.lr = " + g17(t.lr) + "; expected 0 < lr <= 10");
+  if (!(t.lr > 0 && t.lr <= 10)) fail("train.lr = " + num(t.lr) + "; expected 0 < lr <= 10");
   if (!(t.min_lr >= 0 && t.min_lr <= t.lr)) fail("train.min_lr must be in [0, train.lr]");
   if (!(t.warmup_lr >= 0 && t.warmup_lr <= t.lr)) fail("train.warmup_lr must be in [0, train.lr]");
   if (!(t.warmup_epochs >= 0 && t.warmup_epochs <= static_cast<double>(t.epochs)))
@@ -248,7 +256,7 @@ void validate(const ClassifyConfig& c, const std::string& source) {
                                       std::tuple{"model.depths", &m.depths(), kMaxDepth},
                                       std::tuple{"model.channel_d_inner", &m.channel_d_inner(), kMaxDim}})
     for (size_t s = 0; s < list->size(); ++s) in_range(std::string(key) + "[" + std::to_string(s) + "]", (*list)[s], 1, hi);
-  if (!(m.norm_eps() > 0 && m.norm_eps() <= 1)) fail("model.norm_eps = " + g17(m.norm_eps()) + "; expected 0 < norm_eps <= 1");
+  if (!(m.norm_eps() > 0 && m.norm_eps() <= 1)) fail("model.norm_eps = " + num(m.norm_eps()) + "; expected 0 < norm_eps <= 1");
   try {
     m.validate();
   } catch (const c10::Error& e) {
@@ -274,6 +282,10 @@ void validate(const ClassifyConfig& c, const std::string& source) {
          std::to_string(c.model.image_size()) + "); leave augment.image_size out to follow the model");
   in_range("augment.pad_crop", c.augment.pad_crop, 0, m.image_size());
   in_range("augment.randaugment_n", c.augment.randaugment_n, 0, 16);
+  // The eval resize is to image_size / eval_resize_ratio: a tiny ratio would resize every image to
+  // a huge one.
+  if (!(c.augment.eval_resize_ratio >= 0.0625 && c.augment.eval_resize_ratio <= 1))
+    fail("augment.eval_resize_ratio = " + num(c.augment.eval_resize_ratio) + "; expected 0.0625 <= eval_resize_ratio <= 1");
   try {
     data::BatchAugment check(c.augment, 0);
   } catch (const std::exception& e) {

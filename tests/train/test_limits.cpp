@@ -381,6 +381,9 @@ TEST(ClassifyConfigLimits, ModelAndBatchSizesAreBounded) {
   expect_vim2_config_error({"train.batch_size=1000000"}, "train.batch_size = 1000000; expected 1 <= batch_size <= 65536");
   expect_vim2_config_error({"train.epochs=10000000000"}, "train.epochs = 10000000000; expected 1 <= epochs <= 1000000");
   expect_vim2_config_error({"data.workers=100000"}, "data.workers = 100000; expected 0 <= workers <= 1024");
+  expect_vim2_config_error({"augment.eval_resize_ratio=1e-9"},
+                           "augment.eval_resize_ratio = 1e-09; expected 0.0625 <= eval_resize_ratio <= 1");
+  expect_vim2_config_error({"augment.pad_crop=100"}, "augment.pad_crop = 100; expected 0 <= pad_crop <= 32");
   // Each size within its bound, but the whole model above 2e9 parameters.
   expect_vim2_config_error({"model.dims=[8192, 16384, 32768, 65536]", "model.channel_d_inner=[64, 64, 64, 64]"},
                            "parameters (");
