@@ -1,13 +1,21 @@
-// Fuzz target: the image decoder, mmx::data::decode_image_bytes (src/data/image_decode.cpp:
-// stb_image's PNG and JPEG decoders, RGB conversion), then resize_shorter_center_crop to 32 px as
-// `mmx classify` does before the model. Input: a whole image file.
+// Fuzz target: the image decoder, mmx::data::decode_image_bytes (src/data/image_decode.cpp: the size
+// limits, src/data/image_guard.cpp, stb_image's PNG and JPEG decoders, RGB conversion), then
+// resize_shorter_center_crop to 32 px as `mmx classify` does before the model. Input: a whole
+// image file. The pixel limit is lowered to 4 M (MMX_MAX_IMAGE_PIXELS; default 2^26): a 1 kB JPEG
+// may declare 19 M pixels, seconds of decoding under ASan, which would stall the fuzzer.
 #include "fuzz_common.h"
 
 #include "mmx/data/images.h"
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <span>
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  setenv("MMX_MAX_IMAGE_PIXELS", "4000000", /*overwrite=*/0);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   mmx::fuzz::expect_clean([&] {

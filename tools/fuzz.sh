@@ -10,13 +10,12 @@
 # Corpora grow across runs in build-fuzz/corpus/<target>/ (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
 MAIN_BUILD=${MMX_BUILD_DIR:-build}
 FUZZ_BUILD=${MMX_FUZZ_BUILD_DIR:-build-fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-60}
 TARGETS=${FUZZ_TARGETS:-fuzz_csv fuzz_config fuzz_checkpoint fuzz_image}
-LIB="$ROOT/$MAIN_BUILD/src/libmmx.so"
-[ -f "$LIB" ] || { echo "[fuzz] $LIB not found: run make setup first" >&2; exit 1; }
+LIB="$(cd "$MAIN_BUILD" 2>/dev/null && pwd)/src/libmmx.so"
+[ -f "$LIB" ] || { echo "[fuzz] $MAIN_BUILD/src/libmmx.so not found: run make setup first" >&2; exit 1; }
 # clang 16 (Debian bookworm): libFuzzer and the sanitizer runtimes (llvm-16: llvm-symbolizer);
 # clang 14 lacks C++20 features the sources use (lambdas capturing structured bindings).
 MMX_APT_EXTRA="clang-16 libclang-rt-16-dev llvm-16" MMX_SKIP_BUILD=1 ./tools/setup.sh >/dev/null

@@ -9,7 +9,7 @@
 
 #include "mmx/core/input_file.h"
 #include "mmx/data/images.h"
-#include "data/jpeg_check.h"
+#include "data/image_guard.h"
 
 #define STB_IMAGE_IMPLEMENTATION
 #define STB_IMAGE_STATIC
@@ -144,8 +144,9 @@ torch::Tensor decode_image_bytes(std::span<const uint8_t> bytes, const std::stri
       throw DataError(name, 0, "", std::string(buf) + "; set MMX_MAX_IMAGE_ASPECT=<ratio> to raise it");
     }
   }
-  if (const std::string bad = jpeg_huffman_table_problem(bytes); !bad.empty())
-    throw DataError(name, 0, "", "cannot decode image (expected a PNG or JPEG file): the file is corrupt (" + bad + ")");
+  if (const std::string bad = image_bytes_problem(bytes); !bad.empty())
+    throw DataError(name, 0, "", "cannot decode image (expected a PNG or JPEG file): the file is truncated or corrupt (" +
+                                     bad + ")");
   stbi_uc* pixels = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h,
                                           &channels_in_file, 3);
   if (pixels == nullptr) {

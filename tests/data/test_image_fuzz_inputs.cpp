@@ -1,8 +1,9 @@
-// Image decoding inputs found by fuzz/fuzz_image.cpp, and the JPEG Huffman-table guard in front of
-// stb_image (src/data/jpeg_check.h): the fuzzer's 9-byte input that overflowed stb_image's tables,
-// a table of 257 codes in a real file, files whose other segments or scan data hold FF C4 bytes
-// that are not a DHT marker; a PNG header whose size product overflowed a signed 64-bit integer.
-#include "data/jpeg_check.h"
+// Image decoding inputs found by fuzz/fuzz_image.cpp and the checks in front of stb_image
+// (src/data/image_guard.h): the fuzzer's 9-byte JPEG that overflowed stb_image's Huffman tables, a
+// table of 257 codes in a real file, files whose other segments or scan data hold FF C4 bytes that
+// are not a DHT marker; a PNG chunk length beyond the file (stb_image allocated it), an empty IDAT
+// chunk (accepted), and a PNG header whose size product overflowed a signed 64-bit integer.
+#include "data/image_guard.h"
 #include "mmx/data/images.h"
 
 #include <gtest/gtest.h>
@@ -18,16 +19,25 @@
 namespace mmx::data {
 namespace {
 
+void append(std::vector<uint8_t>* v, void* data, int size) {
+  v->insert(v->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+}
+
+std::vector<uint8_t> small_png() {
+  std::vector<uint8_t> px(8 * 8 * 3);
+  for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>(i * 37 % 256);
+  std::vector<uint8_t> out;
+  stbi_write_png_to_func([](void* ctx, void* data, int size) { append(static_cast<std::vector<uint8_t>*>(ctx), data, size); },
+                         &out, 8, 8, 3, px.data(), 8 * 3);
+  return out;
+}
+
 std::vector<uint8_t> small_jpeg() {
   std::vector<uint8_t> px(16 * 16 * 3);
   for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>(i * 37 % 256);
   std::vector<uint8_t> out;
-  stbi_write_jpg_to_func(
-      [](void* ctx, void* data, int size) {
-        auto* v = static_cast<std::vector<uint8_t>*>(ctx);
-        v->insert(v->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
-      },
-      &out, 16, 16, 3, px.data(), 90);
+  stbi_write_jpg_to_func([](void* ctx, void* data, int size) { append(static_cast<std::vector<uint8_t>*>(ctx), data, size); },
+                         &out, 16, 16, 3, px.data(), 90);
   return out;
 }
 
@@ -54,7 +64,7 @@ TEST(JpegCheck, FuzzerInputWithA270CodeTableIsRefusedBeforeStb) {
             "a Huffman table (DHT segment at byte 2) declares 270 codes, more than 256");
   const std::string msg = decode_error(b);
   EXPECT_NE(msg.find("t.jpg"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("the file is corrupt (a Huffman table (DHT segment at byte 2) declares 270 codes"),
+  EXPECT_NE(msg.find("the file is truncated or corrupt (a Huffman table (DHT segment at byte 2) declares 270 codes"),
             std::string::npos)
       << msg;
 }
@@ -98,6 +108,41 @@ TEST(JpegCheck, FfC4InScanDataIsChecked) {
   EXPECT_EQ(jpeg_huffman_table_problem(b), "a Huffman table (DHT segment at byte " + std::to_string(data + 3) +
                                                ") declares 510 codes, more than 256");
   EXPECT_EQ(jpeg_huffman_table_problem(std::vector<uint8_t>{0x89, 'P', 'N', 'G'}), "");
+}
+
+TEST(ImageFuzzInputs, PngChunkLengthBeyondTheFileIsRefusedBeforeStbAllocatesIt) {
+  // fuzz_image: a 154-byte PNG whose IDAT chunk declares 1162757217 bytes; stb_image allocated
+  // them (1.16 GB) before reading. The first IDAT of stb_image_write's files is at byte 33.
+  std::vector<uint8_t> b = small_png();
+  ASSERT_EQ(std::string(b.begin() + 37, b.begin() + 41), "IDAT");
+  const uint64_t idat = uint64_t{b[33]} << 24 | uint64_t{b[34]} << 16 | uint64_t{b[35]} << 8 | b[36];
+  EXPECT_EQ(png_chunk_problem(b), "");
+  const std::vector<uint8_t> cut(b.begin(), b.begin() + 41 + 5);
+  EXPECT_EQ(png_chunk_problem(cut), "PNG chunk 'IDAT' at byte 33 declares " + std::to_string(idat) +
+                                        " bytes, but only 5 bytes follow its header");
+  const std::string msg = decode_error(cut);
+  EXPECT_NE(msg.find("cannot decode image (expected a PNG or JPEG file): the file is truncated or corrupt (PNG chunk 'IDAT'"),
+            std::string::npos)
+      << msg;
+  b[33] = 0x45, b[34] = 0x4E, b[35] = 0x44, b[36] = 0x61;
+  EXPECT_EQ(png_chunk_problem(b), "PNG chunk 'IDAT' at byte 33 declares 1162757217 bytes, but only " +
+                                      std::to_string(b.size() - 41) + " bytes follow its header");
+}
+
+TEST(ImageFuzzInputs, EmptyIdatChunkAndBytesAfterIendStillDecode) {
+  // fuzz_image: an empty first IDAT chunk made stb_image call memcpy(NULL, src, 0) (benign;
+  // tools/sanitizers/ubsan.supp). Such a file is valid and decodes; so does one with bytes after IEND.
+  const std::vector<uint8_t> b = small_png();
+  const torch::Tensor expected = decode_image_bytes(b, "t.png");
+  std::vector<uint8_t> empty_idat(b.begin(), b.begin() + 33);
+  for (uint8_t v : std::vector<uint8_t>{0, 0, 0, 0, 'I', 'D', 'A', 'T', 0x35, 0xAF, 0x06, 0x1E}) empty_idat.push_back(v);
+  empty_idat.insert(empty_idat.end(), b.begin() + 33, b.end());
+  EXPECT_EQ(image_bytes_problem(empty_idat), "");
+  EXPECT_TRUE(decode_image_bytes(empty_idat, "t.png").equal(expected));
+  std::vector<uint8_t> trailing = b;
+  for (uint8_t v : std::vector<uint8_t>{0xFF, 0xFF, 0xFF, 0xFF, 'j', 'u', 'n', 'k'}) trailing.push_back(v);
+  EXPECT_EQ(image_bytes_problem(trailing), "");
+  EXPECT_TRUE(decode_image_bytes(trailing, "t.png").equal(expected));
 }
 
 TEST(ImageFuzzInputs, PngHeaderSizeProductBeyondInt64IsRefusedByTheLimit) {

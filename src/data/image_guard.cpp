@@ -1,6 +1,10 @@
-// The JPEG Huffman-table bound checked before stb_image runs (src/data/jpeg_check.h). The walk
-// mirrors stb_image's marker reading (stbi__get_marker, stbi__process_marker, DHT case).
-#include "data/jpeg_check.h"
+// Checks of image bytes before stb_image runs (src/data/image_guard.h). The JPEG walk mirrors
+// stb_image's marker reading (stbi__get_marker, stbi__process_marker, DHT case), the PNG walk its
+// chunk loop (stbi__parse_png_file).
+#include "data/image_guard.h"
+
+#include <algorithm>
+#include <cctype>
 
 namespace mmx::data {
 namespace {
@@ -65,6 +69,29 @@ std::string jpeg_huffman_table_problem(std::span<const uint8_t> b) {
     }
   }
   return "";
+}
+
+std::string png_chunk_problem(std::span<const uint8_t> b) {
+  static constexpr uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (b.size() < 8 || !std::equal(kSignature, kSignature + 8, b.begin())) return "";
+  size_t p = 8;
+  while (p + 8 <= b.size()) {
+    const uint64_t length = uint64_t{b[p]} << 24 | uint64_t{b[p + 1]} << 16 | uint64_t{b[p + 2]} << 8 | b[p + 3];
+    std::string type;
+    for (size_t k = 4; k < 8; ++k) type += std::isalpha(b[p + k]) ? static_cast<char>(b[p + k]) : '?';
+    const uint64_t after_header = b.size() - (p + 8);
+    if (length > after_header)
+      return "PNG chunk '" + type + "' at byte " + std::to_string(p) + " declares " + std::to_string(length) +
+             " bytes, but only " + std::to_string(after_header) + " bytes follow its header";
+    if (type == "IEND") break;  // stb_image reads nothing after it
+    p += 12 + static_cast<size_t>(length);  // length, type, data, CRC
+  }
+  return "";
+}
+
+std::string image_bytes_problem(std::span<const uint8_t> bytes) {
+  std::string problem = jpeg_huffman_table_problem(bytes);
+  return problem.empty() ? png_chunk_problem(bytes) : problem;
 }
 
 }  // namespace mmx::data
