@@ -29,6 +29,28 @@ double finite(double v, const std::string& where) {
   return v;
 }
 
+// RFC 3629 UTF-8 (no overlong forms, no surrogates, at most U+10FFFF).
+bool valid_utf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = 0;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c < 0x80) n = 0;
+    else if (c >= 0xC2 && c <= 0xDF) n = 1;
+    else if (c >= 0xE0 && c <= 0xEF) n = 2, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4) n = 3, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    else return false;
+    if (i + n >= s.size() && n > 0) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if (d < (k == 1 ? lo : 0x80) || d > (k == 1 ? hi : 0xBF)) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
 }  // namespace
 
 Value from_toml(const toml::node& node, Kind kind, const std::string& where) {
@@ -84,6 +106,10 @@ Value from_toml(const toml::node& node, Kind kind, const std::string& where) {
 }
 
 Value from_string(const std::string& text, Kind kind, const std::string& where) {
+  // A config file is UTF-8 (toml++ refuses anything else); an override must be too, else the
+  // run's resolved config.toml would hold another string (toml++ writes byte 0xA3 as U+00A3,
+  // which reads back as C2 A3; found by fuzz_config).
+  if (!valid_utf8(text)) throw ConfigError(where + " must be UTF-8 text, got bytes that are not");
   if (kind == Kind::kString) {
     if (text.size() >= 2 && text.front() == '"' && text.back() == '"') return text.substr(1, text.size() - 2);
     return text;

@@ -27,3 +27,5 @@ mmx_test(test_graph_step LABELS cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_grap
 # cases skipped with the reason when the data is absent).
 mmx_test(test_limits LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_limits.cpp)
 target_link_libraries(test_limits PRIVATE nlohmann_json::nlohmann_json)
+# Config inputs found by fuzz/fuzz_config.cpp (overrides that are not UTF-8).
+mmx_test(test_config_fuzz_inputs LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_config_fuzz_inputs.cpp)
