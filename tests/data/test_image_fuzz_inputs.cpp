@@ -2,7 +2,8 @@
 // (src/data/image_guard.h): the fuzzer's 9-byte JPEG that overflowed stb_image's Huffman tables, a
 // table of 257 codes in a real file, files whose other segments or scan data hold FF C4 bytes that
 // are not a DHT marker; a PNG chunk length beyond the file (stb_image allocated it), an empty IDAT
-// chunk (accepted), and a PNG header whose size product overflowed a signed 64-bit integer.
+// chunk (accepted), a JPEG size behind padding bytes that escaped the pixel limit, and a PNG header
+// whose size product overflowed a signed 64-bit integer.
 #include "data/image_guard.h"
 #include "mmx/data/images.h"
 
@@ -143,6 +144,16 @@ TEST(ImageFuzzInputs, EmptyIdatChunkAndBytesAfterIendStillDecode) {
   for (uint8_t v : std::vector<uint8_t>{0xFF, 0xFF, 0xFF, 0xFF, 'j', 'u', 'n', 'k'}) trailing.push_back(v);
   EXPECT_EQ(image_bytes_problem(trailing), "");
   EXPECT_TRUE(decode_image_bytes(trailing, "t.png").equal(expected));
+}
+
+TEST(ImageFuzzInputs, JpegSizeBehindPaddingBytesIsCheckedAgainstTheLimit) {
+  // fuzz_image, minimised: SOI, APP0, one padding byte, then a progressive SOF of 51209x11015
+  // (564 M pixels); stb_image allocated 1.1 GB for it before the size had been checked.
+  const std::vector<uint8_t> b{0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x28, 0x28, 0x28, 0x28, 0x28, 0x28, 0x28,
+                               0x28, 0x28, 0x28, 0x28, 0x28, 0x28, 0x28, 0x28, 0xff, 0xc2, 0x00, 0x11, 0x08,
+                               0x2b, 0x07, 0xc8, 0x09, 0x03, 0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11};
+  const std::string msg = decode_error(b);
+  EXPECT_NE(msg.find("image is 51209x11015 = 564067135 pixels, more than the limit"), std::string::npos) << msg;
 }
 
 TEST(ImageFuzzInputs, PngHeaderSizeProductBeyondInt64IsRefusedByTheLimit) {
