@@ -123,6 +123,10 @@ torch::Tensor decode_image_bytes(std::span<const uint8_t> bytes, const std::stri
   if (bytes.empty()) throw DataError(name, 0, "", "cannot decode image: the file is empty");
   if (bytes.size() > static_cast<size_t>(INT_MAX))
     throw DataError(name, 0, "", "cannot decode image: the file is larger than 2 GiB");
+  // Before any stb_image call, its header reader included (image_guard.h).
+  if (const std::string bad = image_bytes_problem(bytes); !bad.empty())
+    throw DataError(name, 0, "", "cannot decode image (expected a PNG or JPEG file): the file is truncated or corrupt (" +
+                                     bad + ")");
   int w = 0, h = 0, channels_in_file = 0;
   // The header's size, checked before decoding: a few hundred bytes may claim any size.
   int64_t dw = 0, dh = 0;
@@ -154,9 +158,6 @@ torch::Tensor decode_image_bytes(std::span<const uint8_t> bytes, const std::stri
       throw DataError(name, 0, "", std::string(buf) + "; set MMX_MAX_IMAGE_ASPECT=<ratio> to raise it");
     }
   }
-  if (const std::string bad = image_bytes_problem(bytes); !bad.empty())
-    throw DataError(name, 0, "", "cannot decode image (expected a PNG or JPEG file): the file is truncated or corrupt (" +
-                                     bad + ")");
   stbi_uc* pixels = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h,
                                           &channels_in_file, 3);
   if (pixels == nullptr) {
