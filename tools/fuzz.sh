@@ -73,7 +73,7 @@ for t in $TARGETS; do
   if "$FUZZ_BUILD/fuzz/$t" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
        -dict="$dict" -artifact_prefix="$findings/" -print_final_stats=1 -print_pcs=0 \
        "$corpus" "$SEEDS/$t" > "$FUZZ_BUILD/$t.log" 2>&1; then
-    echo "[fuzz] $t: no finding in $(( $(date +%s) - start )) s; $(grep -E '^stat::number_of_executed_units' "$FUZZ_BUILD/$t.log" | awk '{print $2}') inputs; $(grep -E '^#[0-9]+ *DONE' "$FUZZ_BUILD/$t.log" | tail -n 1 | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [^ ]+')"
+    echo "[fuzz] $t: no finding in $(( $(date +%s) - start )) s; $(grep -E '^stat::number_of_executed_units' "$FUZZ_BUILD/$t.log" | awk '{print $2}') inputs; $(grep -E '^#[0-9]+[[:space:]]+DONE' "$FUZZ_BUILD/$t.log" | tail -n 1 | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [^ ]+')"
   else
     echo "[fuzz] $t: FINDING (log $FUZZ_BUILD/$t.log):"
     grep -E "ERROR|runtime error|fuzz finding|out-of-memory|timeout|Test unit written" "$FUZZ_BUILD/$t.log" | head -n 20
