@@ -58,7 +58,9 @@ void add_forecast(CLI::App& app) {
     opt.missing = data::parse_missing_policy(f.config.data.fill);
     opt.date_column = f.date_column;
     opt.columns = f.columns;
-    opt.require_increasing = true;
+    // As strict as training was: own files need increasing timestamps, benchmark files are read
+    // as TSLib reads them.
+    opt.require_increasing = !f.config.data.path.empty();
     data::TimeSeriesTable t;
     try {
       t = data::read_csv(input, opt);
@@ -87,7 +89,7 @@ void add_forecast(CLI::App& app) {
       const auto where = x.isfinite().logical_not().nonzero()[0];
       const int64_t r = where[0].item<int64_t>() + end - L, c = where[1].item<int64_t>();
       throw std::runtime_error(input + ":" + std::to_string(t.lines[static_cast<size_t>(r)]) + ": column '" +
-                               t.columns[static_cast<size_t>(c)] + "': value " + std::to_string(t.values[r][c].item<double>()) +
+                               t.columns[static_cast<size_t>(c)] + "': value " + mmx::data::format_value(t.values[r][c].item<double>()) +
                                " is too far from the training data's range to standardise; expected values on its scale");
     }
     torch::Tensor pred;

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "mmx/core/input_file.h"
 #include "mmx/data/csv.h"
 #include "mmx/data/error.h"
 
@@ -60,6 +61,44 @@ Cell parse_number(std::string_view s, double& out) {
   return Cell::kNumber;
 }
 
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size() || (n == 2 && c < 0xC2)) return false;
+    for (size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    i += n;
+  }
+  return true;
+}
+
+// A header saved by a Windows program (Windows-1252, e.g. "Temp (\xB0C)") re-encoded as UTF-8,
+// so names print, compare and travel in checkpoint metadata (JSON) as text.
+std::string windows1252_to_utf8(std::string_view s) {
+  static const char16_t k80[32] = {0x20AC, 0xFFFD, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
+                                   0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0xFFFD, 0x017D, 0xFFFD,
+                                   0xFFFD, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
+                                   0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0xFFFD, 0x017E, 0x0178};
+  std::string out;
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    const char32_t u = c < 0x80 ? c : c < 0xA0 ? k80[c - 0x80] : c;
+    if (u < 0x80) {
+      out += static_cast<char>(u);
+    } else if (u < 0x800) {
+      out += static_cast<char>(0xC0 | (u >> 6));
+      out += static_cast<char>(0x80 | (u & 0x3F));
+    } else {
+      out += static_cast<char>(0xE0 | (u >> 12));
+      out += static_cast<char>(0x80 | ((u >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (u & 0x3F));
+    }
+  }
+  return out;
+}
+
 std::string shown(std::string_view s) {
   constexpr size_t kMax = 40;
   if (s.size() <= kMax) return std::string(s);
@@ -90,13 +129,19 @@ struct Reader {
   bool columns_final = false;          // false until skip_non_numeric has seen the first row
 
   std::string expected_layout() const {
-    return "expected " + std::to_string(header.size()) + " fields (the header's columns)";
+    return "expected " + std::to_string(header.size()) + " fields (" + table.date_column + " + " +
+           std::to_string(header.size() - 1) + " variates)";
   }
 
   // "a, b, c" (at most 12 names, then the count), for error messages.
   static std::string name_list(const std::vector<std::string>& names) {
     std::string out;
-    for (size_t i = 0; i < names.size() && i < 12; ++i) out += (i ? ", " : "") + ("'" + shown(names[i]) + "'");
+    for (size_t i = 0; i < names.size() && i < 12; ++i) {
+      if (i) out += ", ";
+      out += '\'';
+      out += shown(names[i]);
+      out += '\'';
+    }
     if (names.size() > 12) out += ", ... (" + std::to_string(names.size()) + " in all)";
     return out;
   }
@@ -114,7 +159,10 @@ struct Reader {
 
   void on_header() {
     if (!fields.empty() && fields[0].rfind("\xEF\xBB\xBF", 0) == 0) fields[0].erase(0, 3);
-    for (auto& f : fields) f = std::string(trim(f));
+    for (auto& f : fields) {
+      f = std::string(trim(f));
+      if (!valid_utf8(f)) f = windows1252_to_utf8(f);
+    }
     if (fields.size() < 2) {
       fail(record_line, "", "header has " + std::to_string(fields.size()) +
                                 " column(s); expected a date column followed by at least one "
@@ -135,7 +183,7 @@ struct Reader {
                  "); expected data.date_column to name the timestamp column");
     } else {
       date_idx = header.size();
-      for (std::string_view cand : {"date", "datetime", "timestamp", "time", "ds"})
+      for (std::string_view cand : {"date", "datetime", "timestamp", "time", "ds", "day", "week", "month", "period"})
         for (size_t i = 0; i < header.size() && date_idx == header.size(); ++i)
           if (iequals(header[i], cand)) date_idx = i;
       if (date_idx == header.size()) date_idx = 0;
@@ -387,19 +435,12 @@ TimeSeriesTable parse_csv(std::string_view text, const std::string& name,
 }
 
 TimeSeriesTable read_csv(const std::string& path, const CsvReadOptions& options) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    throw DataError(path, 0, "", "is a directory; expected a CSV file");
+  std::string text;
+  try {
+    text = read_input_file(path, InputKind::kCsv);
+  } catch (const InputFileError& e) {
+    throw DataError(path, 0, "", e.reason);
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw DataError(path, 0, "", "cannot open file (missing or unreadable); expected a CSV file "
-                                 "with a 'date' column and variate columns");
-  }
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) throw DataError(path, 0, "", "read error");
-  const std::string text = std::move(buf).str();
   return parse_csv(text, path, options);
 }
 

@@ -1,6 +1,8 @@
 // DataError: location-prefixed messages.
 #include "mmx/data/error.h"
 
+#include <cstdio>
+
 namespace mmx::data {
 namespace {
 
@@ -26,5 +28,11 @@ DataError::DataError(std::string file_, std::int64_t line_, std::string column_,
       column(std::move(column_)) {}
 
 DataError::DataError(const std::string& message) : std::runtime_error(message) {}
+
+std::string format_value(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
 
 }  // namespace mmx::data

@@ -38,7 +38,7 @@ ForecastData prepare_forecast_data(TimeSeriesTable table, const SplitRanges& spl
   for (std::int64_t j = 0; j < table.n_vars(); ++j) {
     if (!std::isfinite(sd[j]) || !(sd[j] > 0)) {
       throw DataError(table.source, 0, table.columns[static_cast<size_t>(j)],
-                      "standard deviation " + std::to_string(sd[j]) +
+                      "standard deviation " + format_value(sd[j]) +
                           " on the training rows; expected a finite positive spread (rescale the column)");
     }
   }
@@ -49,10 +49,10 @@ ForecastData prepare_forecast_data(TimeSeriesTable table, const SplitRanges& spl
     const std::int64_t row = where[0].item<std::int64_t>(), col = where[1].item<std::int64_t>();
     const std::int64_t line = row < static_cast<std::int64_t>(table.lines.size()) ? table.lines[static_cast<size_t>(row)] : 0;
     throw DataError(table.source, line, table.columns[static_cast<size_t>(col)],
-                    "value " + std::to_string(table.values[row][col].item<double>()) +
+                    "value " + format_value(table.values[row][col].item<double>()) +
                         " is too far from the training rows' mean to standardise in float32 (mean " +
-                        std::to_string(d.scaler.mean[col].item<double>()) + ", deviation " +
-                        std::to_string(d.scaler.std[col].item<double>()) +
+                        format_value(d.scaler.mean[col].item<double>()) + ", deviation " +
+                        format_value(d.scaler.std[col].item<double>()) +
                         "); expected values on the training rows' scale");
   }
   d.table = std::move(table);

@@ -13,6 +13,8 @@
 #include <sstream>
 #include <variant>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <thread>
@@ -218,11 +220,6 @@ void validate(const TrainConfig& c, const std::string& source) {
     }
   };
   const DataConfig& d = c.data;
-  if (d.dataset.empty() == d.path.empty())
-    fail(d.dataset.empty() ? "no data: set data.path (a CSV of your own) or data.dataset (a benchmark: ETTh1, "
-                             "ETTh2, ETTm1, ETTm2, Weather, Exchange, ILI, Electricity, Traffic)"
-                           : "data.dataset = \"" + d.dataset + "\" and data.path = \"" + d.path +
-                                 "\" are both set; expected one of them");
   const bool own = !d.path.empty();
   if (!own && (d.split != DataConfig{}.split || !d.val_start.empty() || !d.test_start.empty()))
     fail("data.split, data.val_start and data.test_start apply to data.path files; the benchmark " + d.dataset +
@@ -270,18 +267,17 @@ void validate(const TrainConfig& c, const std::string& source) {
   in_range("train.epochs", t.epochs, 1, 1000000);
   in_range("train.batch_size", t.batch_size, 1, 1 << 20);
   in_range("train.eval_batch_size", t.eval_batch_size, 1, 1 << 20);
-  in_range_f("train.lr", t.lr, 0.0, 10.0);
   if (!(t.lr > 0)) fail("train.lr must be > 0");
+  in_range_f("train.lr", t.lr, 0.0, 10.0);
   in_range_f("train.min_lr", t.min_lr, 0.0, t.lr);
   in_range_f("train.weight_decay", t.weight_decay, 0.0, 10.0);
   in_range_f("train.warmup_epochs", t.warmup_epochs, 0.0, static_cast<double>(t.epochs));
   in_range_f("train.clip_grad", t.clip_grad, 0.0, 1e12);
   in_range("train.patience", t.patience, 0, 1000000);
   in_range("train.seed", t.seed, 0, std::numeric_limits<int64_t>::max() / 8192);
-  const auto cores = static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
-  if (t.threads < 0 || t.threads > cores)
-    fail("train.threads = " + std::to_string(t.threads) + " is out of range; expected 0 (LibTorch's default) to " +
-         std::to_string(cores) + " (this machine's hardware threads)");
+  // The upper bound (this machine's hardware threads) is checked when training starts, so that a
+  // checkpoint's stored config from a larger machine still loads.
+  in_range("train.threads", t.threads, 0, 1 << 16);
   in_range("train.max_batches_per_epoch", t.max_batches_per_epoch, 0, std::numeric_limits<int64_t>::max() / 2);
   in_range_f("train.time_budget_minutes", t.time_budget_minutes, 0.0, 1e9);
   if (t.device != "cpu" && t.device != "cuda")
@@ -292,6 +288,12 @@ void validate(const TrainConfig& c, const std::string& source) {
     fail("train.precision = \"bf16\" needs train.device = \"cuda\"");
   if (t.cuda_graph && t.device != "cuda")
     fail("train.cuda_graph = true needs train.device = \"cuda\"");
+  // Last, so that a config fragment with a wrong value names that value first.
+  if (d.dataset.empty() == d.path.empty())
+    fail(d.dataset.empty() ? "no data: set data.path (a CSV of your own) or data.dataset (a benchmark: ETTh1, "
+                             "ETTh2, ETTm1, ETTm2, Weather, Exchange, ILI, Electricity, Traffic)"
+                           : "data.dataset = \"" + d.dataset + "\" and data.path = \"" + d.path +
+                                 "\" are both set; expected one of them");
 }
 
 }  // namespace
@@ -302,21 +304,22 @@ std::vector<std::string> config_keys() {
   return keys;
 }
 
-double estimate_tsm2_params(const models::TSM2Options& o) {
-  // One S6 block of model width w: in_proj w -> 2E, depthwise conv, x_proj E -> R + 2N, dt_proj
-  // R -> E, A (E, N), D, out_proj E -> w, with biases. TSM2 has at most four per layer (token and
-  // channel mixers, each bidirectional at most); the literal channel layout mixes over n_vars.
-  auto s6 = [&](double w) {
-    const double E = static_cast<double>(o.expand()) * w;
-    const double R = o.dt_rank() ? static_cast<double>(*o.dt_rank()) : std::ceil(w / 16.0);
-    const double N = static_cast<double>(o.d_state());
-    return E * (3.0 * w + static_cast<double>(o.d_conv()) + 2.0 * R + 3.0 * N + 6.0) + 2.0 * w;
-  };
-  const double d = static_cast<double>(o.d_model()), M = static_cast<double>(o.n_vars());
-  const double P = static_cast<double>(std::max<int64_t>(1, (o.seq_len() - o.patch_len()) / std::max<int64_t>(1, o.stride()) + 1));
-  const double per_layer = 4.0 * s6(d) + 4.0 * s6(std::max(d, M)) + 8.0 * d + 64.0;
-  return static_cast<double>(o.n_layers()) * per_layer + P * d * static_cast<double>(o.pred_len()) +
-         static_cast<double>(o.pred_len()) + (static_cast<double>(o.patch_len()) + 1.0) * d + 4.0 * d + 4.0 * M;
+void check_model_size(const models::TSM2Options& o, const std::string& what) {
+  double n = 0;
+  try {
+    n = static_cast<double>(models::tsm2_parameter_count(o));  // from the shapes, nothing allocated
+  } catch (const c10::Error& e) {
+    throw ConfigError(what + ": " + e.what_without_backtrace());
+  }
+  const char* allow = std::getenv("MMX_ALLOW_LARGE_MODELS");
+  if (n > kMaxModelParams && !(allow && std::string(allow) == "1")) {
+    char buf[320];
+    std::snprintf(buf, sizeof buf,
+                  "%s: the [model] settings ask for about %.3g parameters (%.3g GB in float32); the limit "
+                  "is %.3g (set MMX_ALLOW_LARGE_MODELS=1 to train larger models)",
+                  what.c_str(), n, n * 4e-9, kMaxModelParams);
+    throw ConfigError(buf);
+  }
 }
 
 TrainConfig parse_config(const std::string& toml_text, const std::string& source,
@@ -361,6 +364,7 @@ TrainConfig parse_config(const std::string& toml_text, const std::string& source
   c.model.seq_len(c.data.seq_len);
   c.model.pred_len(c.data.pred_len);
   validate(c, source);
+  check_model_size(c.model, source);
   return c;
 }
 

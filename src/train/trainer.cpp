@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "mmx/core/atomic_file.h"
 #include "mmx/core/build_info.h"
@@ -121,19 +122,6 @@ static data::LoadedSeries load_series(const TrainConfig& c) {
   return data::load_forecast_source(forecast_source(c), c.data.seq_len, c.data.pred_len);
 }
 
-static void check_model_size(const models::TSM2Options& o, const std::string& what) {
-  const double n = estimate_tsm2_params(o);
-  const char* allow = std::getenv("MMX_ALLOW_LARGE_MODELS");
-  if (n > kMaxModelParams && !(allow && std::string(allow) == "1")) {
-    char buf[320];
-    std::snprintf(buf, sizeof buf,
-                  "%s: the [model] settings ask for about %.3g parameters (%.3g GB in float32); the limit "
-                  "is %.3g (set MMX_ALLOW_LARGE_MODELS=1 to train larger models)",
-                  what.c_str(), n, n * 4e-9, kMaxModelParams);
-    throw ConfigError(buf);
-  }
-}
-
 EvalMetrics evaluate(models::TSM2& model, const data::WindowDataset& windows, int64_t batch_size,
                      torch::Device device, const data::StandardScaler* scaler, int64_t target_channel) {
   torch::NoGradGuard ng;
@@ -180,6 +168,10 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
                        const TrainHooks& hooks) {
   TrainConfig config = config_in;
   const auto& tc = config.train;
+  const auto cores = static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+  if (tc.threads > cores)
+    throw ConfigError("train.threads = " + std::to_string(tc.threads) + " is out of range; expected 0 (LibTorch's "
+                      "default) to " + std::to_string(cores) + " (this machine's hardware threads)");
   if (tc.threads > 0) at::set_num_threads(static_cast<int>(tc.threads));
   const torch::Device device = parse_device(tc.device);
 

@@ -11,7 +11,7 @@ function(mmx_cli_fail name pattern)
   set_tests_properties(${name} PROPERTIES FIXTURES_REQUIRED cli_ckpt LABELS cpu)
 endfunction()
 
-mmx_cli_fail(cli_forecast_columns_differ "differ from the training columns" --absent ${CLI_RUN}/out1.csv --
+mmx_cli_fail(cli_forecast_columns_differ "column .MUFL.: no such column .*the training columns" --absent ${CLI_RUN}/out1.csv --
   $<TARGET_FILE:mmx_cli> forecast --checkpoint ${CLI_RUN}/best.safetensors --input ${CLI_DIR}/three_columns.csv --output ${CLI_RUN}/out1.csv)
 mmx_cli_fail(cli_forecast_too_few_rows "10 rows, but the model needs 64" --absent ${CLI_RUN}/out2.csv --
   $<TARGET_FILE:mmx_cli> forecast --checkpoint ${CLI_RUN}/best.safetensors --input ${CLI_DIR}/short_etth1_layout.csv --output ${CLI_RUN}/out2.csv)
@@ -107,6 +107,42 @@ add_test(NAME cli_vim2_info COMMAND sh -c
   "$<TARGET_FILE:mmx_cli> info --config ${CMAKE_SOURCE_DIR}/configs/vim2/vim2_tiny.toml | grep -q 'ViM2 preset vim2_tiny'")
 set_tests_properties(cli_vim2_info PROPERTIES LABELS cpu)
 
+# One's own CSV (the README's first example, shortened): `mmx train --data` with a text column
+# left out, the date column found by name, MS features; `mmx forecast` continues the file's dates
+# and writes the target alone.
+set(OWN_CSV ${CMAKE_SOURCE_DIR}/data/examples/shop_sales.csv)
+set(OWN_RUN ${CMAKE_BINARY_DIR}/tests/cli_own_run)
+add_test(NAME cli_train_own_csv COMMAND sh -c
+  "rm -rf ${OWN_RUN} && $<TARGET_FILE:mmx_cli> train --data ${OWN_CSV} --seq-len 32 --pred-len 8 --target sales --set model.d_model=8 --set model.n_layers=1 --set train.epochs=1 --set train.max_batches_per_epoch=2 --out ${OWN_RUN} --no-progress 2>&1 | tee ${OWN_RUN}.log && grep -q \"date column 'day'; 4 variate(s), features MS with target 'sales'; text columns left out: 'store'\" ${OWN_RUN}.log && grep -q 'step 1d (inferred)' ${OWN_RUN}.log && grep -q \"^features = 'MS'\" ${OWN_RUN}/config.toml")
+set_tests_properties(cli_train_own_csv PROPERTIES FIXTURES_SETUP cli_own LABELS cpu)
+add_test(NAME cli_forecast_own_csv COMMAND sh -c
+  "rm -f ${OWN_RUN}/next.csv ${OWN_RUN}/next.png && $<TARGET_FILE:mmx_cli> forecast --checkpoint ${OWN_RUN}/best.safetensors --input ${OWN_CSV} --output ${OWN_RUN}/next.csv --plot ${OWN_RUN}/next.png && head -n 1 ${OWN_RUN}/next.csv | grep -q '^day,sales$' && sed -n 2p ${OWN_RUN}/next.csv | grep -q '^2025-01-01,' && tail -n 1 ${OWN_RUN}/next.csv | grep -q '^2025-01-08,' && test -s ${OWN_RUN}/next.png")
+set_tests_properties(cli_forecast_own_csv PROPERTIES FIXTURES_REQUIRED cli_own LABELS cpu)
+function(mmx_own_fail name pattern)
+  add_test(NAME ${name} COMMAND ${FAIL} ${pattern} ${ARGN})
+  set_tests_properties(${name} PROPERTIES FIXTURES_REQUIRED cli_own LABELS cpu)
+endfunction()
+mmx_own_fail(cli_forecast_output_is_the_input "is the same file as --input" --
+  $<TARGET_FILE:mmx_cli> forecast --checkpoint ${OWN_RUN}/best.safetensors --input ${OWN_CSV} --output ${OWN_CSV})
+mmx_own_fail(cli_forecast_output_is_the_checkpoint "is the same file as --checkpoint" --
+  $<TARGET_FILE:mmx_cli> forecast --checkpoint ${OWN_RUN}/best.safetensors --input ${OWN_CSV} --output ${OWN_RUN}/../cli_own_run/best.safetensors)
+mmx_own_fail(cli_forecast_extreme_input "huge.csv:1462: column .sales.: value 1e\\+300 is too far from the training data.s range" --absent ${OWN_RUN}/huge_out.csv --
+  sh -c "${CLI_DIR}/huge_value_sales.sh ${OWN_CSV} ${OWN_RUN}/huge.csv && $<TARGET_FILE:mmx_cli> forecast --checkpoint ${OWN_RUN}/best.safetensors --input ${OWN_RUN}/huge.csv --output ${OWN_RUN}/huge_out.csv")
+mmx_own_fail(cli_forecast_lacks_a_training_column "no such (date )?column .*the training columns" --absent ${OWN_RUN}/lacks.csv --
+  $<TARGET_FILE:mmx_cli> forecast --checkpoint ${OWN_RUN}/best.safetensors --input ${CLI_DIR}/three_columns.csv --output ${OWN_RUN}/lacks.csv)
+
+# Inputs that cannot break the tool: an empty config, non-finite or absurd values, a FIFO as data.
+mmx_cli_fail(cli_train_empty_config "no data: set data.path" --
+  $<TARGET_FILE:mmx_cli> train ${CLI_DIR}/empty.toml --out ${CLI_RUN}/never)
+mmx_cli_fail(cli_train_nan_clip_grad "train.clip_grad must be a finite number" --
+  $<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --set train.clip_grad=nan --out ${CLI_RUN}/never)
+mmx_cli_fail(cli_train_too_many_threads "train.threads = 4096 is out of range.*hardware threads" --
+  $<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --set train.threads=4096 --out ${CLI_RUN}/never)
+mmx_cli_fail(cli_train_huge_model "MMX_ALLOW_LARGE_MODELS=1" --
+  $<TARGET_FILE:mmx_cli> train ${CLI_DIR}/tiny.toml --set model.d_model=60000 --set model.expand=64 --out ${CLI_RUN}/never)
+mmx_cli_fail(cli_train_data_is_a_fifo "is a FIFO" --
+  sh -c "rm -f ${CLI_RUN}/fifo.csv && mkfifo ${CLI_RUN}/fifo.csv && $<TARGET_FILE:mmx_cli> train --data ${CLI_RUN}/fifo.csv --out ${CLI_RUN}/never")
+
 # ViM2 inputs that cannot break the tool: images that are not regular files or whose few-byte
 # header claims a huge or extremely thin size (refused before decoding), configs asking for a huge
 # model or more threads than the machine has (refused before anything is written).
@@ -122,3 +158,10 @@ add_test(NAME cli_vim2_train_huge_model COMMAND ${FAIL} "more than the limit of 
 add_test(NAME cli_vim2_train_more_threads_than_cores COMMAND sh -c
   "${FAIL} 'hardware threads of this machine' --absent ${VIM2_NEVER}/config.toml -- $<TARGET_FILE:mmx_cli> train ${VIM2_QUICK} --set train.threads=$(( $(getconf _NPROCESSORS_ONLN) + 1 )) --out ${VIM2_NEVER} --no-progress")
 set_tests_properties(cli_vim2_train_huge_model cli_vim2_train_more_threads_than_cores PROPERTIES LABELS cpu)
+
+# The tests that may take a run folder's lock (mmx train into ${CLI_RUN}, ${VIM2_RUN} or their
+# shared never/ folder) run one at a time: a second run into a locked folder is refused by design.
+set_tests_properties(cli_train_resume_other_model cli_train_data_is_a_fifo cli_train_too_many_threads
+  cli_vim2_train_resume_other_model cli_vim2_resume_finished_run cli_tsm2_resume_of_a_vim2_run
+  cli_vim2_train_huge_model cli_vim2_train_more_threads_than_cores cli_vim2_train_bad_dims
+  PROPERTIES RESOURCE_LOCK mmx_run_folders)

@@ -1,5 +1,7 @@
 // CSV reader and writer on the fixture files: values, quirks, every error, fill policies.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -72,13 +74,20 @@ TEST(CsvReader, InMemoryTextWithBomQuotesAndBlankLines) {
 
 TEST(CsvReaderErrors, MissingEmptyHeaderOnly) {
   const std::string missing = fixture("does_not_exist.csv");
-  expect_data_error([&] { read_csv(missing); }, missing, 0, "", {"cannot open file", "expected a CSV file"});
+  expect_data_error([&] { read_csv(missing); }, missing, 0, "", {"no such CSV file"});
   expect_data_error([] { read_csv(fixture("empty.csv")); }, fixture("empty.csv"), 0, "",
                     {"empty file", "expected a header line"});
   expect_data_error([] { read_csv(fixture("header_only.csv")); }, fixture("header_only.csv"), 1, "",
                     {"header only", "expected at least one row after the header"});
   expect_data_error([] { read_csv(MMX_TEST_DATA_DIR "/fixtures"); }, MMX_TEST_DATA_DIR "/fixtures", 0, "",
-                    {"is a directory"});
+                    {"is a directory", "expected a CSV file (a regular file)"});
+  // A FIFO without a writer would block a plain open forever; a device would be read forever.
+  const std::string fifo = "/tmp/mmx_csv_fifo_" + std::to_string(::getpid());
+  ::unlink(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  expect_data_error([&] { read_csv(fifo); }, fifo, 0, "", {"is a FIFO", "expected a CSV file (a regular file)"});
+  ::unlink(fifo.c_str());
+  expect_data_error([] { read_csv("/dev/zero"); }, "/dev/zero", 0, "", {"character device", "expected a CSV file"});
   expect_data_error([] { parse_csv("date\n2016-07-01,1\n", "one.csv"); }, "one.csv", 1, "",
                     {"header has 1 column(s)", "expected a date column followed by at least one variate"});
 }

@@ -85,6 +85,10 @@ TEST(OwnCsv, FeatureModesSplitByDatesAndChosenColumns) {
 
 TEST(OwnCsv, ErrorsNameTheFileLineAndColumn) {
   TempDir d;
+  // Excel's Windows-1252 degree sign becomes UTF-8 (C2 B0); valid UTF-8 (weather.csv's U+FFFD) stays.
+  EXPECT_EQ(parse_csv("date,Temp (\xB0" "C),\xE2\x82\xAC\n2020-01-01,1,2\n", "w.csv").columns,
+            (std::vector<std::string>{"Temp (\xC2\xB0" "C)", "\xE2\x82\xAC"}));
+  EXPECT_EQ(parse_csv("date,\x80x\n2020-01-01,1\n", "euro.csv").columns, (std::vector<std::string>{"\xE2\x82\xAC" "x"}));
   const std::string dup = write(d, "dup.csv", "date,x,x\n2020-01-01,1,2\n");
   expect_data_error([&] { read_csv(dup); }, dup, 1, "x", {"appears twice (columns 2 and 3)"});
   ForecastSource src;

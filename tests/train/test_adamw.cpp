@@ -187,10 +187,10 @@ TEST(GraphStepOnCpu, UncapturedGraphModeStepsMatchEagerSteps) {
 }
 
 TEST(GraphStepConfig, CudaGraphKeyParsesAndNeedsCuda) {
-  const auto c = parse_config("[train]\ndevice = \"cuda\"\ncuda_graph = true\n", "g");
+  const auto c = parse_config("[data]\ndataset = \"ETTh1\"\n[train]\ndevice = \"cuda\"\ncuda_graph = true\n", "g");
   EXPECT_TRUE(c.train.cuda_graph);
   EXPECT_NE(to_toml(c).find("cuda_graph = true"), std::string::npos);
-  EXPECT_FALSE(parse_config("", "g").train.cuda_graph);
+  EXPECT_FALSE(parse_config("[data]\ndataset = \"ETTh1\"\n", "g").train.cuda_graph);
   try {
     parse_config("[train]\ncuda_graph = true\n", "g");
     ADD_FAILURE() << "no ConfigError for cuda_graph on the CPU";

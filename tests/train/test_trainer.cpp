@@ -47,7 +47,7 @@ TEST(Config, WrongTypesAndValuesAreRejected) {
 }
 
 TEST(Config, DefaultsOverridesAndTomlRoundTrip) {
-  const TrainConfig c = parse_config("[data]\npred_len = 192\n[model]\nd_model = 16\n", "x",
+  const TrainConfig c = parse_config("[data]\ndataset = \"ETTh1\"\npred_len = 192\n[model]\nd_model = 16\n", "x",
                                      {"train.lr=5e-4", "model.revin=false"});
   EXPECT_EQ(c.data.pred_len, 192);
   EXPECT_EQ(c.model.pred_len(), 192);
@@ -58,6 +58,38 @@ TEST(Config, DefaultsOverridesAndTomlRoundTrip) {
   EXPECT_EQ(c.train.batch_size, 128);  // §5.4 ETT row default
   const TrainConfig back = parse_config(to_toml(c), "resolved");
   EXPECT_EQ(to_toml(back), to_toml(c));
+}
+
+TEST(Config, NonFiniteOutOfRangeAndMissingValuesAreRejected) {
+  const std::string etth1 = "[data]\ndataset = \"ETTh1\"\n";
+  expect_config_error(etth1 + "[train]\nclip_grad = nan\n", {}, {"exp.toml:4", "train.clip_grad must be a finite number"});
+  expect_config_error(etth1, {"train.warmup_epochs=inf"}, {"--set train.warmup_epochs must be a finite number"});
+  expect_config_error(etth1, {"data.split=[0.7, nan, 0.2]"}, {"data.split must be a finite number"});
+  expect_config_error(etth1, {"train.warmup_epochs=40"}, {"train.warmup_epochs = 40 is out of range", "<= 15"});
+  expect_config_error(etth1, {"model.dropout=1"}, {"model.dropout = 1 is out of range; expected 0 <= model.dropout < 1"});
+  expect_config_error(etth1, {"model.n_layers=100000"}, {"model.n_layers = 100000 is out of range", "<= 1024"});
+  expect_config_error(etth1, {"train.threads=100000"}, {"train.threads = 100000 is out of range", "<= 65536"});
+  // Each size within its range, the whole model too large: refused before anything is built.
+  expect_config_error(etth1, {"model.d_model=4096", "model.expand=64", "model.n_layers=64"},
+                      {"ask for about", "parameters", "MMX_ALLOW_LARGE_MODELS=1"});
+  // An empty config names what is missing instead of training built-in defaults.
+  expect_config_error("", {}, {"no data: set data.path", "or data.dataset"});
+  expect_config_error(etth1, {"data.path=x.csv"}, {"both set"});
+  expect_config_error(etth1, {"data.split=[0.8, 0.1, 0.1]"}, {"apply to data.path files"});
+  expect_config_error("[data]\npath = \"x.csv\"\nsplit = [0.5, 0.5, 0.5]\n", {}, {"sum to 1"});
+  expect_config_error("[data]\npath = \"x.csv\"\nfeatures = \"MM\"\n", {}, {"data.features must be"});
+  expect_config_error("[data]\npath = \"x.csv\"\nval_start = \"2020-01-01\"\n", {}, {"set both"});
+  expect_config_error("[data]\npath = \"x.csv\"\nfreq = \"fortnightly\"\n", {}, {"as a frequency"});
+}
+
+TEST(Config, OwnCsvPathResolvesAgainstTheConfigFolderAndListsParse) {
+  const TrainConfig c = parse_config("[data]\npath = \"sub/x.csv\"\ncolumns = [\"a\", \"b c\"]\n", "cfg", {}, "/srv/exp");
+  EXPECT_EQ(c.data.path, "/srv/exp/sub/x.csv");
+  EXPECT_EQ(c.data.columns, (std::vector<std::string>{"a", "b c"}));
+  const TrainConfig o = parse_config("", "cfg", {"data.path=/data/../data/y.csv", "data.columns=HUFL, OT"});
+  EXPECT_EQ(o.data.path, "/data/y.csv");
+  EXPECT_EQ(o.data.columns, (std::vector<std::string>{"HUFL", "OT"}));
+  EXPECT_EQ(to_toml(parse_config(to_toml(c), "again")), to_toml(c));
 }
 
 TEST(Config, EveryShippedConfigParses) {

@@ -29,3 +29,7 @@ mmx_test(test_limits LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_limits.cp
 target_link_libraries(test_limits PRIVATE nlohmann_json::nlohmann_json)
 # Config inputs found by fuzz/fuzz_config.cpp (overrides that are not UTF-8).
 mmx_test(test_config_fuzz_inputs LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_config_fuzz_inputs.cpp)
+# Durable runs: a TSM2 training interrupted at every atomic write and resumed equals the straight
+# run bit for bit; the run-folder lock; divergence caught at its step.
+mmx_test(test_durable_runs LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_durable_runs.cpp)
+target_link_libraries(test_durable_runs PRIVATE nlohmann_json::nlohmann_json)

@@ -32,7 +32,8 @@ struct CsvReadOptions {
   MissingPolicy missing = MissingPolicy::kError;  ///< empty / NaN cells
   char delimiter = ',';
   /// Name of the timestamp column. "" = the first column named `date`, `datetime`, `timestamp`,
-  /// `time` or `ds` (any case), else the first column. Errors when a given name is absent.
+  /// `time`, `ds`, `day`, `week`, `month` or `period` (any case, in that order of preference),
+  /// else the first column. Errors when a given name is absent.
   std::string date_column;
   /// Variate columns to read, in this order (the others are ignored). Empty = every column but
   /// the date column, in file order.
@@ -68,7 +69,8 @@ struct TimeSeriesTable {
 /// by default the column named `date`, ..., else the first) is parsed as a timestamp (any layout of
 /// try_parse_timestamp), the selected variate columns as float64.
 /// Handles LF or CRLF line ends, a missing final newline, blank lines, a UTF-8 byte-order mark,
-/// quoted fields, and arbitrary bytes in header names.
+/// quoted fields, and arbitrary bytes in header names (a name that is not valid UTF-8 is read as
+/// Windows-1252, as Excel writes it, and re-encoded as UTF-8).
 /// Errors (DataError; message names the file, the 1-based line number and the column, and what
 /// was expected): missing/unreadable file, empty file, header only (no data rows), a header with
 /// fewer than 2 columns, two columns of the same name, a requested column that is absent, a row

@@ -25,4 +25,8 @@ class DataError : public std::runtime_error {
   std::string column;
 };
 
+/// A number for an error message: six significant digits, exponent form when large or small
+/// (1e+300, 2.5e-07, 1234.5), "nan" / "inf" as printf writes them.
+std::string format_value(double v);
+
 }  // namespace mmx::data

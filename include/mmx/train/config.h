@@ -80,9 +80,10 @@ TrainConfig parse_config(const std::string& toml_text, const std::string& source
 
 /// The largest parameter count a config may ask for without MMX_ALLOW_LARGE_MODELS=1.
 constexpr double kMaxModelParams = 2e9;
-/// An upper estimate of TSM2's parameter count for `o` (n_vars included), from the layer shapes;
-/// checked against kMaxModelParams before any model is built.
-double estimate_tsm2_params(const models::TSM2Options& o);
+/// Throws ConfigError "<what>: the [model] settings ask for about N parameters ..." when
+/// models::tsm2_parameter_count(o) (computed from the shapes, before any model is built) exceeds
+/// kMaxModelParams and MMX_ALLOW_LARGE_MODELS is not "1".
+void check_model_size(const models::TSM2Options& o, const std::string& what);
 /// The resolved configuration as TOML (every key, including defaults).
 std::string to_toml(const TrainConfig& config);
 /// Every valid key, "section.key".
