@@ -36,7 +36,7 @@
 #include "mmx/core/build_info.h"
 #include "mmx/data/forecast_data.h"
 #include "mmx/models/tsm2.h"
-#include "mmx/train/graph_step.h"
+#include "mmx/train/tsm2_train_step.h"
 #include "ops/scan_op_types.h"
 
 namespace {

@@ -27,8 +27,8 @@
 #include <vector>
 
 #include "mmx/models/vim2.h"
-#include "mmx/nn/mamba_mixer.h"
-#include "mmx/train/classify_config.h"
+#include "mmx/train/param_groups.h"
+#include "mmx/train/vim2_config.h"
 
 namespace {
 
@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
     double total_s = 0;
     if (mode == "train") {
       model->train();
-      const auto groups = mmx::nn::split_weight_decay(*model);
+      const auto groups = mmx::train::weight_decay_groups(*model);
       std::vector<torch::optim::OptimizerParamGroup> param_groups;
       param_groups.emplace_back(groups.decay, std::make_unique<torch::optim::AdamWOptions>(
                                                   torch::optim::AdamWOptions(1e-3).weight_decay(0.05)));

@@ -6,7 +6,7 @@
 
 #include "mmx/data/error.h"
 #include "mmx/train/checkpoint.h"
-#include "mmx/train/config.h"
+#include "mmx/train/config_error.h"
 
 #include <c10/util/Exception.h>
 

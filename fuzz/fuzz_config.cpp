@@ -1,13 +1,13 @@
 // Fuzz target: the TOML experiment configs with `--set` overrides: mmx::train::parse_config (TSM2,
-// src/train/config.cpp) and mmx::train::parse_classify_config (ViM2, src/train/classify_config.cpp),
+// src/train/tsm2_config.cpp) and mmx::train::parse_classify_config (ViM2, src/train/vim2_config.cpp),
 // both through src/train/config_value.cpp (typed values, override parsing, key lookup) and
 // toml++. Input: the TOML text, then optional overrides, each after a NUL byte
 // ("<toml>\0train.lr=1e-3\0model.d_model=16"). Every input goes to both parsers; a config that
 // parses must also serialise (to_toml) and parse back.
 #include "fuzz_common.h"
 
-#include "mmx/train/classify_config.h"
-#include "mmx/train/config.h"
+#include "mmx/train/tsm2_config.h"
+#include "mmx/train/vim2_config.h"
 
 #include <cstddef>
 #include <cstdint>

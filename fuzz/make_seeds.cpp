@@ -4,8 +4,8 @@
 // both schemas (so it follows the schemas as keys are added).
 // Usage: make_seeds <dir>   writes <dir>/checkpoint/*, <dir>/image/*, <dir>/config_keys.dict
 #include "mmx/train/checkpoint.h"
-#include "mmx/train/classify_config.h"
-#include "mmx/train/config.h"
+#include "mmx/train/tsm2_config.h"
+#include "mmx/train/vim2_config.h"
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_STATIC

@@ -8,7 +8,8 @@
 
 #include "commands.h"
 #include "mmx/data/images.h"
-#include "mmx/train/classify_trainer.h"
+#include "mmx/train/device.h"
+#include "mmx/train/vim2_trainer.h"
 
 namespace mmx::cli {
 
@@ -23,9 +24,7 @@ void add_classify(CLI::App& app) {
   cmd->add_flag("--ema", ema, "use the EMA weights of the checkpoint");
   cmd->add_flag("--json", as_json, "print one JSON document instead of text");
   cmd->callback([] {
-    const torch::Device dev = device == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-    if (dev.is_cuda() && !torch::cuda::is_available())
-      throw std::runtime_error("--device cuda but no CUDA device is available (mmx info shows the build)");
+    const torch::Device dev = train::parse_device(device, "--device");
     train::LoadedClassifier c = train::load_classifier(ckpt, dev, ema);
     std::vector<torch::Tensor> decoded;
     for (const auto& path : images) decoded.push_back(data::decode_image(path));

@@ -8,8 +8,9 @@
 
 #include "commands.h"
 #include "mmx/core/build_info.h"
-#include "mmx/train/classify_trainer.h"
-#include "mmx/train/trainer.h"
+#include "mmx/train/device.h"
+#include "mmx/train/tsm2_trainer.h"
+#include "mmx/train/vim2_trainer.h"
 
 namespace mmx::cli {
 
@@ -32,7 +33,7 @@ void add_eval(CLI::App& app) {
       return eval_vim2_command(ckpt, device, ema);
     }
     if (ema) throw std::runtime_error(ckpt + ": --ema applies to ViM2 checkpoints only");
-    const torch::Device dev = device == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+    const torch::Device dev = train::parse_device(device, "--device");
     train::LoadedForecaster f = train::load_forecaster(ckpt, dev);
     const data::LoadedSeries series =
         data::load_forecast_source(train::forecast_source(f.config), f.config.data.seq_len, f.config.data.pred_len);

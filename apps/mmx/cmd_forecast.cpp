@@ -11,7 +11,7 @@
 #include "mmx/data/csv.h"
 #include "mmx/data/error.h"
 #include "mmx/data/timestamps.h"
-#include "mmx/train/trainer.h"
+#include "mmx/train/tsm2_trainer.h"
 #include "plot.h"
 
 namespace mmx::cli {

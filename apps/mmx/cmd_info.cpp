@@ -8,9 +8,8 @@
 #include "commands.h"
 #include "mmx/core/build_info.h"
 #include "mmx/data/registry.h"
-#include "mmx/train/classify_config.h"
-#include "mmx/train/config.h"
-#include "mmx/train/trainer.h"
+#include "mmx/train/tsm2_trainer.h"
+#include "mmx/train/vim2_config.h"
 
 namespace mmx::cli {
 

@@ -7,8 +7,8 @@
 #include <iostream>
 
 #include "commands.h"
-#include "mmx/train/classify_config.h"
-#include "mmx/train/trainer.h"
+#include "mmx/train/tsm2_trainer.h"
+#include "mmx/train/vim2_config.h"
 
 namespace mmx::cli {
 

@@ -7,7 +7,8 @@
 #include <iostream>
 
 #include "commands.h"
-#include "mmx/train/classify_trainer.h"
+#include "mmx/train/device.h"
+#include "mmx/train/vim2_trainer.h"
 
 namespace mmx::cli {
 
@@ -33,9 +34,7 @@ void train_vim2_command(const std::string& config_path, const std::vector<std::s
 }
 
 void eval_vim2_command(const std::string& checkpoint, const std::string& device, bool ema) {
-  const torch::Device dev = device == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-  if (dev.is_cuda() && !torch::cuda::is_available())
-    throw std::runtime_error("--device cuda but no CUDA device is available (mmx info shows the build)");
+  const torch::Device dev = train::parse_device(device, "--device");
   train::LoadedClassifier c = train::load_classifier(checkpoint, dev, ema);
   auto loader = train::make_classify_loader(c.config, /*train=*/false);
   const std::string precision = dev.is_cuda() ? c.config.train.precision : "fp32";

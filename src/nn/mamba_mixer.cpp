@@ -1,12 +1,10 @@
-// DropPath, the pre-norm residual wrapper, weighted averaging, the MambaMixer stack and the
-// weight-decay split (paper-spec §2.1, §3, §5.2 item 4, §7 rows 6, 7, 37).
+// DropPath, the pre-norm residual wrapper, weighted averaging and the MambaMixer stack of
+// arXiv 2403.19888, and parameter counting. (The weight-decay groups live in
+// src/train/param_groups.cpp.)
 #include "mmx/nn/mamba_mixer.h"
 
 #include "mmx/nn/norm.h"
 #include "mmx/nn/s6.h"
-#include "mmx/nn/vim2_blocks.h"
-
-#include <unordered_set>
 
 namespace mmx::nn {
 
@@ -183,58 +181,7 @@ torch::Tensor MambaMixerImpl::forward(const torch::Tensor& x) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Parameter groups
-
-namespace {
-
-bool is_norm(const torch::nn::Module& m) {
-  return dynamic_cast<const Norm2DImpl*>(&m) || dynamic_cast<const RevINImpl*>(&m) ||
-         dynamic_cast<const torch::nn::LayerNormImpl*>(&m) ||
-         dynamic_cast<const torch::nn::GroupNormImpl*>(&m) ||
-         dynamic_cast<const torch::nn::BatchNorm1dImpl*>(&m) ||
-         dynamic_cast<const torch::nn::BatchNorm2dImpl*>(&m);
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-}  // namespace
-
-WeightDecayGroups split_weight_decay(const torch::nn::Module& module) {
-  // Names of parameters excluded by the module that owns them directly.
-  std::unordered_set<std::string> excluded;
-  for (const auto& item : module.named_modules()) {
-    const auto& m = *item.value();
-    const auto prefix = item.key().empty() ? std::string() : item.key() + ".";
-    const bool whole = is_norm(m) || dynamic_cast<const WeightedAverageImpl*>(&m) ||
-                       dynamic_cast<const StageAverageImpl*>(&m);
-    const bool s6 = dynamic_cast<const S6Impl*>(&m) != nullptr;
-    const bool stacked = dynamic_cast<const StackedS6Impl*>(&m) != nullptr;
-    for (const auto& p : m.named_parameters(/*recurse=*/false)) {
-      if (whole || (s6 && (p.key() == "A_log" || p.key() == "D")) ||
-          (stacked && (p.key() == "A_logs" || p.key() == "Ds"))) {
-        excluded.insert(prefix + p.key());
-      }
-    }
-  }
-  WeightDecayGroups groups;
-  for (const auto& p : module.named_parameters()) {
-    const auto& name = p.key();
-    if (excluded.count(name) || name == "bias" || ends_with(name, ".bias") || ends_with(name, "_bias")) {
-      groups.no_decay_names.push_back(name);
-      groups.no_decay.push_back(p.value());
-    } else {
-      groups.decay_names.push_back(name);
-      groups.decay.push_back(p.value());
-    }
-  }
-  return groups;
-}
-
-std::vector<std::string> no_weight_decay_names(const torch::nn::Module& module) {
-  return split_weight_decay(module).no_decay_names;
-}
+// Parameter count
 
 int64_t count_parameters(const torch::nn::Module& module, const std::string& prefix) {
   // "blocks.1" matches "blocks.1" and "blocks.1.*", not "blocks.10.*".

@@ -1,12 +1,11 @@
-// Typed config values shared by the TSM2 and ViM2 configs (see config_value.h).
+// The key-table machinery shared by the TSM2 and ViM2 configs (see config_value.h).
 #include "train/config_value.h"
 
 #include "mmx/core/input_file.h"
 
 #include <cmath>
-#include <fstream>
+#include <optional>
 #include <sstream>
-#include <type_traits>
 
 namespace mmx::train::config_value {
 
@@ -51,6 +50,28 @@ bool valid_utf8(const std::string& s) {
   return true;
 }
 
+// `el` as T when it holds exactly that type.
+template <class T>
+std::optional<T> exact(const toml::node& el) {
+  if (auto v = el.value_exact<T>()) return *v;
+  return std::nullopt;
+}
+
+// The elements of the array `node`, each read by `element` (std::nullopt for an element of the
+// wrong type). Throws ConfigError "<where> must be <kind>" for a wrong element or a non-array.
+template <class T, class Element>
+Value list_of(const toml::node& node, Kind kind, const std::string& where, Element element) {
+  const auto* arr = node.as_array();
+  if (!arr) throw ConfigError(where + " must be " + kind_name(kind));
+  std::vector<T> out;
+  for (const auto& el : *arr) {
+    std::optional<T> v = element(el);
+    if (!v) throw ConfigError(where + " must be " + kind_name(kind));
+    out.push_back(std::move(*v));
+  }
+  return Value(std::move(out));
+}
+
 }  // namespace
 
 Value from_toml(const toml::node& node, Kind kind, const std::string& where) {
@@ -69,38 +90,15 @@ Value from_toml(const toml::node& node, Kind kind, const std::string& where) {
       if (auto v = node.value_exact<std::string>()) return *v;
       break;
     case Kind::kIntList:
-      if (const auto* arr = node.as_array()) {
-        IntList out;
-        for (const auto& el : *arr) {
-          auto v = el.value_exact<int64_t>();
-          if (!v) throw ConfigError(where + " must be " + kind_name(kind));
-          out.push_back(*v);
-        }
-        return out;
-      }
-      break;
+      return list_of<int64_t>(node, kind, where, exact<int64_t>);
     case Kind::kFloatList:
-      if (const auto* arr = node.as_array()) {
-        FloatList out;
-        for (const auto& el : *arr) {
-          if (auto v = el.value_exact<double>()) out.push_back(finite(*v, where));
-          else if (auto i = el.value_exact<int64_t>()) out.push_back(static_cast<double>(*i));
-          else throw ConfigError(where + " must be " + kind_name(kind));
-        }
-        return out;
-      }
-      break;
+      return list_of<double>(node, kind, where, [&](const toml::node& el) -> std::optional<double> {
+        if (auto d = el.value_exact<double>()) return finite(*d, where);
+        if (auto i = el.value_exact<int64_t>()) return static_cast<double>(*i);
+        return std::nullopt;
+      });
     case Kind::kStringList:
-      if (const auto* arr = node.as_array()) {
-        StringList out;
-        for (const auto& el : *arr) {
-          auto v = el.value_exact<std::string>();
-          if (!v) throw ConfigError(where + " must be " + kind_name(kind));
-          out.push_back(*v);
-        }
-        return out;
-      }
-      break;
+      return list_of<std::string>(node, kind, where, exact<std::string>);
   }
   throw ConfigError(where + " must be " + kind_name(kind));
 }
@@ -166,13 +164,62 @@ void insert_value(toml::table& root, const std::string& key, const Value& value)
         if constexpr (std::is_same_v<T, IntList> || std::is_same_v<T, FloatList> ||
                       std::is_same_v<T, StringList>) {
           toml::array arr;
-          for (const auto x : v) arr.push_back(x);
+          for (const auto& x : v) arr.push_back(x);
           t->insert_or_assign(name, std::move(arr));
         } else {
           t->insert_or_assign(name, v);
         }
       },
       value);
+}
+
+std::vector<std::string> KeyTable::keys() const {
+  std::vector<std::string> keys;
+  for (const auto& [k, kind] : kinds_) keys.push_back(k);
+  return keys;
+}
+
+Kind KeyTable::kind_of(const std::string& key, const std::string& where) const {
+  const auto it = kinds_.find(key);
+  if (it == kinds_.end())
+    throw ConfigError(where + ": unknown key '" + key + "' (" + did_you_mean(key, keys()) + ")");
+  return it->second;
+}
+
+std::vector<Assignment> KeyTable::read(const std::string& toml_text, const std::string& source,
+                                       const std::vector<std::string>& overrides) const {
+  toml::table tbl;
+  try {
+    tbl = toml::parse(toml_text, source);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << source << ":" << e.source().begin.line << ":" << e.source().begin.column << ": " << e.description();
+    throw ConfigError(os.str());
+  }
+  std::vector<Assignment> out;
+  for (const auto& [section, node] : tbl) {
+    const std::string sec(section.str());
+    const auto* t = node.as_table();
+    if (!t) {
+      std::string live;
+      for (const auto& s : sections_) live += (live.empty() ? "[" : ", [") + s + "]";
+      throw ConfigError(source + ": unknown key '" + sec + "' (" + did_you_mean(sec, keys()) + "); keys live in " + live);
+    }
+    for (const auto& [key, value] : *t) {
+      const std::string full = sec + "." + std::string(key.str());
+      const std::string line = source + ":" + std::to_string(value.source().begin.line);
+      const Kind kind = kind_of(full, line);
+      out.push_back({full, from_toml(value, kind, line + ": " + full), false});
+    }
+  }
+  for (const auto& o : overrides) {
+    const auto eq = o.find('=');
+    if (eq == std::string::npos) throw ConfigError("--set " + o + ": expected section.key=value");
+    const std::string key = o.substr(0, eq);
+    const Kind kind = kind_of(key, "--set");
+    out.push_back({key, from_string(o.substr(eq + 1), kind, "--set " + key), true});
+  }
+  return out;
 }
 
 }  // namespace mmx::train::config_value

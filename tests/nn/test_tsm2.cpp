@@ -1,12 +1,10 @@
 // Tests of the TSM2 model (paper-spec §5.2, §5.3): parameter counts, shapes, gradients, dtype
-// agreement, the weight-decay split and the summary.
+// agreement and the summary (the weight-decay groups: tests/train/test_param_groups.cpp).
 #include "mmx/models/tsm2.h"
 #include "nn/nn_test_util.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-
-#include <set>
 
 namespace mmx::models {
 namespace {
@@ -117,42 +115,6 @@ TEST(TSM2, CheckpointKeysAreStable) {
       "head.bias",
   };
   EXPECT_EQ(names, expected);
-}
-
-TEST(TSM2, WeightDecaySplit) {
-  TSM2 model(TSM2Options().n_layers(2).revin_affine(true));
-  auto groups = nn::split_weight_decay(*model);
-  const std::set<std::string> decay(groups.decay_names.begin(), groups.decay_names.end());
-  const std::set<std::string> no_decay(groups.no_decay_names.begin(), groups.no_decay_names.end());
-  EXPECT_EQ(groups.decay.size(), groups.decay_names.size());
-  EXPECT_EQ(groups.no_decay.size(), groups.no_decay_names.size());
-  EXPECT_EQ(decay.size() + no_decay.size(), model->parameters().size());
-  for (const auto& name : decay) {
-    const bool weight_matrix = name.size() >= 7 && name.compare(name.size() - 7, 7, ".weight") == 0 &&
-                               name.find("norm.") == std::string::npos &&
-                               name.find("revin.") == std::string::npos;
-    EXPECT_TRUE(weight_matrix) << name;
-  }
-  for (const char* key :
-       {"revin.weight", "revin.bias", "patch_embed.bias", "norm.weight", "norm.bias", "head.bias",
-        "backbone.blocks.1.token_mixer.norm.weight", "backbone.blocks.1.token_mixer.norm.bias",
-        "backbone.blocks.0.token_mixer.mixer.conv1d.0.bias",
-        "backbone.blocks.0.token_mixer.mixer.s6.0.dt_proj.bias",
-        "backbone.blocks.0.token_mixer.mixer.s6.0.A_log", "backbone.blocks.0.token_mixer.mixer.s6.0.D",
-        "backbone.blocks.1.channel_mixer.mixer.s6.1.A_log",
-        "backbone.blocks.1.channel_mixer.mixer.s6.1.D", "backbone.averaging.alpha_1",
-        "backbone.averaging.theta_2", "backbone.averaging.gamma_2"}) {
-    EXPECT_TRUE(no_decay.count(key)) << key;
-  }
-  for (const char* key : {"patch_embed.weight", "head.weight",
-                          "backbone.blocks.0.token_mixer.mixer.in_proj.weight",
-                          "backbone.blocks.0.token_mixer.mixer.conv1d.0.weight",
-                          "backbone.blocks.0.channel_mixer.mixer.s6.1.x_proj.weight",
-                          "backbone.blocks.0.channel_mixer.mixer.s6.1.dt_proj.weight",
-                          "backbone.blocks.1.channel_mixer.mixer.out_proj.weight"}) {
-    EXPECT_TRUE(decay.count(key)) << key;
-  }
-  EXPECT_EQ(nn::no_weight_decay_names(*model), groups.no_decay_names);
 }
 
 TEST(TSM2, OutputShapeAndGradientReachesEveryParameter) {

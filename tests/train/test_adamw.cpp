@@ -1,5 +1,5 @@
-// The capturable AdamW (mmx/train/graph_step.h) against torch::optim::AdamW on the CPU: the
-// parameter groups of a tiny TSM2 (split_weight_decay), the same gradients and a varying
+// The capturable AdamW (mmx/train/capturable_adamw.h) against torch::optim::AdamW on the CPU: the
+// parameter groups of a tiny TSM2 (weight_decay_groups), the same gradients and a varying
 // learning rate for 10 steps give the same parameters and moments; the state exports to and
 // imports from a torch::optim::AdamW; the device-side clipping matches clip_grad_norm_; the
 // graph-mode step run without capture (padded weighted batch, CapturableAdamW, undone warm-up)
@@ -8,10 +8,12 @@
 #include <torch/torch.h>
 
 #include "mmx/models/tsm2.h"
-#include "mmx/nn/mamba_mixer.h"
 #include "mmx/data/windows.h"
-#include "mmx/train/config.h"
-#include "mmx/train/graph_step.h"
+#include "mmx/train/capturable_adamw.h"
+#include "mmx/train/grad_clip.h"
+#include "mmx/train/param_groups.h"
+#include "mmx/train/tsm2_config.h"
+#include "mmx/train/tsm2_train_step.h"
 
 namespace mmx::train {
 namespace {
@@ -42,7 +44,7 @@ TEST(CapturableAdamW, MatchesTorchAdamWWithTheWeightDecayGroupsOver10Steps) {
   auto mine = tiny_model();
   copy_params(ref, mine);
   const double wd = 0.05;
-  auto rg = nn::split_weight_decay(*ref);
+  auto rg = weight_decay_groups(*ref);
   ASSERT_FALSE(rg.decay.empty());
   ASSERT_FALSE(rg.no_decay.empty());
   std::vector<torch::optim::OptimizerParamGroup> pg;
@@ -51,7 +53,7 @@ TEST(CapturableAdamW, MatchesTorchAdamWWithTheWeightDecayGroupsOver10Steps) {
   pg.emplace_back(rg.no_decay, std::make_unique<torch::optim::AdamWOptions>(
                                    torch::optim::AdamWOptions(1e-3).weight_decay(0.0)));
   torch::optim::AdamW torch_opt(std::move(pg), torch::optim::AdamWOptions(1e-3));
-  auto mg = nn::split_weight_decay(*mine);
+  auto mg = weight_decay_groups(*mine);
   CapturableAdamWOptions o;
   o.lr = 1e-3;
   o.weight_decay = wd;

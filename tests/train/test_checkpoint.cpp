@@ -3,7 +3,7 @@
 #include "mmx/train/checkpoint.h"
 
 #include "mmx/models/tsm2.h"
-#include "mmx/nn/mamba_mixer.h"
+#include "mmx/train/param_groups.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -334,7 +334,7 @@ TEST(Checkpoint, StrictLoadErrorsNameFileAndKeyAndLeaveTheModelUnchanged) {
                {path, "'optimizer.head.weight.exp_avg'"});
 }
 
-// Two AdamW groups as the trainer builds them (split_weight_decay).
+// Two AdamW groups as the trainer builds them (weight_decay_groups).
 struct Trainee {
   models::TSM2 model{nullptr};
   std::unique_ptr<torch::optim::AdamW> optimizer;
@@ -343,7 +343,7 @@ struct Trainee {
   Trainee(uint64_t seed, bool amsgrad) {
     torch::manual_seed(seed);
     model = models::TSM2(small_tsm2());
-    const auto groups = nn::split_weight_decay(*model);
+    const auto groups = weight_decay_groups(*model);
     for (size_t i = 0; i < groups.decay.size(); ++i)
       named.emplace_back(groups.decay_names[i], groups.decay[i]);
     for (size_t i = 0; i < groups.no_decay.size(); ++i)

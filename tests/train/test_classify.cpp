@@ -1,6 +1,6 @@
 // ViM2 classification: the config (presets, overrides, closest-key errors, shipped configs), the
-// closed forms of the soft-target cross entropy, the EMA update and top-1/top-5, the weight-decay
-// groups of ViM2, a tiny ViM2 trained on 128 real CIFAR-10 images (loss finite and decreasing,
+// closed forms of the soft-target cross entropy, the EMA update and top-1/top-5 (the weight-decay
+// groups of ViM2: test_param_groups.cpp), a tiny ViM2 trained on 128 real CIFAR-10 images (loss finite and decreasing,
 // checkpoint reloads to the reported accuracy, resume = uninterrupted run bitwise) and the
 // `mmx classify` command on a generated PNG and on a file that is not an image.
 #include <gtest/gtest.h>
@@ -21,7 +21,7 @@
 
 #include "mmx/core/build_info.h"
 #include "mmx/train/checkpoint.h"
-#include "mmx/train/classify_trainer.h"
+#include "mmx/train/vim2_trainer.h"
 
 namespace mmx::train {
 namespace {
@@ -176,38 +176,6 @@ TEST(ClassifyMath, TopOneTopFiveAndLossOnHandMadeLogits) {
   EXPECT_NEAR(m.loss, loss / 4.0, 1e-5);
   // Fewer than five classes: top-5 counts every image.
   EXPECT_DOUBLE_EQ(classification_metrics(logits.narrow(1, 0, 3), torch::tensor({0, 1, 2, 0})).top5, 100.0);
-}
-
-models::ViM2Options tiny_options() {
-  return models::ViM2Options()
-      .image_size(32)
-      .num_classes(10)
-      .patch_size(4)
-      .dims({16, 32, 64, 128})
-      .depths({1, 1, 1, 1})
-      .channel_d_inner({32, 64, 128, 128})
-      .d_state(4)
-      .drop_path_rate(0.1);
-}
-
-TEST(ClassifyTrainer, WeightDecayGroupsOfViM2) {
-  models::ViM2 model(tiny_options());
-  const auto g = vim2_weight_decay_groups(*model);
-  EXPECT_EQ(g.decay.size() + g.no_decay.size(), model->parameters().size());
-  auto contains = [](const std::vector<std::string>& names, const std::string& needle) {
-    for (const auto& n : names)
-      if (n.find(needle) != std::string::npos) return true;
-    return false;
-  };
-  for (const char* n : {"A_logs", ".Ds", "averaging.w_1", "stem_norm.weight", "head.bias", "dt_projs_bias", "conv_bias"})
-    EXPECT_TRUE(contains(g.no_decay_names, n)) << n;
-  for (const auto& n : g.decay_names) {
-    EXPECT_EQ(n.find("bias"), std::string::npos) << n;
-    EXPECT_EQ(n.find("norm"), std::string::npos) << n;
-    EXPECT_EQ(n.find("A_log"), std::string::npos) << n;
-  }
-  EXPECT_TRUE(contains(g.decay_names, "head.weight"));
-  EXPECT_TRUE(contains(g.decay_names, "in_proj.weight"));
 }
 
 // Slices of the CIFAR-10 test images (128 for training, the next 64 for validation).

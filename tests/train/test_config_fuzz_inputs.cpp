@@ -1,8 +1,8 @@
 // Config inputs found by fuzz/fuzz_config.cpp: a `--set` string that is not UTF-8 came back from the
 // run's resolved config.toml as another string (toml++ writes byte 0xA3 as U+00A3); such overrides
 // are refused, and UTF-8 ones of every length round-trip through to_toml.
-#include "mmx/train/classify_config.h"
-#include "mmx/train/config.h"
+#include "mmx/train/tsm2_config.h"
+#include "mmx/train/vim2_config.h"
 
 #include <gtest/gtest.h>
 

@@ -14,7 +14,7 @@
 #include "mmx/core/atomic_file.h"
 #include "mmx/train/checkpoint.h"
 #include "mmx/train/run_dir.h"
-#include "mmx/train/trainer.h"
+#include "mmx/train/tsm2_trainer.h"
 
 namespace mmx::train {
 namespace {

@@ -1,4 +1,4 @@
-// CUDA-graph training steps (mmx/train/graph_step.h) on the GPU: a tiny TSM2 trained 5 steps
+// CUDA-graph training steps (mmx/train/tsm2_train_step.h, cuda_graph.h) on the GPU: a tiny TSM2 trained 5 steps
 // eagerly and 5 steps from a graph (fp32, dropout 0, the same initial parameters, a partial last
 // batch) ends with the same parameters; a bf16 graph run of 20 steps with dropout keeps a finite
 // loss; the trainer with train.cuda_graph = true runs, and resuming it repeats the straight run.
@@ -12,8 +12,8 @@
 #include "mmx/core/build_info.h"
 #include "mmx/data/windows.h"
 #include "mmx/models/tsm2.h"
-#include "mmx/train/graph_step.h"
-#include "mmx/train/trainer.h"
+#include "mmx/train/tsm2_train_step.h"
+#include "mmx/train/tsm2_trainer.h"
 
 namespace mmx::train {
 namespace {

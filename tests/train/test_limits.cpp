@@ -20,9 +20,8 @@
 #include "mmx/models/tsm2.h"
 #include "mmx/models/vim2.h"
 #include "mmx/train/checkpoint.h"
-#include "mmx/train/classify_trainer.h"
-#include "mmx/train/config.h"
-#include "mmx/train/trainer.h"
+#include "mmx/train/tsm2_trainer.h"
+#include "mmx/train/vim2_trainer.h"
 
 namespace mmx::train {
 namespace {

@@ -9,7 +9,7 @@
 
 #include "mmx/core/build_info.h"
 #include "mmx/train/checkpoint.h"
-#include "mmx/train/trainer.h"
+#include "mmx/train/tsm2_trainer.h"
 
 namespace mmx::train {
 namespace {

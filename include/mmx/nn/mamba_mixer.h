@@ -175,24 +175,6 @@ class MambaMixerImpl : public torch::nn::Module {
 };
 TORCH_MODULE(MambaMixer);
 
-/// Parameters split for the optimizer: weight decay applies to `decay` only.
-struct WeightDecayGroups {
-  std::vector<std::string> decay_names;
-  std::vector<torch::Tensor> decay;
-  std::vector<std::string> no_decay_names;
-  std::vector<torch::Tensor> no_decay;
-};
-
-/// Splits `module`'s parameters (paper-spec §1.3, §3.2, §7 row 37): no weight decay on biases
-/// (names ending in "bias"), on every parameter of a norm (Norm2D, RevIN, LayerNorm, GroupNorm,
-/// BatchNorm), on S6's A_log and D, and on the WeightedAverage scalars; decay on everything else
-/// (projection and conv weights). ViM2 (§4.7): also StackedS6 A_logs / Ds, StageAverage scalars
-/// and `*_bias` tensors. Names are the full dotted parameter names of `module`.
-WeightDecayGroups split_weight_decay(const torch::nn::Module& module);
-
-/// The names in `split_weight_decay(module).no_decay_names`.
-std::vector<std::string> no_weight_decay_names(const torch::nn::Module& module);
-
 /// Number of scalars in `module`'s parameters; with a `prefix` (e.g. "backbone.blocks.0"), only
 /// the parameters named `prefix` or `prefix.*`.
 int64_t count_parameters(const torch::nn::Module& module, const std::string& prefix = "");

@@ -132,7 +132,7 @@ void load_module_state(torch::nn::Module& module, const Checkpoint& ckpt, const 
 /// the largest one also gets `optimizer.<name>.step`. Parameters without state yet (never
 /// stepped) get no entries. The moments are copied to the CPU now (a snapshot, unaffected by
 /// later steps). `named_params` names the optimizer's parameters, e.g.
-/// module.named_parameters() or the names of split_weight_decay.
+/// module.named_parameters() or the names of weight_decay_groups.
 /// Errors: CheckpointError if a parameter is not in `optimizer` or a name repeats.
 void add_optimizer_state(Checkpoint& ckpt, const torch::optim::AdamW& optimizer,
                          const std::vector<std::pair<std::string, torch::Tensor>>& named_params);

@@ -2,6 +2,7 @@
 // an earlier run in the same folder, and which [train] settings a resume changes.
 #pragma once
 
+#include <cstdint>
 #include <fstream>
 #include <functional>
 #include <ios>
@@ -51,6 +52,14 @@ struct RunDir {
 /// that fails early leaves an earlier run's files as they were. Throws
 /// std::filesystem::filesystem_error when the folder cannot be created.
 RunDir open_run_dir(const std::string& run_dir, bool resume);
+
+/// What the caller of a trainer (the CLI, tests) hooks into a run.
+struct RunHooks {
+  std::function<void(const std::string&)> log;  ///< receives every log line (also written to train.log)
+  bool progress_bar = true;                      ///< draw a progress bar on stderr
+  /// Stop (as if interrupted) after this epoch; 0 = never. For tests of resuming.
+  int64_t stop_after_epoch = 0;
+};
 
 /// A run's train.log plus an optional sink (the CLI's timestamped stderr lines).
 struct RunLog {

@@ -1,5 +1,6 @@
 // One TSM2 training step (forward, MSE loss, backward, global-norm clipping, AdamW with the
-// weight-decay groups of mmx::nn::split_weight_decay) run eagerly or replayed from a CUDA graph.
+// weight-decay groups of mmx::train::weight_decay_groups) run eagerly or replayed from a CUDA graph
+// (mmx/train/cuda_graph.h).
 //
 // Graph mode (TrainStepOptions::cuda_graph, CUDA only): the first step fills static device
 // buffers with its batch, runs `warmup_iters` eager steps on a side stream (cuBLAS/cuDNN
@@ -23,74 +24,10 @@
 
 #include "mmx/data/windows.h"
 #include "mmx/models/tsm2.h"
+#include "mmx/train/capturable_adamw.h"
+#include "mmx/train/cuda_graph.h"
 
 namespace mmx::train {
-
-/// Scales the defined tensors of `grads` in place so their global L2 norm is at most max_norm:
-/// g *= min(1, max_norm / (norm + 1e-6)), the rule of torch::nn::utils::clip_grad_norm_, but
-/// without reading the norm back to the host (so it can be captured in a CUDA graph). Returns the
-/// norm before clipping as a 0-dim float32 tensor on the grads' device (a CPU zero when none is
-/// defined). Errors: c10::Error for max_norm <= 0 or grads of mixed devices.
-torch::Tensor clip_grad_norm_device(const std::vector<torch::Tensor>& grads, double max_norm);
-
-/// Hyper-parameters of CapturableAdamW (torch::optim::AdamWOptions' defaults except the lr).
-struct CapturableAdamWOptions {
-  double lr = 1e-3;
-  double weight_decay = 1e-2;  ///< decoupled, applied to the `decay` group only
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-};
-
-/// AdamW (the update of torch::optim::AdamW, no amsgrad) written with multi-tensor ATen ops on
-/// the parameters' device, whose step count and learning rate live in 0-dim float64 device
-/// tensors and whose bias corrections are computed on the device: step() issues no host
-/// synchronisation and no host-to-device copy, so it can be captured in a CUDA graph and works
-/// the same eagerly (also on the CPU). Every parameter must have a defined .grad() when step()
-/// runs; its moments live in fixed tensors (copy_ only, never reallocated).
-class CapturableAdamW {
- public:
-  /// `decay` and `no_decay`: the two groups (e.g. mmx::nn::split_weight_decay), all of one
-  /// floating dtype and device. Errors: c10::Error for an empty parameter set, mixed dtypes or
-  /// devices, or a negative lr / weight decay.
-  CapturableAdamW(std::vector<torch::Tensor> decay, std::vector<torch::Tensor> no_decay,
-                  const CapturableAdamWOptions& options);
-
-  /// Writes the learning rate used by later steps (a fill kernel on CUDA; asynchronous).
-  void set_lr(double lr);
-  /// One AdamW step on every parameter. Errors: c10::Error when a parameter has no grad.
-  void step();
-
-  /// Copies the moments, step count and learning rate into `optimizer`'s per-parameter
-  /// AdamWParamState and group options (for mmx::train::add_optimizer_state). `optimizer` must
-  /// hold the same parameter tensors. Synchronises with the device.
-  void export_state(torch::optim::AdamW& optimizer) const;
-  /// Copies `optimizer`'s state (e.g. from load_optimizer_state) into this optimizer's tensors in
-  /// place; parameters without state restart from zero moments. Errors: c10::Error when the
-  /// parameters' states disagree on the step count or a moment has another shape.
-  void import_state(const torch::optim::AdamW& optimizer);
-
-  /// Copies of the moments, step count and learning rate.
-  struct State {
-    std::vector<torch::Tensor> exp_avg, exp_avg_sq;
-    torch::Tensor step, lr;
-  };
-  State snapshot() const;
-  /// Copies a snapshot back in place. Errors: c10::Error for a snapshot of another optimizer.
-  void restore(const State& state);
-
-  /// Parameters in update order: the decay group, then the no-decay group.
-  const std::vector<torch::Tensor>& params() const { return params_; }
-  /// The first/second moments (same order as params()).
-  const std::vector<torch::Tensor>& exp_avg() const { return exp_avg_; }
-  const std::vector<torch::Tensor>& exp_avg_sq() const { return exp_avg_sq_; }
-  /// 0-dim float64 tensors: steps taken, current learning rate.
-  const torch::Tensor& step_count() const { return step_; }
-  const torch::Tensor& lr() const { return lr_; }
-
- private:
-  std::vector<torch::Tensor> params_, decay_, exp_avg_, exp_avg_sq_;
-  torch::Tensor step_, lr_;
-  CapturableAdamWOptions options_;
-};
 
 /// How TSM2TrainStep trains.
 struct TrainStepOptions {
@@ -159,7 +96,6 @@ class TSM2TrainStep {
   void import_optimizer_state();
 
  private:
-  struct Graph;
   void prepare_graph_buffers();
   void load_indices(const std::vector<int64_t>& indices);
   void load_batch(const torch::Tensor& x, const torch::Tensor& y);
@@ -188,7 +124,7 @@ class TSM2TrainStep {
   Input input_ = Input::kNone;
   torch::Tensor starts_, x_, y_, weights_, loss_sum_;
   int64_t weights_n_ = -1;
-  std::unique_ptr<Graph> graph_;
+  std::unique_ptr<CudaGraph> graph_;
   bool fallback_ = false;
   std::string fallback_reason_;
   int64_t steps_ = 0;

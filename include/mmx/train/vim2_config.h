@@ -2,8 +2,8 @@
 // [augment] and [train] tables, overridable from the command line with `--set section.key=value`
 // (lists as TOML arrays: `--set model.dims=[32,64,128,256]`). `model.name = "vim2"` marks a
 // classification config (is_classify_config); unknown keys are errors naming the key and the
-// closest valid one, exactly as for the TSM2 config (mmx/train/config.h). The resolved
-// configuration is written to every run directory and stored in every checkpoint.
+// closest valid one, read by the key-table machinery both models share (src/train/config_value.h).
+// The resolved configuration is written to every run directory and stored in every checkpoint.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +12,7 @@
 
 #include "mmx/data/images.h"
 #include "mmx/models/vim2.h"
-#include "mmx/train/config.h"
+#include "mmx/train/config_error.h"
 
 namespace mmx::train {
 
@@ -26,7 +26,8 @@ struct ClassifyDataConfig {
   int64_t prefetch = 2;             ///< batches prepared ahead of the training step
 };
 
-/// [train]: optimisation (paper-spec §4.7 defaults: ImageNet-1K, batch 1024).
+/// [train]: optimisation. Defaults: the ImageNet-1K recipe (batch 1024, 300 epochs, 20 warm-up)
+/// of VMamba / Swin that arXiv 2403.19888 follows for ViM2 (Table 2).
 struct ClassifyOptimConfig {
   int64_t epochs = 300;
   int64_t batch_size = 1024;

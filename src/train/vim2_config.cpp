@@ -1,6 +1,6 @@
-// TOML configuration of ViM2 classification (toml++): a schema of keys bound to the fields of
-// ClassifyConfig, with the same error behaviour as the TSM2 config (src/train/config.cpp).
-#include "mmx/train/classify_config.h"
+// TOML configuration of ViM2 classification (toml++): a key table bound to the fields of
+// ClassifyConfig, read by the machinery both models share (src/train/config_value.h).
+#include "mmx/train/vim2_config.h"
 
 #include "mmx/ops/selective_scan.h"
 #include "train/config_value.h"
@@ -9,151 +9,88 @@
 
 #include <c10/util/Exception.h>
 
-#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <functional>
-#include <tuple>
-#include <map>
 #include <sstream>
-#include <variant>
+#include <tuple>
+
+#include "mmx/train/device.h"
 
 namespace mmx::train {
 namespace {
 
 using namespace config_value;
 
-struct Entry {
-  Kind kind;
-  std::function<void(ClassifyConfig&, const Value&)> set;
-  std::function<Value(const ClassifyConfig&)> get;
-};
+const Schema<ClassifyConfig>& schema() {
+  static const Schema<ClassifyConfig> s = [] {
+    Schema<ClassifyConfig> m({"data", "model", "augment", "train"});
+    MMX_CONFIG_MODEL_OPTION(m, image_size, Kind::kInt, int64_t);
+    MMX_CONFIG_MODEL_OPTION(m, num_classes, Kind::kInt, int64_t);
+    MMX_CONFIG_MODEL_OPTION(m, patch_size, Kind::kInt, int64_t);
+    MMX_CONFIG_MODEL_OPTION(m, dims, Kind::kIntList, IntList);
+    MMX_CONFIG_MODEL_OPTION(m, depths, Kind::kIntList, IntList);
+    MMX_CONFIG_MODEL_OPTION(m, channel_d_inner, Kind::kIntList, IntList);
+    MMX_CONFIG_MODEL_OPTION(m, d_state, Kind::kInt, int64_t);
+    MMX_CONFIG_MODEL_OPTION(m, expand, Kind::kInt, int64_t);
+    MMX_CONFIG_MODEL_OPTION(m, d_conv, Kind::kInt, int64_t);
+    MMX_CONFIG_MODEL_OPTION(m, channel_d_conv, Kind::kInt, int64_t);
+    MMX_CONFIG_MODEL_OPTION(m, channel_layout, Kind::kString, std::string);
+    MMX_CONFIG_MODEL_OPTION(m, channel_branches, Kind::kInt, int64_t);
+    MMX_CONFIG_MODEL_OPTION(m, block_order, Kind::kString, std::string);
+    MMX_CONFIG_MODEL_OPTION(m, weighted_average, Kind::kBool, bool);
+    MMX_CONFIG_MODEL_OPTION(m, out_norm, Kind::kBool, bool);
+    MMX_CONFIG_MODEL_OPTION(m, drop_path_rate, Kind::kFloat, double);
+    MMX_CONFIG_MODEL_OPTION(m, norm_eps, Kind::kFloat, double);
+    MMX_CONFIG_MODEL_OPTION(m, scan_recompute, Kind::kBool, bool);
+    m.field("model.name", Kind::kString, [](ClassifyConfig& c) -> std::string& { return c.model_name; });
+    m.field("model.preset", Kind::kString, [](ClassifyConfig& c) -> std::string& { return c.preset; });
 
-using O = models::ViM2Options;
+    MMX_CONFIG_FIELD(m, data, dataset, Kind::kString);
+    MMX_CONFIG_FIELD(m, data, train_dir, Kind::kString);
+    MMX_CONFIG_FIELD(m, data, val_dir, Kind::kString);
+    MMX_CONFIG_FIELD(m, data, workers, Kind::kInt);
+    MMX_CONFIG_FIELD(m, data, prefetch, Kind::kInt);
 
-// A schema value as the field's type (integers of any width, float or double, bool, string).
-template <class T>
-T value_as(const Value& v) {
-  if constexpr (std::is_same_v<T, bool>) return std::get<bool>(v);
-  else if constexpr (std::is_floating_point_v<T>) return static_cast<T>(std::get<double>(v));
-  else if constexpr (std::is_integral_v<T>) return static_cast<T>(std::get<int64_t>(v));
-  else return std::get<T>(v);
-}
-template <class T>
-Value to_value(const T& x) {
-  if constexpr (std::is_same_v<T, bool>) return Value(x);
-  else if constexpr (std::is_floating_point_v<T>) return Value(static_cast<double>(x));
-  else if constexpr (std::is_integral_v<T>) return Value(static_cast<int64_t>(x));
-  else return Value(x);
-}
+    MMX_CONFIG_FIELD(m, augment, image_size, Kind::kInt);
+    MMX_CONFIG_FIELD(m, augment, random_resized_crop, Kind::kBool);
+    MMX_CONFIG_FIELD(m, augment, rrc_scale_min, Kind::kFloat);
+    MMX_CONFIG_FIELD(m, augment, rrc_scale_max, Kind::kFloat);
+    MMX_CONFIG_FIELD(m, augment, rrc_ratio_min, Kind::kFloat);
+    MMX_CONFIG_FIELD(m, augment, rrc_ratio_max, Kind::kFloat);
+    MMX_CONFIG_FIELD(m, augment, interpolation, Kind::kString);
+    MMX_CONFIG_FIELD(m, augment, pad_crop, Kind::kInt);
+    MMX_CONFIG_FIELD(m, augment, hflip, Kind::kFloat);
+    MMX_CONFIG_FIELD(m, augment, randaugment_n, Kind::kInt);
+    MMX_CONFIG_FIELD(m, augment, randaugment_m, Kind::kFloat);
+    MMX_CONFIG_FIELD(m, augment, randaugment_mstd, Kind::kFloat);
+    MMX_CONFIG_FIELD(m, augment, randaugment_prob, Kind::kFloat);
+    MMX_CONFIG_FIELD(m, augment, color_jitter, Kind::kFloat);
+    MMX_CONFIG_FIELD(m, augment, random_erasing, Kind::kFloat);
+    MMX_CONFIG_FIELD(m, augment, mixup_alpha, Kind::kFloat);
+    MMX_CONFIG_FIELD(m, augment, cutmix_alpha, Kind::kFloat);
+    MMX_CONFIG_FIELD(m, augment, mixup_prob, Kind::kFloat);
+    MMX_CONFIG_FIELD(m, augment, mixup_switch_prob, Kind::kFloat);
+    MMX_CONFIG_FIELD(m, augment, label_smoothing, Kind::kFloat);
+    MMX_CONFIG_FIELD(m, augment, mean, Kind::kFloatList);
+    MMX_CONFIG_FIELD(m, augment, std, Kind::kFloatList);
+    MMX_CONFIG_FIELD(m, augment, eval_resize_ratio, Kind::kFloat);
 
-const std::map<std::string, Entry>& schema() {
-  static const std::map<std::string, Entry> s = [] {
-    std::map<std::string, Entry> m;
-    // Plain struct fields, reached through a function returning a reference.
-    auto field = [&](const std::string& key, Kind kind, auto ref) {
-      using T = std::decay_t<decltype(ref(std::declval<ClassifyConfig&>()))>;
-      m[key] = {kind, [ref](ClassifyConfig& c, const Value& v) { ref(c) = value_as<T>(v); },
-                [ref](const ClassifyConfig& c) { return to_value(ref(const_cast<ClassifyConfig&>(c))); }};
-    };
-    // ViM2Options fields are TORCH_ARG accessors: bind through getter/setter pairs.
-    auto model = [&](const std::string& key, Kind kind, auto get, auto set) {
-      m[key] = {kind, [set](ClassifyConfig& c, const Value& v) { set(c.model, v); },
-                [get](const ClassifyConfig& c) { return Value(get(c.model)); }};
-    };
-#define MMX_MODEL_FIELD(name, kind, type)                                                \
-  model("model." #name, kind, [](const O& o) { return static_cast<type>(o.name()); }, \
-        [](O& o, const Value& v) { o.name(std::get<type>(v)); })
-    MMX_MODEL_FIELD(image_size, Kind::kInt, int64_t);
-    MMX_MODEL_FIELD(num_classes, Kind::kInt, int64_t);
-    MMX_MODEL_FIELD(patch_size, Kind::kInt, int64_t);
-    MMX_MODEL_FIELD(dims, Kind::kIntList, IntList);
-    MMX_MODEL_FIELD(depths, Kind::kIntList, IntList);
-    MMX_MODEL_FIELD(channel_d_inner, Kind::kIntList, IntList);
-    MMX_MODEL_FIELD(d_state, Kind::kInt, int64_t);
-    MMX_MODEL_FIELD(expand, Kind::kInt, int64_t);
-    MMX_MODEL_FIELD(d_conv, Kind::kInt, int64_t);
-    MMX_MODEL_FIELD(channel_d_conv, Kind::kInt, int64_t);
-    MMX_MODEL_FIELD(channel_layout, Kind::kString, std::string);
-    MMX_MODEL_FIELD(channel_branches, Kind::kInt, int64_t);
-    MMX_MODEL_FIELD(block_order, Kind::kString, std::string);
-    MMX_MODEL_FIELD(weighted_average, Kind::kBool, bool);
-    MMX_MODEL_FIELD(out_norm, Kind::kBool, bool);
-    MMX_MODEL_FIELD(drop_path_rate, Kind::kFloat, double);
-    MMX_MODEL_FIELD(norm_eps, Kind::kFloat, double);
-    MMX_MODEL_FIELD(scan_recompute, Kind::kBool, bool);
-#undef MMX_MODEL_FIELD
-    field("model.name", Kind::kString, [](ClassifyConfig& c) -> std::string& { return c.model_name; });
-    field("model.preset", Kind::kString, [](ClassifyConfig& c) -> std::string& { return c.preset; });
-
-#define MMX_FIELD(section, member, path, kind) \
-  field(section "." #member, kind, [](ClassifyConfig& c) -> auto& { return c.path.member; })
-    MMX_FIELD("data", dataset, data, Kind::kString);
-    MMX_FIELD("data", data_root, data, Kind::kString);
-    MMX_FIELD("data", train_dir, data, Kind::kString);
-    MMX_FIELD("data", val_dir, data, Kind::kString);
-    MMX_FIELD("data", workers, data, Kind::kInt);
-    MMX_FIELD("data", prefetch, data, Kind::kInt);
-
-    MMX_FIELD("augment", image_size, augment, Kind::kInt);
-    MMX_FIELD("augment", random_resized_crop, augment, Kind::kBool);
-    MMX_FIELD("augment", rrc_scale_min, augment, Kind::kFloat);
-    MMX_FIELD("augment", rrc_scale_max, augment, Kind::kFloat);
-    MMX_FIELD("augment", rrc_ratio_min, augment, Kind::kFloat);
-    MMX_FIELD("augment", rrc_ratio_max, augment, Kind::kFloat);
-    MMX_FIELD("augment", interpolation, augment, Kind::kString);
-    MMX_FIELD("augment", pad_crop, augment, Kind::kInt);
-    MMX_FIELD("augment", hflip, augment, Kind::kFloat);
-    MMX_FIELD("augment", randaugment_n, augment, Kind::kInt);
-    MMX_FIELD("augment", randaugment_m, augment, Kind::kFloat);
-    MMX_FIELD("augment", randaugment_mstd, augment, Kind::kFloat);
-    MMX_FIELD("augment", randaugment_prob, augment, Kind::kFloat);
-    MMX_FIELD("augment", color_jitter, augment, Kind::kFloat);
-    MMX_FIELD("augment", random_erasing, augment, Kind::kFloat);
-    MMX_FIELD("augment", mixup_alpha, augment, Kind::kFloat);
-    MMX_FIELD("augment", cutmix_alpha, augment, Kind::kFloat);
-    MMX_FIELD("augment", mixup_prob, augment, Kind::kFloat);
-    MMX_FIELD("augment", mixup_switch_prob, augment, Kind::kFloat);
-    MMX_FIELD("augment", label_smoothing, augment, Kind::kFloat);
-    MMX_FIELD("augment", mean, augment, Kind::kFloatList);
-    MMX_FIELD("augment", std, augment, Kind::kFloatList);
-    MMX_FIELD("augment", eval_resize_ratio, augment, Kind::kFloat);
-
-    MMX_FIELD("train", epochs, train, Kind::kInt);
-    MMX_FIELD("train", batch_size, train, Kind::kInt);
-    MMX_FIELD("train", eval_batch_size, train, Kind::kInt);
-    MMX_FIELD("train", lr, train, Kind::kFloat);
-    MMX_FIELD("train", min_lr, train, Kind::kFloat);
-    MMX_FIELD("train", warmup_lr, train, Kind::kFloat);
-    MMX_FIELD("train", warmup_epochs, train, Kind::kFloat);
-    MMX_FIELD("train", weight_decay, train, Kind::kFloat);
-    MMX_FIELD("train", clip_grad, train, Kind::kFloat);
-    MMX_FIELD("train", beta1, train, Kind::kFloat);
-    MMX_FIELD("train", beta2, train, Kind::kFloat);
-    MMX_FIELD("train", eps, train, Kind::kFloat);
-    MMX_FIELD("train", ema, train, Kind::kBool);
-    MMX_FIELD("train", ema_decay, train, Kind::kFloat);
-    MMX_FIELD("train", ema_warmup, train, Kind::kBool);
-    MMX_FIELD("train", seed, train, Kind::kInt);
-    MMX_FIELD("train", threads, train, Kind::kInt);
-    MMX_FIELD("train", device, train, Kind::kString);
-    MMX_FIELD("train", precision, train, Kind::kString);
-    MMX_FIELD("train", max_batches_per_epoch, train, Kind::kInt);
-    MMX_FIELD("train", max_eval_batches, train, Kind::kInt);
-    MMX_FIELD("train", time_budget_minutes, train, Kind::kFloat);
-    MMX_FIELD("train", eval_every, train, Kind::kInt);
-    MMX_FIELD("train", save_every, train, Kind::kInt);
-#undef MMX_FIELD
+    MMX_CONFIG_FIELD(m, train, warmup_lr, Kind::kFloat);
+    MMX_CONFIG_FIELD(m, train, beta1, Kind::kFloat);
+    MMX_CONFIG_FIELD(m, train, beta2, Kind::kFloat);
+    MMX_CONFIG_FIELD(m, train, eps, Kind::kFloat);
+    MMX_CONFIG_FIELD(m, train, ema, Kind::kBool);
+    MMX_CONFIG_FIELD(m, train, ema_decay, Kind::kFloat);
+    MMX_CONFIG_FIELD(m, train, ema_warmup, Kind::kBool);
+    MMX_CONFIG_FIELD(m, train, max_eval_batches, Kind::kInt);
+    MMX_CONFIG_FIELD(m, train, eval_every, Kind::kInt);
+    MMX_CONFIG_FIELD(m, train, save_every, Kind::kInt);
+    bind_shared_keys(m);
     return m;
   }();
   return s;
-}
-
-const Entry& lookup(const std::string& key, const std::string& where) {
-  return config_value::find_entry(schema(), key, where, classify_config_keys());
 }
 
 // Upper bounds of the model and batch sizes: generous (several times ViM2-B at 224 px) but finite,
@@ -196,8 +133,7 @@ void validate(const ClassifyConfig& c, const std::string& source) {
   auto fail = [&](const std::string& what) { throw ConfigError(source + ": " + what); };
   // Every float key finite (NaN compares false with everything, so the ranges below would let it
   // through where they test for the bad side).
-  for (const auto& [key, e] : schema()) {
-    const Value v = e.get(c);
+  for (const auto& [key, v] : schema().values(c)) {
     if (const auto* d = std::get_if<double>(&v); d && !std::isfinite(*d))
       fail(key + " = " + num(*d) + "; expected a finite number");
     if (const auto* l = std::get_if<FloatList>(&v))
@@ -238,10 +174,7 @@ void validate(const ClassifyConfig& c, const std::string& source) {
   // The upper bound (this machine's hardware threads) is checked by train_vim2: a checkpoint's
   // stored config from a larger machine must still load here.
   in_range("train.threads", t.threads, 0, kMaxWorkers);
-  if (t.device != "cpu" && t.device != "cuda") fail("train.device must be \"cpu\" or \"cuda\", got \"" + t.device + "\"");
-  if (t.precision != "fp32" && t.precision != "bf16")
-    fail("train.precision must be \"fp32\" or \"bf16\", got \"" + t.precision + "\"");
-  if (t.precision == "bf16" && t.device != "cuda") fail("train.precision = \"bf16\" needs train.device = \"cuda\"");
+  if (const std::string problem = device_settings_problem(t.device, t.precision); !problem.empty()) fail(problem);
 
   // Model sizes, each bounded before the parameter count is computed from them.
   const auto& m = c.model;
@@ -295,11 +228,7 @@ void validate(const ClassifyConfig& c, const std::string& source) {
 
 }  // namespace
 
-std::vector<std::string> classify_config_keys() {
-  std::vector<std::string> keys;
-  for (const auto& [k, e] : schema()) keys.push_back(k);
-  return keys;
-}
+std::vector<std::string> classify_config_keys() { return schema().keys(); }
 
 bool is_classify_config(const std::string& path) {
   try {
@@ -313,41 +242,8 @@ bool is_classify_config(const std::string& path) {
 
 ClassifyConfig parse_classify_config(const std::string& toml_text, const std::string& source,
                                      const std::vector<std::string>& overrides) {
-  toml::table tbl;
-  try {
-    tbl = toml::parse(toml_text, source);
-  } catch (const toml::parse_error& e) {
-    std::ostringstream os;
-    os << source << ":" << e.source().begin.line << ":" << e.source().begin.column << ": " << e.description();
-    throw ConfigError(os.str());
-  }
   // Every assignment in order (file, then overrides), checked and converted first.
-  struct Assignment {
-    const Entry* entry;
-    std::string key;
-    Value value;
-  };
-  std::vector<Assignment> assignments;
-  for (const auto& [section, node] : tbl) {
-    const std::string sec(section.str());
-    const auto* t = node.as_table();
-    if (!t)
-      throw ConfigError(source + ": unknown key '" + sec + "' (" + did_you_mean(sec, classify_config_keys()) +
-                        "); keys live in [data], [model], [augment], [train]");
-    for (const auto& [key, value] : *t) {
-      const std::string full = sec + "." + std::string(key.str());
-      const std::string line = source + ":" + std::to_string(value.source().begin.line);
-      const Entry& e = lookup(full, line);
-      assignments.push_back({&e, full, from_toml(value, e.kind, line + ": " + full)});
-    }
-  }
-  for (const auto& o : overrides) {
-    const auto eq = o.find('=');
-    if (eq == std::string::npos) throw ConfigError("--set " + o + ": expected section.key=value");
-    const std::string key = o.substr(0, eq);
-    const Entry& e = lookup(key, "--set");
-    assignments.push_back({&e, key, from_string(o.substr(eq + 1), e.kind, "--set " + key)});
-  }
+  const std::vector<Assignment> assignments = schema().read(toml_text, source, overrides);
   // The preset (the last one given) first, then every other key on top of it.
   ClassifyConfig c;
   for (const auto& a : assignments)
@@ -361,7 +257,7 @@ ClassifyConfig parse_classify_config(const std::string& toml_text, const std::st
   }
   bool augment_size_given = false;
   for (const auto& a : assignments) {
-    if (a.key != "model.preset") a.entry->set(c, a.value);
+    if (a.key != "model.preset") schema().apply(c, a);
     augment_size_given = augment_size_given || a.key == "augment.image_size";
   }
   if (!augment_size_given) c.augment.image_size = c.model.image_size();
@@ -373,10 +269,6 @@ ClassifyConfig load_classify_config(const std::string& path, const std::vector<s
   return parse_classify_config(read_config_text(path), path, overrides);
 }
 
-std::string to_toml(const ClassifyConfig& c) {
-  toml::table root;
-  for (const auto& [key, e] : schema()) insert_value(root, key, e.get(c));
-  return dump_toml(root);
-}
+std::string to_toml(const ClassifyConfig& c) { return schema().to_toml(c); }
 
 }  // namespace mmx::train

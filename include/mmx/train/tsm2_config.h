@@ -1,26 +1,23 @@
 // Experiment configuration of TSM2 training: one TOML file with [data], [model], [train] tables,
-// overridable from the command line with `--set section.key=value`. Unknown keys are errors that
-// name the key and the closest valid one. The resolved configuration is written to every run
-// directory and stored in every checkpoint, so a run can be repeated exactly.
+// overridable from the command line with `--set section.key=value`, read by the key-table
+// machinery both models share (src/train/config_value.h). Unknown keys are errors that name the
+// key and the closest valid one. The resolved configuration is written to every run directory and
+// stored in every checkpoint, so a run can be repeated exactly.
 #pragma once
 
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "mmx/data/forecast_source.h"
 #include "mmx/models/tsm2.h"
+#include "mmx/train/config_error.h"
 
 namespace mmx::train {
 
-/// Bad configuration (unknown key, wrong type, invalid value, unreadable file).
-class ConfigError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-/// [data]: which series and which window protocol (paper-spec §5.1). Exactly one of `dataset`
-/// (a benchmark, read and split as the paper does) and `path` (a CSV of one's own) is set.
+/// [data]: which series and which window protocol (the long-term forecasting benchmarks of
+/// arXiv 2403.19888 Table 5, split as TSLib does). Exactly one of `dataset` (a benchmark, read and
+/// split as the paper does) and `path` (a CSV of one's own) is set.
 struct DataConfig {
   std::string dataset;            ///< registry name (ETTh1, ..., Weather, Exchange, ILI, ...)
   std::string data_root;          ///< "" = $MMX_DATA_ROOT or ../shared/data
@@ -40,7 +37,9 @@ struct DataConfig {
   std::string fill = "error";     ///< empty/NaN cells: error | ffill | zero
 };
 
-/// [train]: optimisation (paper-spec §5.4 defaults, ETT row).
+/// [train]: optimisation: AdamW with the no-decay groups, warm-up + cosine schedule, gradient
+/// clipping, early stopping on validation MSE. arXiv 2403.19888 states no TSM2 training recipe;
+/// the defaults are ours.
 struct OptimConfig {
   int64_t epochs = 15;
   int64_t batch_size = 128;
@@ -55,7 +54,7 @@ struct OptimConfig {
   int64_t threads = 0;             ///< CPU threads (0 = LibTorch default)
   std::string device = "cpu";      ///< cpu | cuda
   std::string precision = "fp32";  ///< fp32 | bf16 (autocast on CUDA; the scan state stays fp32)
-  /// Replay each training step from a CUDA graph (device cuda only; mmx/train/graph_step.h).
+  /// Replay each training step from a CUDA graph (device cuda only; mmx/train/tsm2_train_step.h).
   bool cuda_graph = false;
   int64_t max_batches_per_epoch = 0;  ///< 0 = all training windows each epoch
   double time_budget_minutes = 0.0;   ///< stop training after this much wall time (0 = none)
@@ -88,14 +87,7 @@ void check_model_size(const models::TSM2Options& o, const std::string& what);
 std::string to_toml(const TrainConfig& config);
 /// Every valid key, "section.key".
 std::vector<std::string> config_keys();
-
-/// Levenshtein distance, used for "did you mean" suggestions.
-size_t edit_distance(const std::string& a, const std::string& b);
-/// The candidate closest to `word` by edit distance.
-std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
-/// The hint after an unknown key: "did you mean 'train.lr'?" when a candidate is close (edit
-/// distance <= max(2, |word| / 3), against the full key or its last component), else the valid
-/// keys of the word's section ("no similar key; [model] has: d_model, ...") or the sections.
-std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
+/// The data source a config names: a registered benchmark or an own CSV, with its [data] options.
+data::ForecastSource forecast_source(const TrainConfig& config);
 
 }  // namespace mmx::train
