@@ -33,3 +33,12 @@ mmx_test(test_config_fuzz_inputs LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/te
 # run bit for bit; the run-folder lock; divergence caught at its step.
 mmx_test(test_durable_runs LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_durable_runs.cpp)
 target_link_libraries(test_durable_runs PRIVATE nlohmann_json::nlohmann_json)
+# The shared training parts: the learning-rate schedule (both trainers' former rates, exactly), the
+# weight-decay groups (identical to the former ones for the default TSM2 and ViM2 configs), device
+# names, run records (metrics files byte for byte, history, resume checks), the autocast scope, the
+# model EMA, the ViM2 step and the CUDA-graph helper's refusals on the CPU.
+mmx_test(test_train_parts LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_lr_schedule.cpp
+         ${CMAKE_CURRENT_LIST_DIR}/test_param_groups.cpp ${CMAKE_CURRENT_LIST_DIR}/test_device.cpp
+         ${CMAKE_CURRENT_LIST_DIR}/test_run_records.cpp ${CMAKE_CURRENT_LIST_DIR}/test_train_parts.cpp)
+target_link_libraries(test_train_parts PRIVATE nlohmann_json::nlohmann_json)
+target_compile_definitions(test_train_parts PRIVATE MMX_TRAIN_TEST_DATA="${CMAKE_CURRENT_LIST_DIR}/data")
