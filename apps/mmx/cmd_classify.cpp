@@ -20,7 +20,7 @@ void add_classify(CLI::App& app) {
   static bool ema = false, as_json = false;
   cmd->add_option("--checkpoint", ckpt, "best.safetensors of a ViM2 run")->required();
   cmd->add_option("images", images, "PNG or JPEG files")->required();
-  cmd->add_option("--device", device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  cmd->add_option("--device", device, "cpu or cuda")->check(CLI::IsMember(train::device_names()))->capture_default_str();
   cmd->add_flag("--ema", ema, "use the EMA weights of the checkpoint");
   cmd->add_flag("--json", as_json, "print one JSON document instead of text");
   cmd->callback([] {

@@ -20,7 +20,7 @@ void add_eval(CLI::App& app) {
   static bool original = false, ema = false;
   cmd->add_option("--checkpoint", ckpt, "best.safetensors of a run")->required();
   cmd->add_option("--split", split, "test or val")->check(CLI::IsMember({"test", "val"}))->capture_default_str();
-  cmd->add_option("--device", device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  cmd->add_option("--device", device, "cpu or cuda")->check(CLI::IsMember(train::device_names()))->capture_default_str();
   cmd->add_flag("--original-units", original, "also report MSE/MAE in the data's own units");
   cmd->add_flag("--ema", ema, "ViM2: evaluate the EMA weights of the checkpoint");
   cmd->callback([] {

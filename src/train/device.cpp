@@ -1,9 +1,18 @@
 // Device names of configs and command lines (see include/mmx/train/device.h).
 #include "mmx/train/device.h"
 
+#include <algorithm>
+
 namespace mmx::train {
 
-bool is_device_name(const std::string& name) { return name == "cpu" || name == "cuda"; }
+const std::vector<std::string>& device_names() {
+  static const std::vector<std::string> names{"cpu", "cuda"};
+  return names;
+}
+
+bool is_device_name(const std::string& name) {
+  return std::find(device_names().begin(), device_names().end(), name) != device_names().end();
+}
 
 bool is_cuda_device_name(const std::string& name) { return name == "cuda"; }
 

@@ -25,6 +25,7 @@ TEST(Device, CpuAndCudaAreTheNames) {
   EXPECT_FALSE(is_device_name("gpu"));
   EXPECT_FALSE(is_device_name("CPU"));
   EXPECT_FALSE(is_device_name("cuda:0"));
+  EXPECT_EQ(device_names(), (std::vector<std::string>{"cpu", "cuda"}));
   EXPECT_TRUE(is_cuda_device_name("cuda"));
   EXPECT_FALSE(is_cuda_device_name("cpu"));
 }

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <vector>
 
 namespace mmx::train {
 
@@ -15,7 +16,9 @@ namespace mmx::train {
 /// build)" when this build or machine has no CUDA device.
 torch::Device parse_device(const std::string& name, const std::string& setting = "device");
 
-/// True for the names parse_device accepts ("cpu", "cuda"); nothing is checked about the machine.
+/// The names parse_device accepts: "cpu", "cuda" (for command-line choices).
+const std::vector<std::string>& device_names();
+/// True for the names parse_device accepts; nothing is checked about the machine.
 bool is_device_name(const std::string& name);
 /// True when `name` is "cuda" (a setting that needs a CUDA device, e.g. bf16 or CUDA graphs).
 bool is_cuda_device_name(const std::string& name);

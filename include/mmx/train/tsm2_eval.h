@@ -27,7 +27,9 @@ struct EvalMetrics {
 
 /// Evaluates `model` on every window of `windows` in order, batch_size at a time (the last partial
 /// batch included). With `scaler`, also reports metrics in original units. With `target_channel`
-/// >= 0 (TSLib's "MS" features) only that variate is scored.
+/// >= 0 (TSLib's "MS" features) only that variate is scored. The model runs in eval mode without
+/// gradients on `device` (its train/eval mode is restored). Errors: c10::Error when the windows'
+/// (seq_len, n_vars) differ from the model's.
 EvalMetrics evaluate(models::TSM2& model, const data::WindowDataset& windows, int64_t batch_size,
                      torch::Device device, const data::StandardScaler* scaler = nullptr,
                      int64_t target_channel = -1);

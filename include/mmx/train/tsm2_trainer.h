@@ -19,11 +19,18 @@ namespace mmx::train {
 /// Hooks of a TSM2 run: log lines, the progress bar, a stop after an epoch (tests).
 using TrainHooks = RunHooks;
 
+/// One epoch of a TSM2 run (a row of metrics.csv). train_loss: mean training MSE of the epoch's
+/// windows; val_mse / val_mae: validation metrics in the standardised space; lr: the rate of the
+/// epoch's last step; seconds: wall time of the epoch, validation included; windows_per_second:
+/// training windows per second of training time.
 struct EpochRecord {
   int64_t epoch = 0;
   double train_loss = 0, val_mse = 0, val_mae = 0, lr = 0, seconds = 0, windows_per_second = 0;
 };
 
+/// What train_tsm2 returns. best_val_mse: the lowest validation MSE of the run; test: the best
+/// epoch's weights on every test window; train_seconds: wall time of this call (a resume starts
+/// from 0); history: every epoch of the run, resumed ones included; n_params: trainable scalars.
 struct TrainResult {
   std::string run_dir;
   int64_t epochs_run = 0, best_epoch = 0;

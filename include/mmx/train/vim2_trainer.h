@@ -41,6 +41,8 @@ struct ClassifyEpochRecord {
   double elapsed_seconds = 0;    ///< wall-clock training time since the run started (resumes add up)
 };
 
+/// What train_vim2 returns; train_seconds: wall time of this call (a resume starts from 0);
+/// steps: optimizer steps of the whole run.
 struct ClassifyResult {
   std::string run_dir;
   int64_t epochs_run = 0, best_epoch = 0, steps = 0;
