@@ -5,7 +5,7 @@
 
 #include "common/scan_case.h"
 #include "common/tolerance.h"
-#include "ops/cpu/scan_cpu.h"
+#include "ops/cpu/cpu_isa.h"
 #include "scan_shapes.h"
 
 namespace mmx::test {

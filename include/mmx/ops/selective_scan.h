@@ -1,7 +1,9 @@
 // The selective scan (S6) operator: the one operation every MambaMixer layer stands on.
 //
-// Semantics follow mamba_ssm's `selective_scan_fn` (paper-spec §1.3, anchors §A.1), per batch b,
-// channel e, state n and step t (g = e / (E / G) is the group of channel e):
+// Semantics follow mamba_ssm's `selective_scan_fn` and `selective_scan_ref`
+// (mamba_ssm/ops/selective_scan_interface.py): the S6 recurrence that the selective token and
+// channel mixers of MambaMixer (arXiv 2403.19888) run, per batch b, channel e, state n and step t
+// (g = e / (E / G) is the group of channel e):
 //
 //   Delta[b,e,t] = softplus(delta[b,e,t] + delta_bias[e])     (softplus and bias optional)
 //   h[b,e,n](t)  = exp(Delta[b,e,t] * A[e,n]) * h(t-1) + Delta[b,e,t] * B[b,g,n,t] * u[b,e,t]
@@ -39,7 +41,8 @@ struct SelectiveScanOptions {
   /// the bytes of a bf16 u at N = 16); the backward reruns the forward to rebuild them. Same
   /// gradients bit for bit, one more forward per backward. No effect on the reference path
   /// (autograd through LibTorch ops) or without autograd. Source: the recompute-in-backward
-  /// design of mamba_ssm's fused kernel (anchors §A.2), here optional.
+  /// design of mamba_ssm's fused kernel (csrc/selective_scan/selective_scan_bwd_kernel.cuh),
+  /// here optional.
   bool recompute_states = false;
 };
 
@@ -64,7 +67,7 @@ struct SelectiveScanResult {
 /// delta_bias, h0 are float32 (float64 when u is float64). N <= kMaxDState. Any strides.
 /// Throws c10::Error naming the argument and the expected shape/dtype on invalid input,
 /// including empty tensors. Differentiable in every tensor argument.
-/// Source: mamba_ssm `selective_scan_fn` (anchors §A.1–A.2), paper-spec §1.3.
+/// Source: mamba_ssm `selective_scan_fn` (mamba_ssm/ops/selective_scan_interface.py).
 SelectiveScanResult selective_scan(const torch::Tensor& u, const torch::Tensor& delta,
                                    const torch::Tensor& A, const torch::Tensor& B,
                                    const torch::Tensor& C, const SelectiveScanExtras& extras = {},
@@ -85,5 +88,9 @@ void check_selective_scan_args(const torch::Tensor& u, const torch::Tensor& delt
 /// Capability predicate: true when a fused kernel for u's device handles these inputs. When
 /// false, `why` (if given) receives the reason, and `selective_scan` uses the reference.
 bool scan_kernel_supports(const torch::Tensor& u, std::string* why = nullptr);
+
+/// Instruction set of the CPU kernel in this process: "avx512", "avx2" or "scalar" (the best the
+/// CPU supports, lowered by the environment variable MMX_CPU_ISA=scalar|avx2|avx512).
+std::string scan_cpu_isa();
 
 }  // namespace mmx

@@ -1,5 +1,5 @@
 // CPU registration of mmx::selective_scan_fwd / _bwd: packs validated tensors into ScanParams,
-// picks the instruction set at run time, and spreads work items over threads with
+// picks the instruction set at run time (cpu_isa.h), and spreads work items over threads with
 // at::parallel_for. The arithmetic is in scan_cpu_kernel.h.
 //
 // Work split (fixed by the shapes and the SIMD width only, never by the thread count, so results
@@ -10,58 +10,10 @@
 #include <torch/library.h>
 #include <torch/torch.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <cstring>
-
+#include "ops/cpu/cpu_isa.h"
 #include "ops/cpu/scan_cpu.h"
 
 namespace mmx::cpu {
-
-CpuIsa best_cpu_isa() {
-  static const CpuIsa best = [] {
-    __builtin_cpu_init();
-    CpuIsa b = CpuIsa::kScalar;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) b = CpuIsa::kAvx2;
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) b = CpuIsa::kAvx512;
-    return b;
-  }();
-  return best;
-}
-
-namespace {
-CpuIsa clamp_isa(CpuIsa want) {
-  return static_cast<int>(want) < static_cast<int>(best_cpu_isa()) ? want : best_cpu_isa();
-}
-std::atomic<int>& isa_override() {
-  static std::atomic<int> v{-1};
-  return v;
-}
-}  // namespace
-
-void set_cpu_isa(CpuIsa isa) { isa_override().store(static_cast<int>(clamp_isa(isa))); }
-
-CpuIsa active_cpu_isa() {
-  if (const int o = isa_override().load(); o >= 0) return static_cast<CpuIsa>(o);
-  static const CpuIsa from_env = [] {
-    const char* env = std::getenv("MMX_CPU_ISA");
-    if (!env) return best_cpu_isa();
-    if (std::strcmp(env, "scalar") == 0) return clamp_isa(CpuIsa::kScalar);
-    if (std::strcmp(env, "avx2") == 0) return clamp_isa(CpuIsa::kAvx2);
-    if (std::strcmp(env, "avx512") == 0) return clamp_isa(CpuIsa::kAvx512);
-    TORCH_WARN("MMX_CPU_ISA=", env, " is not one of scalar, avx2, avx512; ignored");
-    return best_cpu_isa();
-  }();
-  return from_env;
-}
-
-std::string cpu_isa_name(CpuIsa isa) {
-  switch (isa) {
-    case CpuIsa::kAvx512: return "avx512";
-    case CpuIsa::kAvx2: return "avx2";
-    default: return "scalar";
-  }
-}
 
 namespace {
 
