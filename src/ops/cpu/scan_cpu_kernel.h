@@ -1,6 +1,6 @@
-// Fused CPU selective scan, forward and backward, written once over a SIMD vector type and
-// compiled three times (scan_cpu_avx512.cpp, scan_cpu_avx2.cpp, scan_cpu_scalar.cpp), each
-// translation unit with its own ISA flags and namespace. Included only by those files.
+// Fused CPU selective scan, forward and backward, written once over the SIMD vector type of
+// vec.h and compiled three times (scan_cpu_avx512.cpp, scan_cpu_avx2.cpp, scan_cpu_scalar.cpp),
+// each translation unit with its own ISA flags and namespace. Included only by those files.
 //
 // Work decomposition. A work item is (batch b, group g, split s): a range of "lane blocks" of W
 // consecutive channels of group g (W = SIMD width: 16 AVX-512, 8 AVX2, 1 scalar). The SIMD lanes
@@ -19,16 +19,12 @@
 // reproducible for a given machine and ISA, whatever the thread count.
 #pragma once
 
-#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
+#include "ops/cpu/vec.h"
 #include "ops/scan_params.h"
-
-#if defined(MMX_ISA_AVX512) || defined(MMX_ISA_AVX2)
-#include <immintrin.h>
-#endif
 
 namespace mmx::cpu::MMX_ISA_NS {
 namespace {
@@ -36,142 +32,13 @@ namespace {
 using detail::ScanDType;
 using detail::ScanParams;
 
-// ---------------------------------------------------------------- SIMD vector of W floats
-#if defined(MMX_ISA_AVX512)
-constexpr int W = 16;
-struct V { __m512 v; };
-inline V vzero() { return {_mm512_setzero_ps()}; }
-inline V vset1(float a) { return {_mm512_set1_ps(a)}; }
-inline V vload(const float* p) { return {_mm512_loadu_ps(p)}; }
-inline void vstore(float* p, V a) { _mm512_storeu_ps(p, a.v); }
-inline V operator+(V a, V b) { return {_mm512_add_ps(a.v, b.v)}; }
-inline V operator-(V a, V b) { return {_mm512_sub_ps(a.v, b.v)}; }
-inline V operator*(V a, V b) { return {_mm512_mul_ps(a.v, b.v)}; }
-inline V vfma(V a, V b, V c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
-inline float vsum(V a) { return _mm512_reduce_add_ps(a.v); }
-inline V vmax(V a, V b) { return {_mm512_max_ps(a.v, b.v)}; }
-inline V vabs(V a) { return {_mm512_abs_ps(a.v)}; }
-inline V vdiv(V a, V b) { return {_mm512_div_ps(a.v, b.v)}; }
-// exp(x): Cody-Waite reduction x = k ln2 + r, |r| <= ln2/2, degree-7 Taylor for e^r, then
-// 2^k by scalef. Relative error < 2e-7 on the clamped range [-87, 88].
-inline V vexp(V x) {
-  __m512 t = _mm512_min_ps(_mm512_max_ps(x.v, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
-  __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504088896341f)),
-                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), t);
-  r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  return {_mm512_scalef_ps(p, k)};
-}
-#elif defined(MMX_ISA_AVX2)
-constexpr int W = 8;
-struct V { __m256 v; };
-inline V vzero() { return {_mm256_setzero_ps()}; }
-inline V vset1(float a) { return {_mm256_set1_ps(a)}; }
-inline V vload(const float* p) { return {_mm256_loadu_ps(p)}; }
-inline void vstore(float* p, V a) { _mm256_storeu_ps(p, a.v); }
-inline V operator+(V a, V b) { return {_mm256_add_ps(a.v, b.v)}; }
-inline V operator-(V a, V b) { return {_mm256_sub_ps(a.v, b.v)}; }
-inline V operator*(V a, V b) { return {_mm256_mul_ps(a.v, b.v)}; }
-inline V vfma(V a, V b, V c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
-inline V vmax(V a, V b) { return {_mm256_max_ps(a.v, b.v)}; }
-inline V vabs(V a) { return {_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)}; }
-inline V vdiv(V a, V b) { return {_mm256_div_ps(a.v, b.v)}; }
-inline float vsum(V a) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-// Same algorithm as the AVX-512 version; 2^k is built in the exponent bits (k in [-126, 127]).
-inline V vexp(V x) {
-  __m256 t = _mm256_min_ps(_mm256_max_ps(x.v, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
-  __m256 k = _mm256_round_ps(_mm256_mul_ps(t, _mm256_set1_ps(1.44269504088896341f)),
-                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), t);
-  r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
-  return {_mm256_mul_ps(p, _mm256_castsi256_ps(e))};
-}
-#else
-constexpr int W = 1;
-struct V { float v; };
-inline V vzero() { return {0.0f}; }
-inline V vset1(float a) { return {a}; }
-inline V vload(const float* p) { return {*p}; }
-inline void vstore(float* p, V a) { *p = a.v; }
-inline V operator+(V a, V b) { return {a.v + b.v}; }
-inline V operator-(V a, V b) { return {a.v - b.v}; }
-inline V operator*(V a, V b) { return {a.v * b.v}; }
-inline V vfma(V a, V b, V c) { return {std::fma(a.v, b.v, c.v)}; }
-inline float vsum(V a) { return a.v; }
-inline V vexp(V x) { return {std::exp(x.v)}; }
-inline V vmax(V a, V b) { return {a.v > b.v ? a.v : b.v}; }
-inline V vabs(V a) { return {std::fabs(a.v)}; }
-inline V vdiv(V a, V b) { return {a.v / b.v}; }
-#endif
-
-// log1p(y) for y in [0, 1]: 2 atanh(s), s = y / (2 + y) in [0, 1/3] (no cancellation for small
-// y), odd series to s^13: error < 3e-8.
-inline V vlog1p_unit(V y) {
-  const V s = vdiv(y, vset1(2.0f) + y);
-  const V s2 = s * s;
-  V p = vset1(1.0f / 13.0f);
-  p = vfma(p, s2, vset1(1.0f / 11.0f));
-  p = vfma(p, s2, vset1(1.0f / 9.0f));
-  p = vfma(p, s2, vset1(1.0f / 7.0f));
-  p = vfma(p, s2, vset1(1.0f / 5.0f));
-  p = vfma(p, s2, vset1(1.0f / 3.0f));
-  p = vfma(p, s2, vset1(1.0f));
-  return vset1(2.0f) * s * p;
-}
-// softplus(x) = max(x, 0) + log1p(exp(-|x|)); equals mamba_ssm's `x <= 20 ? log1p(exp(x)) : x`
-// to fp32 rounding (above 20 the correction is below half an ulp of x).
-inline V vsoftplus(V x) { return vmax(x, vzero()) + vlog1p_unit(vexp(vzero() - vabs(x))); }
-inline V vsigmoid(V x) { return vdiv(vset1(1.0f), vset1(1.0f) + vexp(vzero() - x)); }
-
 // ---------------------------------------------------------------- scalar helpers
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+// Element i of an input stored as `dt`: float32 or bfloat16, the CPU kernel's dtypes (float16
+// inputs on the CPU run the reference: scan_kernel_supports).
 inline float load_elem(const void* base, int64_t i, ScanDType dt) {
   if (dt == ScanDType::kFloat32) return static_cast<const float*>(base)[i];
-  const uint16_t bits = static_cast<const uint16_t*>(base)[i];
-  if (dt == ScanDType::kBFloat16) {
-    uint32_t w = static_cast<uint32_t>(bits) << 16;
-    float f;
-    std::memcpy(&f, &w, 4);
-    return f;
-  }
-  // IEEE half -> float (normals, subnormals, inf/nan).
-  const uint32_t sign = (bits & 0x8000u) << 16, exp = (bits >> 10) & 0x1f, man = bits & 0x3ffu;
-  uint32_t w;
-  if (exp == 0) {
-    if (man == 0) {
-      w = sign;
-    } else {
-      float f = std::ldexp(static_cast<float>(man), -24);
-      std::memcpy(&w, &f, 4);
-      w |= sign;
-    }
-  } else if (exp == 31) {
-    w = sign | 0x7f800000u | (man << 13);
-  } else {
-    w = sign | ((exp + 112) << 23) | (man << 13);
-  }
+  const uint32_t w = static_cast<uint32_t>(static_cast<const uint16_t*>(base)[i]) << 16;
   float f;
   std::memcpy(&f, &w, 4);
   return f;
