@@ -15,7 +15,7 @@
 // fp64 for fp64 inputs); unlike mamba_ssm its gradient *is* propagated.
 //
 // Backends: `selective_scan` validates once and picks the fused kernel for the device when the
-// capability predicate `scan_kernel_supports` holds (CPU: fp32/bf16; CUDA: fp32/bf16/fp16), else
+// capability predicate holds (`scan_kernel_supports`; CPU: fp32/bf16; CUDA: fp32/bf16/fp16), else
 // the reference. `selective_scan_ref` is plain LibTorch ops, sequential over L, any float dtype,
 // differentiated by autograd: the truth the kernels are tested against.
 #pragma once
@@ -85,9 +85,13 @@ void check_selective_scan_args(const torch::Tensor& u, const torch::Tensor& delt
                                const torch::Tensor& A, const torch::Tensor& B,
                                const torch::Tensor& C, const SelectiveScanExtras& extras);
 
-/// Capability predicate: true when a fused kernel for u's device handles these inputs. When
-/// false, `why` (if given) receives the reason, and `selective_scan` uses the reference.
-bool scan_kernel_supports(const torch::Tensor& u, std::string* why = nullptr);
+/// Capability predicate: true when `selective_scan` with these arguments runs a fused kernel (for
+/// u's device), false when it runs the reference; then `why` (if given) receives the reason.
+/// Arguments as for `selective_scan` and valid (see check_selective_scan_args); dtype, device, N
+/// and sizes decide (what each kernel takes: src/ops/scan_params.h, scan_kernel_unsupported).
+bool scan_kernel_supports(const torch::Tensor& u, const torch::Tensor& delta,
+                          const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C,
+                          const SelectiveScanExtras& extras = {}, std::string* why = nullptr);
 
 /// Instruction set of the CPU kernel in this process: "avx512", "avx2" or "scalar" (the best the
 /// CPU supports, lowered by the environment variable MMX_CPU_ISA=scalar|avx2|avx512).

@@ -1,6 +1,7 @@
 // Fused CPU selective scan, forward and backward, written once over the SIMD vector type of
 // vec.h and compiled three times (scan_cpu_avx512.cpp, scan_cpu_avx2.cpp, scan_cpu_scalar.cpp),
-// each translation unit with its own ISA flags and namespace. Included only by those files.
+// each translation unit with its own ISA flags and namespace. Included only by those files. It
+// reads the launch description cpu::ScanCpuParams (scan_cpu.h; float32 or bfloat16 inputs).
 //
 // Work decomposition. A work item is (batch b, group g, split s): a range of "lane blocks" of W
 // consecutive channels of group g (W = SIMD width: 16 AVX-512, 8 AVX2, 1 scalar). The SIMD lanes
@@ -23,19 +24,18 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "ops/cpu/scan_cpu.h"
 #include "ops/cpu/vec.h"
-#include "ops/scan_params.h"
 
 namespace mmx::cpu::MMX_ISA_NS {
 namespace {
 
 using detail::ScanDType;
-using detail::ScanParams;
 
 // ---------------------------------------------------------------- scalar helpers
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
-// Element i of an input stored as `dt`: float32 or bfloat16, the CPU kernel's dtypes (float16
-// inputs on the CPU run the reference: scan_kernel_supports).
+// Element i of an input stored as `dt`: float32 or bfloat16, the CPU kernel's dtypes
+// (detail::scan_kernel_unsupported; float16 inputs on the CPU run the reference).
 inline float load_elem(const void* base, int64_t i, ScanDType dt) {
   if (dt == ScanDType::kFloat32) return static_cast<const float*>(base)[i];
   const uint32_t w = static_cast<uint32_t>(static_cast<const uint16_t*>(base)[i]) << 16;
@@ -59,7 +59,7 @@ struct Scratch {
 struct ItemRange {
   int64_t b, g, eb_begin, eb_end;
 };
-inline ItemRange decode_item(const ScanParams& p, int64_t item, int64_t splits) {
+inline ItemRange decode_item(const ScanCpuParams& p, int64_t item, int64_t splits) {
   const int64_t Eg = p.E / p.G;
   const int64_t neb = (Eg + W - 1) / W;
   const int64_t s = item % splits, bg = item / splits;
@@ -70,10 +70,10 @@ inline ItemRange decode_item(const ScanParams& p, int64_t item, int64_t splits) 
   return r;
 }
 // Time index of scan step k.
-inline int64_t time_of(const ScanParams& p, int64_t k) { return p.reverse ? p.L - 1 - k : k; }
+inline int64_t time_of(const ScanCpuParams& p, int64_t k) { return p.reverse ? p.L - 1 - k : k; }
 
 // B, C of (b, g) for steps [k0, k0 + kn) into step-major buffers BT[k][n], CT[k][n].
-inline void load_bc_chunk(const ScanParams& p, int64_t b, int64_t g, int64_t k0, int64_t kn,
+inline void load_bc_chunk(const ScanCpuParams& p, int64_t b, int64_t g, int64_t k0, int64_t kn,
                           float* BT, float* CT) {
   const int64_t N = p.N;
   const int64_t bB = b * p.B_st.b + g * p.B_st.g, bC = b * p.C_st.b + g * p.C_st.g;
@@ -94,7 +94,7 @@ struct LaneChunk {
   float* draw;
   float* z;
 };
-inline void load_lane_chunk(const ScanParams& p, int64_t b, int64_t e0, int64_t nl, int64_t k0,
+inline void load_lane_chunk(const ScanCpuParams& p, int64_t b, int64_t e0, int64_t nl, int64_t k0,
                             int64_t kn, LaneChunk c) {
   std::memset(c.u, 0, sizeof(float) * kn * W);
   std::memset(c.dt, 0, sizeof(float) * kn * W);
@@ -121,7 +121,7 @@ inline void load_lane_chunk(const ScanParams& p, int64_t b, int64_t e0, int64_t 
 }
 
 // A and D of a lane block: Av[n*W + l] = A[e0+l, n], Dv[l] = D[e0+l] (zero beyond nl).
-inline void load_lane_params(const ScanParams& p, int64_t e0, int64_t nl, float* Av, float* Dv) {
+inline void load_lane_params(const ScanCpuParams& p, int64_t e0, int64_t nl, float* Av, float* Dv) {
   std::memset(Av, 0, sizeof(float) * p.N * W);
   std::memset(Dv, 0, sizeof(float) * W);
   for (int64_t l = 0; l < nl; ++l) {
@@ -156,13 +156,13 @@ inline void scan_chunk(int64_t N_rt, int64_t kn, const float* Av, const float* B
   }
 }
 
-inline int64_t scratch_floats_fwd(const ScanParams& p, int64_t neb) {
+inline int64_t scratch_floats_fwd(const ScanCpuParams& p, int64_t neb) {
   const int64_t K = p.chunk, N = p.N;
   return 2 * K * N + neb * (2 * N * W + W) + 5 * K * W;
 }
 
 template <int NT>
-void fwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
+void fwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end) {
   const int64_t N = p.N, K = p.chunk, Eg = p.E / p.G, L = p.L;
   const int64_t neb_max = (Eg + W - 1) / W;
   Scratch scratch(scratch_floats_fwd(p, neb_max));
@@ -228,13 +228,13 @@ void fwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
   }
 }
 
-inline int64_t scratch_floats_bwd(const ScanParams& p, int64_t neb) {
+inline int64_t scratch_floats_bwd(const ScanCpuParams& p, int64_t neb) {
   const int64_t K = p.chunk, N = p.N;
   return 2 * K * N + 4 * K * N * W + neb * (3 * N * W + 3 * W) + 2 * N * W + 9 * K * W;
 }
 
 template <int NT>
-void bwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
+void bwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end) {
   const int64_t N = NT > 0 ? NT : p.N;
   const int64_t K = p.chunk, Eg = p.E / p.G, L = p.L;
   const int64_t neb_max = (Eg + W - 1) / W;
@@ -395,11 +395,11 @@ void bwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
 }  // namespace
 
 // Entry points of this ISA (declared in scan_cpu.h).
-void scan_fwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
+void scan_fwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end) {
   if (p.N == 16) fwd_items<16>(p, item_begin, item_end);
   else fwd_items<0>(p, item_begin, item_end);
 }
-void scan_bwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
+void scan_bwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end) {
   if (p.N == 16) bwd_items<16>(p, item_begin, item_end);
   else bwd_items<0>(p, item_begin, item_end);
 }
