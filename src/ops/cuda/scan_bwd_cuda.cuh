@@ -39,15 +39,16 @@ __global__ void __launch_bounds__(kBlockThreads, 4) scan_bwd_local_kernel(const 
   constexpr int NP = S * P, W = kFwdWindow, WP = W + 1;
   const Site t = thread_site<P>(p);
   const TypedInputs<T> in = typed_inputs<T>(p);
-  const BwdLocalSmem sm = bwd_local_smem(t.CH);
+  const BwdLocalSmem sm = bwd_local_smem(p.channels);
 
   float a2[S], gh[S] = {};
   load_A_log2e<S>(p, t, a2);
   float dsum = 0.0f;
-  for_windows_reversed<W>(t, [&](int k0, int kn) {
+  const int64_t bc_base = bc_offset(p, t);
+  for_windows_reversed<W>(chunk_steps(p, t), [&](int k0, int kn) {
     // Delta (bias, softplus) and dy = dout * silu(z) per channel and step.
     stage_rows<W, P, 8, 3>(
-        t, k0, kn, p.reverse,
+        p, t, k0, kn,
         [&](int64_t idx, int e2, float (&v)[3]) {
           v[0] = load_f(in.delta, idx) + (p.delta_bias ? p.delta_bias[e2] : 0.0f);
           v[1] = load_f(in.dout, idx);
@@ -57,7 +58,8 @@ __global__ void __launch_bounds__(kBlockThreads, 4) scan_bwd_local_kernel(const 
           sm.dt[at] = p.delta_softplus ? softplus_f(v[0]) : v[0];
           sm.dy[at] = in.z ? v[1] * v[2] * sigmoid_f(v[2]) : v[1];
         });
-    stage_bc<NP, W, false>(in.C, in.C, t.bc_base, t.N, t.L, k0, kn, p.reverse, sm.C, sm.C);
+    stage_bc<NP, W, false>(in.C, in.C, bc_base, p.dims.N, p.dims.L, k0, kn, p.reverse, sm.C,
+                           sm.C);
     __syncthreads();
 #pragma unroll 4
     for (int kk = kn - 1; kk >= 0; --kk) {
@@ -123,29 +125,43 @@ __global__ void __launch_bounds__(kBlockThreads, 3) scan_bwd_kernel(const ScanCu
   const TypedInputs<T> in = typed_inputs<T>(p);
   const int lane = t.tid % 32, warp = t.tid / 32;
   const int warps = blockDim.x / 32;
-  const BwdSmem sm = bwd_smem(t.CH, NP);
+  const BwdSmem sm = bwd_smem(p.channels, NP);
 
   // A, A log2(e), the gradient entering the chunk's last step (the combined carry, or dlast for
-  // the last chunk, or zero), and the dA sums.
+  // the last chunk, or zero), and the dA sums. This kernel sits at its register cap (168, from
+  // __launch_bounds__): the state setup, the window loop and the saved-state load below are
+  // written out as before the shared helpers (load_states, for_windows_reversed), which made
+  // ptxas spill for some (S, P) here (ptxas -v, per instantiation).
   float a2[S], av[S], gh[S], dA[S];
-  load_A<S>(p, t, av);
 #pragma unroll
   for (int s = 0; s < S; ++s) {
+    const int n = t.lp * S + s;
+    const bool ok = t.active && n < p.dims.N;
+    av[s] = ok ? p.A[static_cast<int64_t>(t.e) * p.dims.N + n] : 0.0f;
     a2[s] = av[s] * kLog2e;
     dA[s] = 0.0f;
-    gh[s] = 0.0f;
+    if (!ok) {
+      gh[s] = 0.0f;
+    } else if (p.chunk_carry) {
+      gh[s] = p.chunk_carry[(t.be * p.n_chunks + t.c) * p.dims.N + n];
+    } else {
+      gh[s] = p.dlast ? p.dlast[t.be * p.dims.N + n] : 0.0f;
+    }
   }
-  if (p.chunk_carry) load_states<S>(t, p.chunk_carry + (t.be * p.n_chunks + t.c) * t.N, gh);
-  else if (p.dlast) load_states<S>(t, p.dlast + t.be * t.N, gh);
   const float Dv = (t.active && p.D) ? p.D[t.e] : 0.0f;
   float dD = 0.0f, dbias = 0.0f;
 
-  float* dBC = p.dBC_part + (static_cast<int64_t>(t.bg) * p.tiles + t.tile) * 2 * t.N * t.L;
+  const StepRange steps = chunk_steps(p, t);
+  const int n_win = (steps.end - steps.begin + W - 1) / W;
+  float* dBC =
+      p.dBC_part + (static_cast<int64_t>(t.bg) * p.tiles + t.tile) * 2 * p.dims.N * p.dims.L;
 
-  for_windows_reversed<W>(t, [&](int k0, int kn) {
+  for (int w = n_win - 1; w >= 0; --w) {
+    const int k0 = steps.begin + w * W, kn = min(W, steps.end - k0);
+    __syncthreads();
     // u, Delta and softplus' (bias, softplus), silu(z), silu'(z), dout per channel and step.
     stage_rows<W, P, 4, 4>(
-        t, k0, kn, p.reverse,
+        p, t, k0, kn,
         [&](int64_t idx, int e2, float (&v)[4]) {
           v[0] = load_f(in.u, idx);
           v[1] = load_f(in.delta, idx) + (p.delta_bias ? p.delta_bias[e2] : 0.0f);
@@ -170,7 +186,8 @@ __global__ void __launch_bounds__(kBlockThreads, 3) scan_bwd_kernel(const ScanCu
           sm.zd[at] = zd;
           sm.dout[at] = v[2];
         });
-    stage_bc<NP, W, true>(in.B, in.C, t.bc_base, t.N, t.L, k0, kn, p.reverse, sm.B, sm.C);
+    stage_bc<NP, W, true>(in.B, in.C, bc_offset(p, t), p.dims.N, p.dims.L, k0, kn, p.reverse,
+                          sm.B, sm.C);
     __syncthreads();
 
     const int n_sub_w = (kn + K - 1) / K;
@@ -183,7 +200,11 @@ __global__ void __launch_bounds__(kBlockThreads, 3) scan_bwd_kernel(const ScanCu
       float yv[K];
       {
         float h[S];
-        load_states<S>(t, p.ckpt + (t.be * p.n_sub + ks / K) * t.N, h);
+#pragma unroll
+        for (int s = 0; s < S; ++s)
+          h[s] = (t.active && t.lp * S + s < p.dims.N)
+                     ? p.ckpt[(t.be * p.n_sub + ks / K) * p.dims.N + t.lp * S + s]
+                     : 0.0f;
 #pragma unroll
         for (int j = 0; j < K; ++j) {
           yv[j] = 0.0f;
@@ -249,10 +270,11 @@ __global__ void __launch_bounds__(kBlockThreads, 3) scan_bwd_kernel(const ScanCu
       for (int i = t.tid; i < 2 * NP * K; i += blockDim.x) {
         const int j = i % K, vi = i / K;
         const int which = vi / NP, n = vi - which * NP;
-        if (j >= kc || n >= t.N) continue;
+        if (j >= kc || n >= p.dims.N) continue;
         float acc = 0.0f;
         for (int wi = 0; wi < warps; ++wi) acc += sm.red[(wi * K + j) * 2 * NP + vi];
-        dBC[(static_cast<int64_t>(which) * t.N + n) * t.L + time_of(ks + j, t.L, p.reverse)] = acc;
+        dBC[(static_cast<int64_t>(which) * p.dims.N + n) * p.dims.L +
+            time_of(ks + j, p.dims.L, p.reverse)] = acc;
       }
       __syncthreads();
     }
@@ -261,17 +283,17 @@ __global__ void __launch_bounds__(kBlockThreads, 3) scan_bwd_kernel(const ScanCu
     T* du = static_cast<T*>(p.du);
     T* ddelta = static_cast<T*>(p.ddelta);
     T* dz = static_cast<T*>(p.dz);
-    write_rows<W>(t, k0, kn, p.reverse, [&](int64_t idx, int at) {
+    write_rows<W>(p, t, k0, kn, [&](int64_t idx, int at) {
       store_f(du, idx, sm.du[at]);
       store_f(ddelta, idx, sm.dd[at]);
       if (in.z) store_f(dz, idx, sm.dz[at]);
     });
-  });
+  }
 
   if (!t.active) return;
-  const int64_t part = (static_cast<int64_t>(t.b) * p.n_chunks + t.c) * t.E + t.e;
-  store_states<S>(t, p.dA_part + part * t.N, dA);
-  if (t.c == 0 && p.dh0) store_states<S>(t, p.dh0 + t.be * t.N, gh);
+  const int64_t part = (static_cast<int64_t>(t.b) * p.n_chunks + t.c) * p.dims.E + t.e;
+  store_states<S>(p, t, p.dA_part + part * p.dims.N, dA);
+  if (t.c == 0 && p.dh0) store_states<S>(p, t, p.dh0 + t.be * p.dims.N, gh);
   if (t.lp == 0) {
     p.dD_part[part] = dD;
     p.ddelta_bias_part[part] = dbias;

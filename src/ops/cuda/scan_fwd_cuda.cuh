@@ -37,34 +37,37 @@ __global__ void __launch_bounds__(kBlockThreads, 5) scan_fwd_kernel(const ScanCu
   constexpr int NP = S * P, W = kFwdWindow, WP = W + 1;
   const Site t = thread_site<P>(p);
   const TypedInputs<T> in = typed_inputs<T>(p);
-  const FwdSmem sm = fwd_smem(t.CH, NP);
+  const FwdSmem sm = fwd_smem(p.channels, NP);
 
   // A log2(e) (exp(Delta A) = exp2(Delta A log2 e)) and the state before the chunk: h0, the
-  // combined carry, or zero (local pass), for the thread's states.
+  // combined carry, or zero (local pass), for the thread's states. One loop rather than
+  // load_states calls: those cost up to 5 more registers here (ptxas -v).
   float a2[S], h[S];
 #pragma unroll
   for (int s = 0; s < S; ++s) {
     const int n = t.lp * S + s;
-    const bool ok = t.active && n < t.N;
-    a2[s] = ok ? p.A[static_cast<int64_t>(t.e) * t.N + n] * kLog2e : 0.0f;
+    const bool ok = t.active && n < p.dims.N;
+    a2[s] = ok ? p.A[static_cast<int64_t>(t.e) * p.dims.N + n] * kLog2e : 0.0f;
     if (kLocal || !ok) {
       h[s] = 0.0f;
     } else if (t.c == 0) {
-      h[s] = p.h0 ? p.h0[t.be * t.N + n] : 0.0f;
+      h[s] = p.h0 ? p.h0[t.be * p.dims.N + n] : 0.0f;
     } else {
-      h[s] = p.chunk_carry[(t.be * p.n_chunks + t.c) * t.N + n];
+      h[s] = p.chunk_carry[(t.be * p.n_chunks + t.c) * p.dims.N + n];
     }
   }
   const float Dv = (!kLocal && t.active && p.D) ? p.D[t.e] : 0.0f;
   float dsum = 0.0f;
 
-  for (int k0 = t.kb; k0 < t.ke; k0 += W) {
-    const int kn = min(W, t.ke - k0);
+  const StepRange steps = chunk_steps(p, t);
+  const int64_t bc_base = bc_offset(p, t);
+  for (int k0 = steps.begin; k0 < steps.end; k0 += W) {
+    const int kn = min(W, steps.end - k0);
     __syncthreads();  // the previous window's readers are done
     // Stage the window: u, Delta (bias and softplus applied here, once per element) and silu(z);
     // 8 elements per array and thread in flight (16 for one-lane channels).
     stage_rows<W, P, (P == 1 ? 16 : 8), 3>(
-        t, k0, kn, p.reverse,
+        p, t, k0, kn,
         [&](int64_t idx, int e2, float (&v)[3]) {
           v[0] = load_f(in.u, idx);
           v[1] = load_f(in.delta, idx) + (p.delta_bias ? p.delta_bias[e2] : 0.0f);
@@ -75,14 +78,15 @@ __global__ void __launch_bounds__(kBlockThreads, 5) scan_fwd_kernel(const ScanCu
           sm.dt[at] = p.delta_softplus ? softplus_f(v[1]) : v[1];
           if (!kLocal) sm.zs[at] = v[2] * sigmoid_f(v[2]);
         });
-    stage_bc<S * P, W, !kLocal>(in.B, in.C, t.bc_base, t.N, t.L, k0, kn, p.reverse, sm.B, sm.C);
+    stage_bc<S * P, W, !kLocal>(in.B, in.C, bc_base, p.dims.N, p.dims.L, k0, kn, p.reverse,
+                                sm.B, sm.C);
     __syncthreads();
 
 #pragma unroll 4
     for (int kk = 0; kk < kn; ++kk) {
       const int k = k0 + kk;
       if (!kLocal && p.ckpt && (k % kSubChunk) == 0 && t.active)
-        store_states<S>(t, p.ckpt + (t.be * p.n_sub + k / kSubChunk) * t.N, h);
+        store_states<S>(p, t, p.ckpt + (t.be * p.n_sub + k / kSubChunk) * p.dims.N, h);
       const float dt = sm.dt[t.ch * WP + kk];
       const float dtu = dt * sm.u[t.ch * WP + kk];
       float bv[S];
@@ -108,7 +112,7 @@ __global__ void __launch_bounds__(kBlockThreads, 5) scan_fwd_kernel(const ScanCu
     if constexpr (!kLocal) {
       __syncthreads();
       T* out = static_cast<T*>(p.out);
-      write_rows<W>(t, k0, kn, p.reverse, [&](int64_t idx, int at) {
+      write_rows<W>(p, t, k0, kn, [&](int64_t idx, int at) {
         float o = sm.y[at];
         if (in.z) o *= sm.zs[at];
         store_f(out, idx, o);
@@ -120,7 +124,7 @@ __global__ void __launch_bounds__(kBlockThreads, 5) scan_fwd_kernel(const ScanCu
   if constexpr (kLocal) {
     store_chunk_local<S>(p, t, h, dsum);
   } else if (t.c == p.n_chunks - 1 && p.last_state) {
-    store_states<S>(t, p.last_state + t.be * t.N, h);
+    store_states<S>(p, t, p.last_state + t.be * p.dims.N, h);
   }
 }
 
