@@ -7,7 +7,7 @@
 
 #include <cstdlib>
 
-#include "ops/cpu/scan_cpu.h"
+#include "mmx/ops/selective_scan.h"
 
 namespace mmx {
 
@@ -21,7 +21,7 @@ BuildInfo build_info() {
   b.cuda_available = torch::cuda::is_available();
   b.cuda_devices = b.cuda_available ? static_cast<int>(torch::cuda::device_count()) : 0;
   b.cpu_threads = at::get_num_threads();
-  b.cpu_simd = cpu::cpu_isa_name(cpu::active_cpu_isa());
+  b.cpu_simd = scan_cpu_isa();
   b.data_root = default_data_root();
   return b;
 }

@@ -87,29 +87,83 @@ void check_selective_scan_args(const torch::Tensor& u, const torch::Tensor& delt
   check_optional(ex.h0, "h0", {batch, E, N}, "(batch, E, N)", wt, u);
 }
 
-bool scan_kernel_supports(const torch::Tensor& u, std::string* why) {
-  auto no = [&](const std::string& reason) {
-    if (why) *why = reason;
-    return false;
-  };
-  const auto t = u.scalar_type();
-  if (u.is_cpu()) {
-    if (t == torch::kFloat32 || t == torch::kBFloat16) return true;
-    return no("the CPU kernel takes float32 or bfloat16 inputs");
+bool scan_kernel_supports(const torch::Tensor& u, const torch::Tensor& delta,
+                          const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C,
+                          const SelectiveScanExtras& ex, std::string* why) {
+  const detail::ScanParams p =
+      detail::describe_scan({u, delta, A, B, C, ex.D, ex.z, ex.delta_bias, ex.h0});
+  const char* no = detail::scan_kernel_unsupported(p);
+  if (no && why) {
+    *why = no;
+    if (p.device == detail::ScanDevice::kOther) *why += " (" + u.device().str() + ")";
   }
-  if (u.is_cuda()) {
-#ifdef MMX_WITH_CUDA
-    if (t != torch::kFloat32 && t != torch::kBFloat16 && t != torch::kFloat16)
-      return no("the CUDA kernel takes float32, bfloat16 or float16 inputs");
-    if (u.numel() >= (int64_t{1} << 31))
-      return no("the CUDA kernel takes fewer than 2^31 elements per tensor");
-    return true;
-#else
-    return no("this build has no CUDA kernels (built without nvcc)");
-#endif
-  }
-  return no("no fused kernel for device " + u.device().str());
+  return no == nullptr;
 }
+
+namespace detail {
+namespace {
+
+ScanDType scan_dtype(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat32: return ScanDType::kFloat32;
+    case torch::kBFloat16: return ScanDType::kBFloat16;
+    case torch::kFloat16: return ScanDType::kFloat16;
+    case torch::kFloat64: return ScanDType::kFloat64;
+    default: break;
+  }
+  TORCH_CHECK(false, "selective_scan: u must be float32, bfloat16, float16 or float64, got ", t);
+}
+
+ScanDevice scan_device(const torch::Device& d) {
+  return d.is_cpu() ? ScanDevice::kCpu : (d.is_cuda() ? ScanDevice::kCuda : ScanDevice::kOther);
+}
+
+Strides3 strides3(const torch::Tensor& t) { return {t.stride(0), t.stride(1), t.stride(2)}; }
+Strides4 strides4(const torch::Tensor& t) {
+  return {t.stride(0), t.stride(1), t.stride(2), t.stride(3)};
+}
+const float* fptr(const torch::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
+
+}  // namespace
+
+ScanParams describe_scan(const ScanTensors& t) {
+  ScanParams p;
+  p.batch = t.u.size(0);
+  p.E = t.u.size(1);
+  p.L = t.u.size(2);
+  p.N = t.A.size(1);
+  p.G = t.B.size(1);
+  p.dtype = scan_dtype(t.u.scalar_type());
+  p.device = scan_device(t.u.device());
+  p.delta_softplus = t.delta_softplus;
+  p.reverse = t.reverse;
+  p.u_st = strides3(t.u);
+  p.delta_st = strides3(t.delta);
+  if (t.z.defined()) p.z_st = strides3(t.z);
+  p.B_st = strides4(t.B);
+  p.C_st = strides4(t.C);
+  return p;
+}
+
+ScanParams make_scan_params(const ScanTensors& t) {
+  ScanParams p = describe_scan(t);
+  const char* no = scan_kernel_unsupported(p);
+  TORCH_CHECK(no == nullptr, "selective_scan (", c10::DeviceTypeName(t.u.device().type()),
+              " kernel): ", no,
+              "; got u of dtype ", t.u.scalar_type(), " and shape ", shape_str(t.u));
+  p.u = t.u.data_ptr();
+  p.delta = t.delta.data_ptr();
+  p.z = t.z.defined() ? t.z.data_ptr() : nullptr;
+  p.B = t.B.data_ptr();
+  p.C = t.C.data_ptr();
+  p.A = t.A.data_ptr<float>();
+  p.D = fptr(t.D);
+  p.delta_bias = fptr(t.delta_bias);
+  p.h0 = fptr(t.h0);
+  return p;
+}
+
+}  // namespace detail
 
 namespace {
 
@@ -187,10 +241,13 @@ SelectiveScanResult selective_scan(const torch::Tensor& u, const torch::Tensor& 
                                    const torch::Tensor& C, const SelectiveScanExtras& extras,
                                    const SelectiveScanOptions& options) {
   check_selective_scan_args(u, delta, A, B, C, extras);
-  if (!scan_kernel_supports(u)) return selective_scan_ref(u, delta, A, B, C, extras, options);
+  const detail::ScanParams call = detail::describe_scan(
+      {u, delta, A, B, C, extras.D, extras.z, extras.delta_bias, extras.h0});
+  if (detail::scan_kernel_unsupported(call))
+    return selective_scan_ref(u, delta, A, B, C, extras, options);
   // The CPU kernel reads any strides (no copies of channel-last activations); the CUDA kernels
   // take contiguous inputs.
-  const bool contig = !u.is_cpu();
+  const bool contig = !detail::scan_kernel_reads_strides(call.device);
   auto act = [&](const torch::Tensor& t) { return contig && t.defined() ? t.contiguous() : t; };
   SelectiveScanExtras ex{opt_contig(extras.D), act(extras.z), opt_contig(extras.delta_bias),
                          opt_contig(extras.h0)};

@@ -109,7 +109,8 @@ TEST_P(ScanCudaVsReference, OutputsAndGradientsMatchFloat64Reference) {
   MMX_REQUIRE_CUDA();
   const CudaCase cc = GetParam();
   const ScanInputs in = make_scan_inputs(cc.c, 4321);
-  ASSERT_TRUE(scan_kernel_supports(in.u.to(torch::kCUDA, torch::kFloat32)));
+  auto cu = [](const torch::Tensor& t) { return t.to(torch::kCUDA, torch::kFloat32); };
+  ASSERT_TRUE(scan_kernel_supports(cu(in.u), cu(in.delta), cu(in.A), cu(in.B), cu(in.C)));
   const ScanRun truth = run_scan(selective_scan_ref, cc.c, in, torch::kFloat64, torch::kFloat64);
   expect_matches_reference(cc.c, in, truth, torch::kFloat32, cc.chunk);
   if (cc.all_dtypes) {
@@ -185,13 +186,18 @@ TEST(ScanCuda, InferenceModeMatchesTheTrainingForward) {
 
 TEST(ScanCuda, PredicateAcceptsFloatInputsAndFloat64FallsBackToTheReference) {
   MMX_REQUIRE_CUDA();
-  auto cuda = torch::TensorOptions().device(torch::kCUDA);
-  EXPECT_TRUE(scan_kernel_supports(torch::zeros({1, 1, 1}, cuda.dtype(torch::kFloat16))));
-  std::string why;
-  EXPECT_FALSE(scan_kernel_supports(torch::zeros({1, 1, 1}, cuda.dtype(torch::kFloat64)), &why));
-  EXPECT_FALSE(why.empty());
   const ScanCase c{1, 3, 9, 4, 1};
   const ScanInputs in = make_scan_inputs(c, 3);
+  auto supports = [&](torch::ScalarType io, std::string* reason = nullptr) {
+    const auto wt = io == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+    auto cu = [](const torch::Tensor& t, torch::ScalarType dt) { return t.to(torch::kCUDA, dt); };
+    return scan_kernel_supports(cu(in.u, io), cu(in.delta, io), cu(in.A, wt), cu(in.B, io),
+                                cu(in.C, io), {}, reason);
+  };
+  EXPECT_TRUE(supports(torch::kFloat16));
+  std::string why;
+  EXPECT_FALSE(supports(torch::kFloat64, &why));
+  EXPECT_FALSE(why.empty());
   const ScanRun a =
       to_cpu(run_scan(selective_scan, c, in, torch::kFloat64, torch::kFloat64, torch::kCUDA));
   const ScanRun b = run_scan(selective_scan_ref, c, in, torch::kFloat64, torch::kFloat64);

@@ -5,7 +5,7 @@
 
 #include "common/scan_case.h"
 #include "common/tolerance.h"
-#include "ops/cpu/scan_cpu.h"
+#include "ops/cpu/cpu_isa.h"
 #include "scan_shapes.h"
 
 namespace mmx::test {
@@ -103,12 +103,17 @@ TEST(ScanCpu, RecomputedStatesGiveBitwiseTheSameGradients) {
 
 TEST(ScanCpu, Float64InputsUseTheReferenceAndThePredicateSaysWhy) {
   std::string why;
-  EXPECT_TRUE(scan_kernel_supports(torch::zeros({1, 1, 1})));
-  EXPECT_TRUE(scan_kernel_supports(torch::zeros({1, 1, 1}, torch::kBFloat16)));
-  EXPECT_FALSE(scan_kernel_supports(torch::zeros({1, 1, 1}, torch::kFloat64), &why));
-  EXPECT_NE(why.find("float32 or bfloat16"), std::string::npos) << why;
   const ScanCase c{1, 3, 9, 4, 1};
   const ScanInputs in = make_scan_inputs(c, 3);
+  auto supports = [&](torch::ScalarType io, std::string* reason = nullptr) {
+    const auto wt = io == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+    return scan_kernel_supports(in.u.to(io), in.delta.to(io), in.A.to(wt), in.B.to(io),
+                                in.C.to(io), {}, reason);
+  };
+  EXPECT_TRUE(supports(torch::kFloat32));
+  EXPECT_TRUE(supports(torch::kBFloat16));
+  EXPECT_FALSE(supports(torch::kFloat64, &why));
+  EXPECT_NE(why.find("float32 or bfloat16"), std::string::npos) << why;
   const ScanRun a = run_scan(selective_scan, c, in, torch::kFloat64, torch::kFloat64);
   const ScanRun b = run_scan(selective_scan_ref, c, in, torch::kFloat64, torch::kFloat64);
   EXPECT_TRUE(torch::equal(a.out, b.out));

@@ -1,7 +1,9 @@
 // The selective scan (S6) operator: the one operation every MambaMixer layer stands on.
 //
-// Semantics follow mamba_ssm's `selective_scan_fn` (paper-spec §1.3, anchors §A.1), per batch b,
-// channel e, state n and step t (g = e / (E / G) is the group of channel e):
+// Semantics follow mamba_ssm's `selective_scan_fn` and `selective_scan_ref`
+// (mamba_ssm/ops/selective_scan_interface.py): the S6 recurrence that the selective token and
+// channel mixers of MambaMixer (arXiv 2403.19888) run, per batch b, channel e, state n and step t
+// (g = e / (E / G) is the group of channel e):
 //
 //   Delta[b,e,t] = softplus(delta[b,e,t] + delta_bias[e])     (softplus and bias optional)
 //   h[b,e,n](t)  = exp(Delta[b,e,t] * A[e,n]) * h(t-1) + Delta[b,e,t] * B[b,g,n,t] * u[b,e,t]
@@ -13,7 +15,7 @@
 // fp64 for fp64 inputs); unlike mamba_ssm its gradient *is* propagated.
 //
 // Backends: `selective_scan` validates once and picks the fused kernel for the device when the
-// capability predicate `scan_kernel_supports` holds (CPU: fp32/bf16; CUDA: fp32/bf16/fp16), else
+// capability predicate holds (`scan_kernel_supports`; CPU: fp32/bf16; CUDA: fp32/bf16/fp16), else
 // the reference. `selective_scan_ref` is plain LibTorch ops, sequential over L, any float dtype,
 // differentiated by autograd: the truth the kernels are tested against.
 #pragma once
@@ -39,7 +41,8 @@ struct SelectiveScanOptions {
   /// the bytes of a bf16 u at N = 16); the backward reruns the forward to rebuild them. Same
   /// gradients bit for bit, one more forward per backward. No effect on the reference path
   /// (autograd through LibTorch ops) or without autograd. Source: the recompute-in-backward
-  /// design of mamba_ssm's fused kernel (anchors §A.2), here optional.
+  /// design of mamba_ssm's fused kernel (csrc/selective_scan/selective_scan_bwd_kernel.cuh),
+  /// here optional.
   bool recompute_states = false;
 };
 
@@ -64,7 +67,7 @@ struct SelectiveScanResult {
 /// delta_bias, h0 are float32 (float64 when u is float64). N <= kMaxDState. Any strides.
 /// Throws c10::Error naming the argument and the expected shape/dtype on invalid input,
 /// including empty tensors. Differentiable in every tensor argument.
-/// Source: mamba_ssm `selective_scan_fn` (anchors §A.1–A.2), paper-spec §1.3.
+/// Source: mamba_ssm `selective_scan_fn` (mamba_ssm/ops/selective_scan_interface.py).
 SelectiveScanResult selective_scan(const torch::Tensor& u, const torch::Tensor& delta,
                                    const torch::Tensor& A, const torch::Tensor& B,
                                    const torch::Tensor& C, const SelectiveScanExtras& extras = {},
@@ -82,8 +85,16 @@ void check_selective_scan_args(const torch::Tensor& u, const torch::Tensor& delt
                                const torch::Tensor& A, const torch::Tensor& B,
                                const torch::Tensor& C, const SelectiveScanExtras& extras);
 
-/// Capability predicate: true when a fused kernel for u's device handles these inputs. When
-/// false, `why` (if given) receives the reason, and `selective_scan` uses the reference.
-bool scan_kernel_supports(const torch::Tensor& u, std::string* why = nullptr);
+/// Capability predicate: true when `selective_scan` with these arguments runs a fused kernel (for
+/// u's device), false when it runs the reference; then `why` (if given) receives the reason.
+/// Arguments as for `selective_scan` and valid (see check_selective_scan_args); dtype, device, N
+/// and sizes decide (what each kernel takes: src/ops/scan_params.h, scan_kernel_unsupported).
+bool scan_kernel_supports(const torch::Tensor& u, const torch::Tensor& delta,
+                          const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C,
+                          const SelectiveScanExtras& extras = {}, std::string* why = nullptr);
+
+/// Instruction set of the CPU kernel in this process: "avx512", "avx2" or "scalar" (the best the
+/// CPU supports, lowered by the environment variable MMX_CPU_ISA=scalar|avx2|avx512).
+std::string scan_cpu_isa();
 
 }  // namespace mmx

@@ -1,38 +1,43 @@
-// Entry points of the fused CPU selective scan, one set per instruction set. Each function runs
-// work items [item_begin, item_end) of `p` (see scan_cpu_kernel.h for what an item is); the caller
-// (selective_scan_cpu.cpp) spreads items over threads with at::parallel_for.
+// The fused CPU selective scan's launch description and entry points, one set per instruction set
+// (cpu_isa.h). Each entry point runs work items [item_begin, item_end) of `p` (scan_cpu_kernel.h
+// says what an item is); the caller (selective_scan_cpu.cpp) spreads items over threads with
+// at::parallel_for.
 #pragma once
 
 #include <cstdint>
-#include <string>
 
 #include "ops/scan_params.h"
 
 namespace mmx::cpu {
 
-#define MMX_DECLARE_SCAN_ISA(ns)                                                         \
-  namespace ns {                                                                         \
-  void scan_fwd_items(const detail::ScanParams& p, int64_t item_begin, int64_t item_end); \
-  void scan_bwd_items(const detail::ScanParams& p, int64_t item_begin, int64_t item_end); \
-  int scan_simd_width();                                                                 \
+/// One call of the CPU kernel: the entry's description (detail::ScanParams, make_scan_params)
+/// plus the CPU plan and the outputs whose dtype or layout are the CPU kernel's own. All fp32.
+struct ScanCpuParams : detail::ScanParams {
+  // Plan (selective_scan_cpu.cpp). Saved states: ckpt is (batch, E, n_chunks, N), the state
+  // before each chunk; the backward recomputes inside a chunk. dA_part, dD_part,
+  // ddelta_bias_part are per batch element (parts = batch).
+  int64_t chunk = 64;      ///< steps per chunk
+  int64_t n_chunks = 1;    ///< ceil(L / chunk)
+  int64_t fwd_splits = 1;  ///< the channel blocks of one (batch, group) split over this many items
+  int64_t bwd_splits = 1;  ///< the same for the backward
+
+  /// Forward output (batch, E, L); the caller converts it to u's dtype.
+  float* out = nullptr;
+  /// Backward: dout (batch, E, L) in; du, ddelta, dz (batch, E, L) and dB, dC
+  /// (bwd_splits, batch, G, N, L) out, the caller summing dB, dC over splits.
+  const float* dout = nullptr;
+  float *du = nullptr, *ddelta = nullptr, *dz = nullptr, *dB = nullptr, *dC = nullptr;
+};
+
+#define MMX_DECLARE_SCAN_ISA(ns)                                                        \
+  namespace ns {                                                                        \
+  void scan_fwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end);    \
+  void scan_bwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end);    \
+  int scan_simd_width();                                                                \
   }
 MMX_DECLARE_SCAN_ISA(avx512)
 MMX_DECLARE_SCAN_ISA(avx2)
 MMX_DECLARE_SCAN_ISA(scalar)
 #undef MMX_DECLARE_SCAN_ISA
-
-/// Instruction set of the CPU kernel.
-enum class CpuIsa { kScalar, kAvx2, kAvx512 };
-
-/// The ISA the kernel uses: the best the CPU supports, lowered by the environment variable
-/// MMX_CPU_ISA=scalar|avx2|avx512 (a request above what the CPU supports is clamped).
-CpuIsa active_cpu_isa();
-/// Best instruction set this CPU supports.
-CpuIsa best_cpu_isa();
-/// Forces the kernel's instruction set (clamped to what the CPU supports); for tests and
-/// benchmarks that compare the paths in one process.
-void set_cpu_isa(CpuIsa isa);
-/// "avx512", "avx2" or "scalar".
-std::string cpu_isa_name(CpuIsa isa);
 
 }  // namespace mmx::cpu

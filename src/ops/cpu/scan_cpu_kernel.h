@@ -1,6 +1,7 @@
-// Fused CPU selective scan, forward and backward, written once over a SIMD vector type and
-// compiled three times (scan_cpu_avx512.cpp, scan_cpu_avx2.cpp, scan_cpu_scalar.cpp), each
-// translation unit with its own ISA flags and namespace. Included only by those files.
+// Fused CPU selective scan, forward and backward, written once over the SIMD vector type of
+// vec.h and compiled three times (scan_cpu_avx512.cpp, scan_cpu_avx2.cpp, scan_cpu_scalar.cpp),
+// each translation unit with its own ISA flags and namespace. Included only by those files. It
+// reads the launch description cpu::ScanCpuParams (scan_cpu.h; float32 or bfloat16 inputs).
 //
 // Work decomposition. A work item is (batch b, group g, split s): a range of "lane blocks" of W
 // consecutive channels of group g (W = SIMD width: 16 AVX-512, 8 AVX2, 1 scalar). The SIMD lanes
@@ -19,159 +20,25 @@
 // reproducible for a given machine and ISA, whatever the thread count.
 #pragma once
 
-#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
-#include "ops/scan_params.h"
-
-#if defined(MMX_ISA_AVX512) || defined(MMX_ISA_AVX2)
-#include <immintrin.h>
-#endif
+#include "ops/cpu/scan_cpu.h"
+#include "ops/cpu/vec.h"
 
 namespace mmx::cpu::MMX_ISA_NS {
 namespace {
 
 using detail::ScanDType;
-using detail::ScanParams;
-
-// ---------------------------------------------------------------- SIMD vector of W floats
-#if defined(MMX_ISA_AVX512)
-constexpr int W = 16;
-struct V { __m512 v; };
-inline V vzero() { return {_mm512_setzero_ps()}; }
-inline V vset1(float a) { return {_mm512_set1_ps(a)}; }
-inline V vload(const float* p) { return {_mm512_loadu_ps(p)}; }
-inline void vstore(float* p, V a) { _mm512_storeu_ps(p, a.v); }
-inline V operator+(V a, V b) { return {_mm512_add_ps(a.v, b.v)}; }
-inline V operator-(V a, V b) { return {_mm512_sub_ps(a.v, b.v)}; }
-inline V operator*(V a, V b) { return {_mm512_mul_ps(a.v, b.v)}; }
-inline V vfma(V a, V b, V c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
-inline float vsum(V a) { return _mm512_reduce_add_ps(a.v); }
-inline V vmax(V a, V b) { return {_mm512_max_ps(a.v, b.v)}; }
-inline V vabs(V a) { return {_mm512_abs_ps(a.v)}; }
-inline V vdiv(V a, V b) { return {_mm512_div_ps(a.v, b.v)}; }
-// exp(x): Cody-Waite reduction x = k ln2 + r, |r| <= ln2/2, degree-7 Taylor for e^r, then
-// 2^k by scalef. Relative error < 2e-7 on the clamped range [-87, 88].
-inline V vexp(V x) {
-  __m512 t = _mm512_min_ps(_mm512_max_ps(x.v, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
-  __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504088896341f)),
-                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), t);
-  r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  return {_mm512_scalef_ps(p, k)};
-}
-#elif defined(MMX_ISA_AVX2)
-constexpr int W = 8;
-struct V { __m256 v; };
-inline V vzero() { return {_mm256_setzero_ps()}; }
-inline V vset1(float a) { return {_mm256_set1_ps(a)}; }
-inline V vload(const float* p) { return {_mm256_loadu_ps(p)}; }
-inline void vstore(float* p, V a) { _mm256_storeu_ps(p, a.v); }
-inline V operator+(V a, V b) { return {_mm256_add_ps(a.v, b.v)}; }
-inline V operator-(V a, V b) { return {_mm256_sub_ps(a.v, b.v)}; }
-inline V operator*(V a, V b) { return {_mm256_mul_ps(a.v, b.v)}; }
-inline V vfma(V a, V b, V c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
-inline V vmax(V a, V b) { return {_mm256_max_ps(a.v, b.v)}; }
-inline V vabs(V a) { return {_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)}; }
-inline V vdiv(V a, V b) { return {_mm256_div_ps(a.v, b.v)}; }
-inline float vsum(V a) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-// Same algorithm as the AVX-512 version; 2^k is built in the exponent bits (k in [-126, 127]).
-inline V vexp(V x) {
-  __m256 t = _mm256_min_ps(_mm256_max_ps(x.v, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
-  __m256 k = _mm256_round_ps(_mm256_mul_ps(t, _mm256_set1_ps(1.44269504088896341f)),
-                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), t);
-  r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
-  return {_mm256_mul_ps(p, _mm256_castsi256_ps(e))};
-}
-#else
-constexpr int W = 1;
-struct V { float v; };
-inline V vzero() { return {0.0f}; }
-inline V vset1(float a) { return {a}; }
-inline V vload(const float* p) { return {*p}; }
-inline void vstore(float* p, V a) { *p = a.v; }
-inline V operator+(V a, V b) { return {a.v + b.v}; }
-inline V operator-(V a, V b) { return {a.v - b.v}; }
-inline V operator*(V a, V b) { return {a.v * b.v}; }
-inline V vfma(V a, V b, V c) { return {std::fma(a.v, b.v, c.v)}; }
-inline float vsum(V a) { return a.v; }
-inline V vexp(V x) { return {std::exp(x.v)}; }
-inline V vmax(V a, V b) { return {a.v > b.v ? a.v : b.v}; }
-inline V vabs(V a) { return {std::fabs(a.v)}; }
-inline V vdiv(V a, V b) { return {a.v / b.v}; }
-#endif
-
-// log1p(y) for y in [0, 1]: 2 atanh(s), s = y / (2 + y) in [0, 1/3] (no cancellation for small
-// y), odd series to s^13: error < 3e-8.
-inline V vlog1p_unit(V y) {
-  const V s = vdiv(y, vset1(2.0f) + y);
-  const V s2 = s * s;
-  V p = vset1(1.0f / 13.0f);
-  p = vfma(p, s2, vset1(1.0f / 11.0f));
-  p = vfma(p, s2, vset1(1.0f / 9.0f));
-  p = vfma(p, s2, vset1(1.0f / 7.0f));
-  p = vfma(p, s2, vset1(1.0f / 5.0f));
-  p = vfma(p, s2, vset1(1.0f / 3.0f));
-  p = vfma(p, s2, vset1(1.0f));
-  return vset1(2.0f) * s * p;
-}
-// softplus(x) = max(x, 0) + log1p(exp(-|x|)); equals mamba_ssm's `x <= 20 ? log1p(exp(x)) : x`
-// to fp32 rounding (above 20 the correction is below half an ulp of x).
-inline V vsoftplus(V x) { return vmax(x, vzero()) + vlog1p_unit(vexp(vzero() - vabs(x))); }
-inline V vsigmoid(V x) { return vdiv(vset1(1.0f), vset1(1.0f) + vexp(vzero() - x)); }
 
 // ---------------------------------------------------------------- scalar helpers
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+// Element i of an input stored as `dt`: float32 or bfloat16, the CPU kernel's dtypes
+// (detail::scan_kernel_unsupported; float16 inputs on the CPU run the reference).
 inline float load_elem(const void* base, int64_t i, ScanDType dt) {
   if (dt == ScanDType::kFloat32) return static_cast<const float*>(base)[i];
-  const uint16_t bits = static_cast<const uint16_t*>(base)[i];
-  if (dt == ScanDType::kBFloat16) {
-    uint32_t w = static_cast<uint32_t>(bits) << 16;
-    float f;
-    std::memcpy(&f, &w, 4);
-    return f;
-  }
-  // IEEE half -> float (normals, subnormals, inf/nan).
-  const uint32_t sign = (bits & 0x8000u) << 16, exp = (bits >> 10) & 0x1f, man = bits & 0x3ffu;
-  uint32_t w;
-  if (exp == 0) {
-    if (man == 0) {
-      w = sign;
-    } else {
-      float f = std::ldexp(static_cast<float>(man), -24);
-      std::memcpy(&w, &f, 4);
-      w |= sign;
-    }
-  } else if (exp == 31) {
-    w = sign | 0x7f800000u | (man << 13);
-  } else {
-    w = sign | ((exp + 112) << 23) | (man << 13);
-  }
+  const uint32_t w = static_cast<uint32_t>(static_cast<const uint16_t*>(base)[i]) << 16;
   float f;
   std::memcpy(&f, &w, 4);
   return f;
@@ -192,7 +59,7 @@ struct Scratch {
 struct ItemRange {
   int64_t b, g, eb_begin, eb_end;
 };
-inline ItemRange decode_item(const ScanParams& p, int64_t item, int64_t splits) {
+inline ItemRange decode_item(const ScanCpuParams& p, int64_t item, int64_t splits) {
   const int64_t Eg = p.E / p.G;
   const int64_t neb = (Eg + W - 1) / W;
   const int64_t s = item % splits, bg = item / splits;
@@ -203,10 +70,10 @@ inline ItemRange decode_item(const ScanParams& p, int64_t item, int64_t splits) 
   return r;
 }
 // Time index of scan step k.
-inline int64_t time_of(const ScanParams& p, int64_t k) { return p.reverse ? p.L - 1 - k : k; }
+inline int64_t time_of(const ScanCpuParams& p, int64_t k) { return p.reverse ? p.L - 1 - k : k; }
 
 // B, C of (b, g) for steps [k0, k0 + kn) into step-major buffers BT[k][n], CT[k][n].
-inline void load_bc_chunk(const ScanParams& p, int64_t b, int64_t g, int64_t k0, int64_t kn,
+inline void load_bc_chunk(const ScanCpuParams& p, int64_t b, int64_t g, int64_t k0, int64_t kn,
                           float* BT, float* CT) {
   const int64_t N = p.N;
   const int64_t bB = b * p.B_st.b + g * p.B_st.g, bC = b * p.C_st.b + g * p.C_st.g;
@@ -227,7 +94,7 @@ struct LaneChunk {
   float* draw;
   float* z;
 };
-inline void load_lane_chunk(const ScanParams& p, int64_t b, int64_t e0, int64_t nl, int64_t k0,
+inline void load_lane_chunk(const ScanCpuParams& p, int64_t b, int64_t e0, int64_t nl, int64_t k0,
                             int64_t kn, LaneChunk c) {
   std::memset(c.u, 0, sizeof(float) * kn * W);
   std::memset(c.dt, 0, sizeof(float) * kn * W);
@@ -254,7 +121,7 @@ inline void load_lane_chunk(const ScanParams& p, int64_t b, int64_t e0, int64_t 
 }
 
 // A and D of a lane block: Av[n*W + l] = A[e0+l, n], Dv[l] = D[e0+l] (zero beyond nl).
-inline void load_lane_params(const ScanParams& p, int64_t e0, int64_t nl, float* Av, float* Dv) {
+inline void load_lane_params(const ScanCpuParams& p, int64_t e0, int64_t nl, float* Av, float* Dv) {
   std::memset(Av, 0, sizeof(float) * p.N * W);
   std::memset(Dv, 0, sizeof(float) * W);
   for (int64_t l = 0; l < nl; ++l) {
@@ -289,13 +156,13 @@ inline void scan_chunk(int64_t N_rt, int64_t kn, const float* Av, const float* B
   }
 }
 
-inline int64_t scratch_floats_fwd(const ScanParams& p, int64_t neb) {
+inline int64_t scratch_floats_fwd(const ScanCpuParams& p, int64_t neb) {
   const int64_t K = p.chunk, N = p.N;
   return 2 * K * N + neb * (2 * N * W + W) + 5 * K * W;
 }
 
 template <int NT>
-void fwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
+void fwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end) {
   const int64_t N = p.N, K = p.chunk, Eg = p.E / p.G, L = p.L;
   const int64_t neb_max = (Eg + W - 1) / W;
   Scratch scratch(scratch_floats_fwd(p, neb_max));
@@ -361,13 +228,13 @@ void fwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
   }
 }
 
-inline int64_t scratch_floats_bwd(const ScanParams& p, int64_t neb) {
+inline int64_t scratch_floats_bwd(const ScanCpuParams& p, int64_t neb) {
   const int64_t K = p.chunk, N = p.N;
   return 2 * K * N + 4 * K * N * W + neb * (3 * N * W + 3 * W) + 2 * N * W + 9 * K * W;
 }
 
 template <int NT>
-void bwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
+void bwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end) {
   const int64_t N = NT > 0 ? NT : p.N;
   const int64_t K = p.chunk, Eg = p.E / p.G, L = p.L;
   const int64_t neb_max = (Eg + W - 1) / W;
@@ -528,11 +395,11 @@ void bwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
 }  // namespace
 
 // Entry points of this ISA (declared in scan_cpu.h).
-void scan_fwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
+void scan_fwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end) {
   if (p.N == 16) fwd_items<16>(p, item_begin, item_end);
   else fwd_items<0>(p, item_begin, item_end);
 }
-void scan_bwd_items(const ScanParams& p, int64_t item_begin, int64_t item_end) {
+void scan_bwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end) {
   if (p.N == 16) bwd_items<16>(p, item_begin, item_end);
   else bwd_items<0>(p, item_begin, item_end);
 }

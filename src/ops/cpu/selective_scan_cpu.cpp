@@ -1,6 +1,7 @@
-// CPU registration of mmx::selective_scan_fwd / _bwd: packs validated tensors into ScanParams,
-// picks the instruction set at run time, and spreads work items over threads with
-// at::parallel_for. The arithmetic is in scan_cpu_kernel.h.
+// CPU registration of mmx::selective_scan_fwd / _bwd: takes the entry's description of the call
+// (detail::make_scan_params), adds the CPU plan and the outputs, picks the instruction set at run
+// time (cpu_isa.h), and spreads work items over threads with at::parallel_for. The arithmetic is
+// in scan_cpu_kernel.h.
 //
 // Work split (fixed by the shapes and the SIMD width only, never by the thread count, so results
 // are bitwise identical for 1 or many threads): items = batch x G x splits, where splits divides
@@ -10,68 +11,20 @@
 #include <torch/library.h>
 #include <torch/torch.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <cstring>
-
+#include "ops/cpu/cpu_isa.h"
 #include "ops/cpu/scan_cpu.h"
+#include "ops/scan_op_types.h"
 
 namespace mmx::cpu {
-
-CpuIsa best_cpu_isa() {
-  static const CpuIsa best = [] {
-    __builtin_cpu_init();
-    CpuIsa b = CpuIsa::kScalar;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) b = CpuIsa::kAvx2;
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) b = CpuIsa::kAvx512;
-    return b;
-  }();
-  return best;
-}
-
-namespace {
-CpuIsa clamp_isa(CpuIsa want) {
-  return static_cast<int>(want) < static_cast<int>(best_cpu_isa()) ? want : best_cpu_isa();
-}
-std::atomic<int>& isa_override() {
-  static std::atomic<int> v{-1};
-  return v;
-}
-}  // namespace
-
-void set_cpu_isa(CpuIsa isa) { isa_override().store(static_cast<int>(clamp_isa(isa))); }
-
-CpuIsa active_cpu_isa() {
-  if (const int o = isa_override().load(); o >= 0) return static_cast<CpuIsa>(o);
-  static const CpuIsa from_env = [] {
-    const char* env = std::getenv("MMX_CPU_ISA");
-    if (!env) return best_cpu_isa();
-    if (std::strcmp(env, "scalar") == 0) return clamp_isa(CpuIsa::kScalar);
-    if (std::strcmp(env, "avx2") == 0) return clamp_isa(CpuIsa::kAvx2);
-    if (std::strcmp(env, "avx512") == 0) return clamp_isa(CpuIsa::kAvx512);
-    TORCH_WARN("MMX_CPU_ISA=", env, " is not one of scalar, avx2, avx512; ignored");
-    return best_cpu_isa();
-  }();
-  return from_env;
-}
-
-std::string cpu_isa_name(CpuIsa isa) {
-  switch (isa) {
-    case CpuIsa::kAvx512: return "avx512";
-    case CpuIsa::kAvx2: return "avx2";
-    default: return "scalar";
-  }
-}
-
 namespace {
 
-using detail::ScanDType;
-using detail::ScanParams;
-using OptT = std::optional<torch::Tensor>;
+using detail::ScanBwdOut;
+using detail::ScanFwdOut;
+using detail::ScanTensors;
 
 struct IsaFns {
-  void (*fwd)(const ScanParams&, int64_t, int64_t);
-  void (*bwd)(const ScanParams&, int64_t, int64_t);
+  void (*fwd)(const ScanCpuParams&, int64_t, int64_t);
+  void (*bwd)(const ScanCpuParams&, int64_t, int64_t);
   int width;
 };
 IsaFns isa_fns() {
@@ -82,46 +35,12 @@ IsaFns isa_fns() {
   }
 }
 
-const float* fptr(const OptT& t) { return t && t->defined() ? t->data_ptr<float>() : nullptr; }
-
-// Fills the shape and input fields of p (inputs are contiguous, validated by the entry).
-ScanParams make_params(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
-                       const torch::Tensor& B, const torch::Tensor& C, const OptT& D,
-                       const OptT& z, const OptT& bias, const OptT& h0, bool softplus,
-                       bool reverse, int width) {
-  ScanParams p;
-  p.batch = u.size(0);
-  p.E = u.size(1);
-  p.L = u.size(2);
-  p.N = A.size(1);
-  p.G = B.size(1);
+// The entry's description of the call plus the CPU plan for SIMD width `width`.
+ScanCpuParams plan_cpu(const ScanTensors& t, int width) {
+  ScanCpuParams p;
+  static_cast<detail::ScanParams&>(p) = detail::make_scan_params(t);
   p.chunk = p.N <= 64 ? 64 : 16;
   p.n_chunks = (p.L + p.chunk - 1) / p.chunk;
-  TORCH_CHECK(u.scalar_type() == torch::kFloat32 || u.scalar_type() == torch::kBFloat16,
-              "selective_scan (CPU kernel): u must be float32 or bfloat16, got ", u.scalar_type());
-  p.dtype = u.scalar_type() == torch::kFloat32 ? ScanDType::kFloat32 : ScanDType::kBFloat16;
-  p.delta_softplus = softplus;
-  p.reverse = reverse;
-  auto st3 = [](const torch::Tensor& t) {
-    return detail::Strides3{t.stride(0), t.stride(1), t.stride(2)};
-  };
-  auto st4 = [](const torch::Tensor& t) {
-    return detail::Strides4{t.stride(0), t.stride(1), t.stride(2), t.stride(3)};
-  };
-  p.u_st = st3(u);
-  p.delta_st = st3(delta);
-  if (z && z->defined()) p.z_st = st3(*z);
-  p.B_st = st4(B);
-  p.C_st = st4(C);
-  p.u = u.data_ptr();
-  p.delta = delta.data_ptr();
-  p.z = z && z->defined() ? z->data_ptr() : nullptr;
-  p.B = B.data_ptr();
-  p.C = C.data_ptr();
-  p.A = A.data_ptr<float>();
-  p.D = fptr(D);
-  p.delta_bias = fptr(bias);
-  p.h0 = fptr(h0);
   const int64_t neb = (p.E / p.G + width - 1) / width;
   const int64_t bg = p.batch * p.G;
   p.fwd_splits = std::min<int64_t>(neb, std::max<int64_t>(1, (64 + bg - 1) / bg));
@@ -129,18 +48,15 @@ ScanParams make_params(const torch::Tensor& u, const torch::Tensor& delta, const
   return p;
 }
 
-void run_items(int64_t n_items, void (*fn)(const ScanParams&, int64_t, int64_t),
-               const ScanParams& p) {
+void run_items(int64_t n_items, void (*fn)(const ScanCpuParams&, int64_t, int64_t),
+               const ScanCpuParams& p) {
   at::parallel_for(0, n_items, 1, [&](int64_t begin, int64_t end) { fn(p, begin, end); });
 }
 
-std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> scan_fwd_cpu(
-    const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
-    const torch::Tensor& B, const torch::Tensor& C, const OptT& D, const OptT& z, const OptT& bias,
-    const OptT& h0, bool softplus, bool reverse, bool save_ckpt) {
+ScanFwdOut scan_fwd_cpu(const ScanTensors& t, bool save_ckpt) {
   const IsaFns fns = isa_fns();
-  ScanParams p = make_params(u, delta, A, B, C, D, z, bias, h0, softplus, reverse, fns.width);
-  auto f32 = u.options().dtype(torch::kFloat32);
+  ScanCpuParams p = plan_cpu(t, fns.width);
+  auto f32 = t.u.options().dtype(torch::kFloat32);
   auto out = torch::empty({p.batch, p.E, p.L}, f32);
   auto last = torch::empty({p.batch, p.E, p.N}, f32);
   auto ckpt = save_ckpt ? torch::empty({p.batch, p.E, p.n_chunks, p.N}, f32) : torch::empty({0}, f32);
@@ -148,23 +64,19 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> scan_fwd_cpu(
   p.last_state = last.data_ptr<float>();
   p.ckpt = save_ckpt ? ckpt.data_ptr<float>() : nullptr;
   run_items(p.batch * p.G * p.fwd_splits, fns.fwd, p);
-  return {out.to(u.scalar_type()), last, ckpt};
+  return {out.to(t.u.scalar_type()), last, ckpt};
 }
 
-std::tuple<torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor,
-           torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor>
-scan_bwd_cpu(const torch::Tensor& dout, const OptT& dlast, const torch::Tensor& u,
-             const torch::Tensor& delta, const torch::Tensor& A, const torch::Tensor& B,
-             const torch::Tensor& C, const OptT& D, const OptT& z, const OptT& bias,
-             const OptT& h0, const torch::Tensor& ckpt, bool softplus, bool reverse) {
+ScanBwdOut scan_bwd_cpu(const torch::Tensor& dout, const torch::Tensor& dlast,
+                        const ScanTensors& t, const torch::Tensor& ckpt) {
   const IsaFns fns = isa_fns();
-  ScanParams p = make_params(u, delta, A, B, C, D, z, bias, h0, softplus, reverse, fns.width);
+  ScanCpuParams p = plan_cpu(t, fns.width);
   TORCH_CHECK(ckpt.numel() == p.batch * p.E * p.n_chunks * p.N,
               "selective_scan backward: saved states missing (forward ran without save_ckpt)");
-  auto f32 = u.options().dtype(torch::kFloat32);
+  auto f32 = t.u.options().dtype(torch::kFloat32);
   auto dout_f = dout.to(torch::kFloat32).contiguous();
   torch::Tensor dlast_f;
-  if (dlast && dlast->defined()) dlast_f = dlast->to(torch::kFloat32).contiguous();
+  if (dlast.defined()) dlast_f = dlast.to(torch::kFloat32).contiguous();
   auto du = torch::empty({p.batch, p.E, p.L}, f32);
   auto ddelta = torch::empty({p.batch, p.E, p.L}, f32);
   auto dz = p.z ? torch::empty({p.batch, p.E, p.L}, f32) : torch::Tensor();
@@ -188,7 +100,7 @@ scan_bwd_cpu(const torch::Tensor& dout, const OptT& dlast, const torch::Tensor& 
   p.dh0 = dh0.data_ptr<float>();
   run_items(p.batch * p.G * p.bwd_splits, fns.bwd, p);
 
-  const auto io = u.scalar_type();
+  const auto io = t.u.scalar_type();
   // Fixed-order sums: over splits (a handful) and over batch.
   auto dB_sum = p.bwd_splits == 1 ? dB[0] : dB.sum(0);
   auto dC_sum = p.bwd_splits == 1 ? dC[0] : dC.sum(0);
@@ -207,6 +119,6 @@ scan_bwd_cpu(const torch::Tensor& dout, const OptT& dlast, const torch::Tensor& 
 }  // namespace mmx::cpu
 
 TORCH_LIBRARY_IMPL(mmx, CPU, m) {
-  m.impl("selective_scan_fwd", &mmx::cpu::scan_fwd_cpu);
-  m.impl("selective_scan_bwd", &mmx::cpu::scan_bwd_cpu);
+  m.impl("selective_scan_fwd", &mmx::detail::fwd_op<mmx::cpu::scan_fwd_cpu>);
+  m.impl("selective_scan_bwd", &mmx::detail::bwd_op<mmx::cpu::scan_bwd_cpu>);
 }

@@ -26,7 +26,8 @@
 // dh0 is the gradient left after chunk 0.
 #pragma once
 
-#include "ops/cuda/scan_cuda_common.cuh"
+#include "ops/cuda/scan_cuda_block.cuh"
+#include "ops/cuda/scan_cuda_launch.cuh"
 
 namespace mmx::cuda {
 namespace detail {
@@ -35,104 +36,43 @@ namespace detail {
 // the chunk, dsum = sum of Delta over the chunk.
 template <typename T, int S, int P>
 __global__ void __launch_bounds__(kBlockThreads, 4) scan_bwd_local_kernel(const ScanCudaParams p) {
-  constexpr int NP = S * P;
-  constexpr int W = kFwdWindow, WP = W + 1;
-  extern __shared__ float4 smem4[];
-  float* smem = reinterpret_cast<float*>(smem4);
-  const int CH = p.channels;
-  const int tid = threadIdx.x, lp = tid % P, ch = tid / P;
-  const int bg = blockIdx.x, tile = blockIdx.y, c = blockIdx.z;
-  const int b = bg / p.G, g = bg % p.G;
-  const int ech = tile * CH + ch;
-  const bool active = ech < p.Eg;
-  const int e = g * p.Eg + (active ? ech : 0);
-  const int64_t be = static_cast<int64_t>(b) * p.E + e;
-  const int N = p.N, L = p.L;
-  const T* delta = static_cast<const T*>(p.delta);
-  const T* z = static_cast<const T*>(p.z);
-  const T* dout = static_cast<const T*>(p.dout);
-  const T* Cp = static_cast<const T*>(p.C);
+  constexpr int NP = S * P, W = kFwdWindow, WP = W + 1;
+  const Site t = thread_site<P>(p);
+  const TypedInputs<T> in = typed_inputs<T>(p);
+  const BwdLocalSmem sm = bwd_local_smem(p.channels);
 
-  float* s_dt = smem;
-  float* s_dy = s_dt + CH * WP;
-  float* s_C = smem + align4(3 * CH * WP);
-
-  float a2[S], gh[S];
-#pragma unroll
-  for (int s = 0; s < S; ++s) {
-    const int n = lp * S + s;
-    a2[s] = (active && n < N) ? p.A[static_cast<int64_t>(e) * N + n] * kLog2e : 0.0f;
-    gh[s] = 0.0f;
-  }
+  float a2[S], gh[S] = {};
+  load_A_log2e<S>(p, t, a2);
   float dsum = 0.0f;
-  const int kb = c * p.chunk, ke = min(L, kb + p.chunk);
-  const int n_win = (ke - kb + W - 1) / W;
-  const int64_t bc_base = static_cast<int64_t>(bg) * N * L;
-  for (int w = n_win - 1; w >= 0; --w) {
-    const int k0 = kb + w * W, kn = min(W, ke - k0);
-    __syncthreads();
-    constexpr int CNT = (W + P - 1) / P;  // per-channel elements per thread
-    constexpr int BATCH = CNT < 8 ? CNT : 8;
-#pragma unroll 1
-    for (int i0 = 0; i0 < CH * kn; i0 += BATCH * blockDim.x) {
-      float rd[BATCH], ro[BATCH], rz[BATCH];
-#pragma unroll
-      for (int j = 0; j < BATCH; ++j) {
-        const int i = i0 + tid + j * blockDim.x;
-        const int r = kn == W ? i / W : i / kn, kk = i - r * kn;
-        const int ec = tile * CH + r;
-        rd[j] = ro[j] = rz[j] = 0.0f;
-        if (i < CH * kn && ec < p.Eg) {
-          const int e2 = g * p.Eg + ec;
-          const int64_t idx = (static_cast<int64_t>(b) * p.E + e2) * L + time_of(k0 + kk, L, p.reverse);
-          rd[j] = load_f(delta, idx) + (p.delta_bias ? p.delta_bias[e2] : 0.0f);
-          ro[j] = load_f(dout, idx);
-          if (z) rz[j] = load_f(z, idx);
-        }
-      }
-#pragma unroll
-      for (int j = 0; j < BATCH; ++j) {
-        const int i = i0 + tid + j * blockDim.x;
-        if (i >= CH * kn) break;
-        const int r = kn == W ? i / W : i / kn, kk = i - r * kn;
-        s_dt[r * WP + kk] = p.softplus ? softplus_f(rd[j]) : rd[j];
-        s_dy[r * WP + kk] = z ? ro[j] * rz[j] * sigmoid_f(rz[j]) : ro[j];
-      }
-    }
-    stage_bc<NP, W, false>(Cp, Cp, bc_base, N, L, k0, kn, p.reverse, s_C, s_C);
+  const int64_t bc_base = bc_offset(p, t);
+  for_windows_reversed<W>(chunk_steps(p, t), [&](int k0, int kn) {
+    // Delta (bias, softplus) and dy = dout * silu(z) per channel and step.
+    stage_rows<W, P, 8, 3>(
+        p, t, k0, kn,
+        [&](int64_t idx, int e2, float (&v)[3]) {
+          v[0] = load_f(in.delta, idx) + (p.delta_bias ? p.delta_bias[e2] : 0.0f);
+          v[1] = load_f(in.dout, idx);
+          if (in.z) v[2] = load_f(in.z, idx);
+        },
+        [&](int at, const float (&v)[3]) {
+          sm.dt[at] = p.delta_softplus ? softplus_f(v[0]) : v[0];
+          sm.dy[at] = in.z ? v[1] * v[2] * sigmoid_f(v[2]) : v[1];
+        });
+    stage_bc<NP, W, false>(in.C, in.C, bc_base, p.dims.N, p.dims.L, k0, kn, p.reverse, sm.C,
+                           sm.C);
     __syncthreads();
 #pragma unroll 4
     for (int kk = kn - 1; kk >= 0; --kk) {
-      const float dt = s_dt[ch * WP + kk], dy = s_dy[ch * WP + kk];
+      const float dt = sm.dt[t.ch * WP + kk], dy = sm.dy[t.ch * WP + kk];
       float cv[S];
-      load_smem_vec<S>(s_C + kk * NP + lp * S, cv);
+      load_smem_vec<S>(sm.C + kk * NP + t.lp * S, cv);
 #pragma unroll
       for (int s = 0; s < S; ++s) gh[s] = exp2f(dt * a2[s]) * fmaf(cv[s], dy, gh[s]);
       dsum += dt;
     }
-  }
-  if (!active) return;
-#pragma unroll
-  for (int s = 0; s < S; ++s)
-    if (lp * S + s < N) p.chunk_h[(be * p.n_chunks + c) * N + lp * S + s] = gh[s];
-  if (lp == 0) p.chunk_dsum[be * p.n_chunks + c] = dsum;
-}
-
-// Chunk combine, one thread per (b, e, n): the gradient entering each chunk's last step.
-static __global__ void scan_bwd_combine_kernel(const ScanCudaParams p) {
-  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int64_t total = static_cast<int64_t>(p.batch) * p.E * p.N;
-  if (idx >= total) return;
-  const int64_t be = idx / p.N;
-  const int n = static_cast<int>(idx - be * p.N);
-  const int e = static_cast<int>(be % p.E);
-  const float a2 = p.A[static_cast<int64_t>(e) * p.N + n] * kLog2e;
-  float gsum = p.dlast ? p.dlast[idx] : 0.0f;
-  for (int c = p.n_chunks - 1; c >= 0; --c) {
-    const int64_t ci = (be * p.n_chunks + c) * p.N + n;
-    p.chunk_carry[ci] = gsum;
-    gsum = fmaf(exp2f(a2 * p.chunk_dsum[be * p.n_chunks + c]), gsum, p.chunk_h[ci]);
-  }
+  });
+  if (!t.active) return;
+  store_chunk_local<S>(p, t, gh, dsum);
 }
 
 // Butterfly reduce-scatter of V = 2S values over the 32/P channels of a warp (lane bits
@@ -180,111 +120,74 @@ __device__ __forceinline__ void warp_reduce_dbc(float (&v)[2 * S], int lane, int
 
 template <typename T, int S, int P>
 __global__ void __launch_bounds__(kBlockThreads, 3) scan_bwd_kernel(const ScanCudaParams p) {
-  constexpr int NP = S * P;
-  constexpr int W = kBwdWindow, WP = W + 1, K = kSubChunk;
-  extern __shared__ float4 smem4[];
-  float* smem = reinterpret_cast<float*>(smem4);
-  const int CH = p.channels;
-  const int tid = threadIdx.x, lp = tid % P, ch = tid / P, lane = tid % 32, warp = tid / 32;
+  constexpr int NP = S * P, W = kBwdWindow, WP = W + 1, K = kSubChunk;
+  const Site t = thread_site<P>(p);
+  const TypedInputs<T> in = typed_inputs<T>(p);
+  const int lane = t.tid % 32, warp = t.tid / 32;
   const int warps = blockDim.x / 32;
-  const int bg = blockIdx.x, tile = blockIdx.y, c = blockIdx.z;
-  const int b = bg / p.G, g = bg % p.G;
-  const int ech = tile * CH + ch;
-  const bool active = ech < p.Eg;
-  const int e = g * p.Eg + (active ? ech : 0);
-  const int64_t be = static_cast<int64_t>(b) * p.E + e;
-  const int N = p.N, L = p.L;
-  const T* u = static_cast<const T*>(p.u);
-  const T* delta = static_cast<const T*>(p.delta);
-  const T* z = static_cast<const T*>(p.z);
-  const T* dout = static_cast<const T*>(p.dout);
-  const T* Bp = static_cast<const T*>(p.B);
-  const T* Cp = static_cast<const T*>(p.C);
+  const BwdSmem sm = bwd_smem(p.channels, NP);
 
-  float* s_u = smem;
-  float* s_dt = s_u + CH * WP;
-  float* s_sp = s_dt + CH * WP;  // d softplus / d delta' (1 without softplus)
-  float* s_zs = s_sp + CH * WP;  // silu(z)
-  float* s_zd = s_zs + CH * WP;  // silu'(z)
-  float* s_do = s_zd + CH * WP;  // dout
-  float* s_du = s_do + CH * WP;
-  float* s_dd = s_du + CH * WP;
-  float* s_dz = s_dd + CH * WP;
-  float* s_B = smem + align4(9 * CH * WP);
-  float* s_C = s_B + W * NP;
-  float* s_red = smem + align4(align4(9 * CH * WP) + 2 * W * NP);
-
+  // A, A log2(e), the gradient entering the chunk's last step (the combined carry, or dlast for
+  // the last chunk, or zero), and the dA sums. This kernel sits at its register cap (168, from
+  // __launch_bounds__): the state setup, the window loop and the saved-state load below are
+  // written out as before the shared helpers (load_states, for_windows_reversed), which made
+  // ptxas spill for some (S, P) here (ptxas -v, per instantiation).
   float a2[S], av[S], gh[S], dA[S];
 #pragma unroll
   for (int s = 0; s < S; ++s) {
-    const int n = lp * S + s;
-    const bool ok = active && n < N;
-    av[s] = ok ? p.A[static_cast<int64_t>(e) * N + n] : 0.0f;
+    const int n = t.lp * S + s;
+    const bool ok = t.active && n < p.dims.N;
+    av[s] = ok ? p.A[static_cast<int64_t>(t.e) * p.dims.N + n] : 0.0f;
     a2[s] = av[s] * kLog2e;
     dA[s] = 0.0f;
     if (!ok) {
       gh[s] = 0.0f;
     } else if (p.chunk_carry) {
-      gh[s] = p.chunk_carry[(be * p.n_chunks + c) * N + n];
+      gh[s] = p.chunk_carry[(t.be * p.n_chunks + t.c) * p.dims.N + n];
     } else {
-      gh[s] = p.dlast ? p.dlast[be * N + n] : 0.0f;
+      gh[s] = p.dlast ? p.dlast[t.be * p.dims.N + n] : 0.0f;
     }
   }
-  const float Dv = (active && p.D) ? p.D[e] : 0.0f;
+  const float Dv = (t.active && p.D) ? p.D[t.e] : 0.0f;
   float dD = 0.0f, dbias = 0.0f;
 
-  const int kb = c * p.chunk, ke = min(L, kb + p.chunk);
-  const int n_win = (ke - kb + W - 1) / W;
-  const int64_t bc_base = static_cast<int64_t>(bg) * N * L;
-  float* dBC = p.dBC_part + (static_cast<int64_t>(bg) * p.tiles + tile) * 2 * N * L;
+  const StepRange steps = chunk_steps(p, t);
+  const int n_win = (steps.end - steps.begin + W - 1) / W;
+  float* dBC =
+      p.dBC_part + (static_cast<int64_t>(t.bg) * p.tiles + t.tile) * 2 * p.dims.N * p.dims.L;
 
   for (int w = n_win - 1; w >= 0; --w) {
-    const int k0 = kb + w * W, kn = min(W, ke - k0);
+    const int k0 = steps.begin + w * W, kn = min(W, steps.end - k0);
     __syncthreads();
-    constexpr int CNT = (W + P - 1) / P;  // per-channel elements per thread
-    constexpr int BATCH = CNT < 4 ? CNT : 4;
-#pragma unroll 1
-    for (int i0 = 0; i0 < CH * kn; i0 += BATCH * blockDim.x) {
-      float ru[BATCH], rd[BATCH], ro[BATCH], rz[BATCH];
-#pragma unroll
-      for (int j = 0; j < BATCH; ++j) {
-        const int i = i0 + tid + j * blockDim.x;
-        const int r = kn == W ? i / W : i / kn, kk = i - r * kn;
-        const int ec = tile * CH + r;
-        ru[j] = rd[j] = ro[j] = rz[j] = 0.0f;
-        if (i < CH * kn && ec < p.Eg) {
-          const int e2 = g * p.Eg + ec;
-          const int64_t idx = (static_cast<int64_t>(b) * p.E + e2) * L + time_of(k0 + kk, L, p.reverse);
-          ru[j] = load_f(u, idx);
-          rd[j] = load_f(delta, idx) + (p.delta_bias ? p.delta_bias[e2] : 0.0f);
-          ro[j] = load_f(dout, idx);
-          if (z) rz[j] = load_f(z, idx);
-        }
-      }
-#pragma unroll
-      for (int j = 0; j < BATCH; ++j) {
-        const int i = i0 + tid + j * blockDim.x;
-        if (i >= CH * kn) break;
-        const int r = kn == W ? i / W : i / kn, kk = i - r * kn;
-        float dd = rd[j], sp = 1.0f, zs = 1.0f, zd = 0.0f;
-        if (p.softplus && dd <= 20.0f) {
-          sp = sigmoid_f(dd);
-          dd = log1pf(__expf(dd));
-        }
-        if (z) {
-          const float sg = sigmoid_f(rz[j]);
-          zs = rz[j] * sg;
-          zd = sg * (1.0f + rz[j] * (1.0f - sg));
-        }
-        s_u[r * WP + kk] = ru[j];
-        s_dt[r * WP + kk] = dd;
-        s_sp[r * WP + kk] = sp;
-        s_zs[r * WP + kk] = zs;
-        s_zd[r * WP + kk] = zd;
-        s_do[r * WP + kk] = ro[j];
-      }
-    }
-    stage_bc<NP, W, true>(Bp, Cp, bc_base, N, L, k0, kn, p.reverse, s_B, s_C);
+    // u, Delta and softplus' (bias, softplus), silu(z), silu'(z), dout per channel and step.
+    stage_rows<W, P, 4, 4>(
+        p, t, k0, kn,
+        [&](int64_t idx, int e2, float (&v)[4]) {
+          v[0] = load_f(in.u, idx);
+          v[1] = load_f(in.delta, idx) + (p.delta_bias ? p.delta_bias[e2] : 0.0f);
+          v[2] = load_f(in.dout, idx);
+          if (in.z) v[3] = load_f(in.z, idx);
+        },
+        [&](int at, const float (&v)[4]) {
+          float dd = v[1], sp = 1.0f, zs = 1.0f, zd = 0.0f;
+          if (p.delta_softplus && dd <= 20.0f) {
+            sp = sigmoid_f(dd);
+            dd = log1pf(__expf(dd));
+          }
+          if (in.z) {
+            const float sg = sigmoid_f(v[3]);
+            zs = v[3] * sg;
+            zd = sg * (1.0f + v[3] * (1.0f - sg));
+          }
+          sm.u[at] = v[0];
+          sm.dt[at] = dd;
+          sm.sp[at] = sp;
+          sm.zs[at] = zs;
+          sm.zd[at] = zd;
+          sm.dout[at] = v[2];
+        });
+    stage_bc<NP, W, true>(in.B, in.C, bc_offset(p, t), p.dims.N, p.dims.L, k0, kn, p.reverse,
+                          sm.B, sm.C);
     __syncthreads();
 
     const int n_sub_w = (kn + K - 1) / K;
@@ -299,17 +202,19 @@ __global__ void __launch_bounds__(kBlockThreads, 3) scan_bwd_kernel(const ScanCu
         float h[S];
 #pragma unroll
         for (int s = 0; s < S; ++s)
-          h[s] = (active && lp * S + s < N) ? p.ckpt[(be * p.n_sub + ks / K) * N + lp * S + s] : 0.0f;
+          h[s] = (t.active && t.lp * S + s < p.dims.N)
+                     ? p.ckpt[(t.be * p.n_sub + ks / K) * p.dims.N + t.lp * S + s]
+                     : 0.0f;
 #pragma unroll
         for (int j = 0; j < K; ++j) {
           yv[j] = 0.0f;
           if (j < kc) {
             const int kk = kk0 + j;
-            const float dt = s_dt[ch * WP + kk];
-            const float dtu = dt * s_u[ch * WP + kk];
+            const float dt = sm.dt[t.ch * WP + kk];
+            const float dtu = dt * sm.u[t.ch * WP + kk];
             float bv[S], cv[S];
-            load_smem_vec<S>(s_B + kk * NP + lp * S, bv);
-            load_smem_vec<S>(s_C + kk * NP + lp * S, cv);
+            load_smem_vec<S>(sm.B + kk * NP + t.lp * S, bv);
+            load_smem_vec<S>(sm.C + kk * NP + t.lp * S, cv);
             float y = 0.0f;
 #pragma unroll
             for (int s = 0; s < S; ++s) {
@@ -317,7 +222,7 @@ __global__ void __launch_bounds__(kBlockThreads, 3) scan_bwd_kernel(const ScanCu
               h[s] = fmaf(exp2f(dt * a2[s]), h[s], dtu * bv[s]);
               y = fmaf(cv[s], h[s], y);
             }
-            if (z) yv[j] = team_sum<P>(y);
+            if (in.z) yv[j] = team_sum<P>(y);
           }
         }
       }
@@ -326,12 +231,12 @@ __global__ void __launch_bounds__(kBlockThreads, 3) scan_bwd_kernel(const ScanCu
       for (int j = K - 1; j >= 0; --j) {
         if (j < kc) {
           const int kk = kk0 + j;
-          const float dt = s_dt[ch * WP + kk], uu = s_u[ch * WP + kk];
-          const float go = s_do[ch * WP + kk];
-          const float dy = go * s_zs[ch * WP + kk];
+          const float dt = sm.dt[t.ch * WP + kk], uu = sm.u[t.ch * WP + kk];
+          const float go = sm.dout[t.ch * WP + kk];
+          const float dy = go * sm.zs[t.ch * WP + kk];
           float bv[S], cv[S];
-          load_smem_vec<S>(s_B + kk * NP + lp * S, bv);
-          load_smem_vec<S>(s_C + kk * NP + lp * S, cv);
+          load_smem_vec<S>(sm.B + kk * NP + t.lp * S, bv);
+          load_smem_vec<S>(sm.C + kk * NP + t.lp * S, cv);
           const float dtu = dt * uu;
           float ddt = 0.0f, dub = 0.0f;
           float v[2 * S];
@@ -349,26 +254,27 @@ __global__ void __launch_bounds__(kBlockThreads, 3) scan_bwd_kernel(const ScanCu
           }
           ddt = team_sum<P>(ddt);
           dub = team_sum<P>(dub);
-          if (lp == 0) {
-            const float dd = ddt * s_sp[ch * WP + kk];
-            s_du[ch * WP + kk] = fmaf(dub, dt, Dv * dy);
-            s_dd[ch * WP + kk] = dd;
-            if (z) s_dz[ch * WP + kk] = go * fmaf(Dv, uu, yv[j]) * s_zd[ch * WP + kk];
+          if (t.lp == 0) {
+            const float dd = ddt * sm.sp[t.ch * WP + kk];
+            sm.du[t.ch * WP + kk] = fmaf(dub, dt, Dv * dy);
+            sm.dd[t.ch * WP + kk] = dd;
+            if (in.z) sm.dz[t.ch * WP + kk] = go * fmaf(Dv, uu, yv[j]) * sm.zd[t.ch * WP + kk];
             dD = fmaf(dy, uu, dD);
             dbias += dd;
           }
-          warp_reduce_dbc<S, P>(v, lane, lp, s_red + (warp * K + j) * 2 * NP);
+          warp_reduce_dbc<S, P>(v, lane, t.lp, sm.red + (warp * K + j) * 2 * NP);
         }
       }
       __syncthreads();
       // Sum the warps' partials in order; one partial per (tile, which, n, t).
-      for (int i = tid; i < 2 * NP * K; i += blockDim.x) {
+      for (int i = t.tid; i < 2 * NP * K; i += blockDim.x) {
         const int j = i % K, vi = i / K;
         const int which = vi / NP, n = vi - which * NP;
-        if (j >= kc || n >= N) continue;
+        if (j >= kc || n >= p.dims.N) continue;
         float acc = 0.0f;
-        for (int wi = 0; wi < warps; ++wi) acc += s_red[(wi * K + j) * 2 * NP + vi];
-        dBC[(static_cast<int64_t>(which) * N + n) * L + time_of(ks + j, L, p.reverse)] = acc;
+        for (int wi = 0; wi < warps; ++wi) acc += sm.red[(wi * K + j) * 2 * NP + vi];
+        dBC[(static_cast<int64_t>(which) * p.dims.N + n) * p.dims.L +
+            time_of(ks + j, p.dims.L, p.reverse)] = acc;
       }
       __syncthreads();
     }
@@ -377,67 +283,36 @@ __global__ void __launch_bounds__(kBlockThreads, 3) scan_bwd_kernel(const ScanCu
     T* du = static_cast<T*>(p.du);
     T* ddelta = static_cast<T*>(p.ddelta);
     T* dz = static_cast<T*>(p.dz);
-    for (int i = tid; i < CH * kn; i += blockDim.x) {
-      const int r = kn == W ? i / W : i / kn, kk = i - r * kn;
-      const int ec = tile * CH + r;
-      if (ec >= p.Eg) continue;
-      const int64_t idx =
-          (static_cast<int64_t>(b) * p.E + g * p.Eg + ec) * L + time_of(k0 + kk, L, p.reverse);
-      store_f(du, idx, s_du[r * WP + kk]);
-      store_f(ddelta, idx, s_dd[r * WP + kk]);
-      if (z) store_f(dz, idx, s_dz[r * WP + kk]);
-    }
+    write_rows<W>(p, t, k0, kn, [&](int64_t idx, int at) {
+      store_f(du, idx, sm.du[at]);
+      store_f(ddelta, idx, sm.dd[at]);
+      if (in.z) store_f(dz, idx, sm.dz[at]);
+    });
   }
 
-  if (!active) return;
-  const int64_t part = (static_cast<int64_t>(b) * p.n_chunks + c) * p.E + e;
-#pragma unroll
-  for (int s = 0; s < S; ++s) {
-    const int n = lp * S + s;
-    if (n >= N) continue;
-    p.dA_part[part * N + n] = dA[s];
-    if (c == 0 && p.dh0) p.dh0[be * N + n] = gh[s];
-  }
-  if (lp == 0) {
+  if (!t.active) return;
+  const int64_t part = (static_cast<int64_t>(t.b) * p.n_chunks + t.c) * p.dims.E + t.e;
+  store_states<S>(p, t, p.dA_part + part * p.dims.N, dA);
+  if (t.c == 0 && p.dh0) store_states<S>(p, t, p.dh0 + t.be * p.dims.N, gh);
+  if (t.lp == 0) {
     p.dD_part[part] = dD;
-    p.dbias_part[part] = dbias;
+    p.ddelta_bias_part[part] = dbias;
   }
 }
 
-template <typename T, int S, int P>
-cudaError_t launch_bwd(const ScanCudaParams& p, cudaStream_t stream) {
-  const int threads = p.channels * P;
-  const dim3 grid(p.batch * p.G, p.tiles, p.n_chunks);
-  if (p.n_chunks > 1) {
-    const size_t smem_l = sizeof(float) * fwd_smem_floats(p.channels, S * P);
-    if (smem_l > 48 * 1024)
-      cudaFuncSetAttribute(scan_bwd_local_kernel<T, S, P>,
-                           cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem_l));
-    scan_bwd_local_kernel<T, S, P><<<grid, threads, smem_l, stream>>>(p);
-    const int64_t total = static_cast<int64_t>(p.batch) * p.E * p.N;
-    scan_bwd_combine_kernel<<<static_cast<unsigned>((total + 255) / 256), 256, 0, stream>>>(p);
-  }
-  const size_t smem = sizeof(float) * bwd_smem_floats(p.channels, S * P, threads / 32);
-  if (smem > 48 * 1024)
-    cudaFuncSetAttribute(scan_bwd_kernel<T, S, P>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                         static_cast<int>(smem));
-  scan_bwd_kernel<T, S, P><<<grid, threads, smem, stream>>>(p);
-  return cudaGetLastError();
-}
-
+// Backward launches for input dtype T: local reverse pass, combine, main pass
+// (scan_cuda_launch.cuh). The local pass stages fewer rows than the main one: the forward's
+// shared-memory size covers it.
 template <typename T>
 cudaError_t bwd_dispatch_n(const ScanCudaParams& p, cudaStream_t stream) {
-  switch (p.lanes) {
-    case 1:
-      if (p.N == 1) return launch_bwd<T, 1, 1>(p, stream);
-      if (p.N <= 4) return launch_bwd<T, 4, 1>(p, stream);
-      return launch_bwd<T, 8, 1>(p, stream);
-    case 2: return launch_bwd<T, 8, 2>(p, stream);
-    case 4: return launch_bwd<T, 8, 4>(p, stream);
-    case 8: return launch_bwd<T, 8, 8>(p, stream);
-    case 16: return launch_bwd<T, 8, 16>(p, stream);
-    default: return launch_bwd<T, 8, 32>(p, stream);
-  }
+  return dispatch_states(p, [&](auto S_, auto P_) {
+    constexpr int S = decltype(S_)::value, P = decltype(P_)::value;
+    const int threads = p.channels * P;
+    return launch_passes<true>(
+        p, threads, scan_bwd_local_kernel<T, S, P>,
+        sizeof(float) * fwd_smem_floats(p.channels, S * P), scan_bwd_kernel<T, S, P>,
+        sizeof(float) * bwd_smem_floats(p.channels, S * P, threads / 32), stream);
+  });
 }
 
 }  // namespace detail

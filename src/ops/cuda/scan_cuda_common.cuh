@@ -98,13 +98,56 @@ __device__ __forceinline__ void stage_bc(const T* Bp, const T* Cp, int64_t base,
 __host__ __device__ constexpr int align4(int x) { return (x + 3) & ~3; }
 __host__ __device__ constexpr int ilog2(int x) { return x <= 1 ? 0 : 1 + ilog2(x / 2); }
 
-// Shared-memory floats of the forward main/local kernels: u, Delta, silu(z), y per channel and
-// step (rows padded to W+1 against bank conflicts), then B and C step-major (W x S*P).
+// Shared-memory layouts of the kernels, each next to its size in floats (what the launches
+// allocate): per-channel rows of W + 1 floats, one per step of the staged window (padded against
+// bank conflicts), then B and C of the group for the window's steps, step-major (W x S*P each).
+
+/// The block's dynamic shared memory.
+__device__ __forceinline__ float* dynamic_smem() {
+  extern __shared__ float4 smem4[];
+  return reinterpret_cast<float*>(smem4);
+}
+
+/// Forward kernels (main and local pass): rows u, Delta, silu(z), y; then B, C.
+struct FwdSmem {
+  float *u, *dt, *zs, *y, *B, *C;
+};
+__device__ __forceinline__ FwdSmem fwd_smem(int channels, int np) {
+  float* base = dynamic_smem();
+  const int row = channels * (kFwdWindow + 1);
+  float* bc = base + align4(4 * row);
+  return {base, base + row, base + 2 * row, base + 3 * row, bc, bc + kFwdWindow * np};
+}
 __host__ __device__ inline int fwd_smem_floats(int channels, int np) {
   return align4(4 * channels * (kFwdWindow + 1)) + 2 * kFwdWindow * np;
 }
-// Backward main kernel: nine per-channel rows (u, Delta, softplus', silu(z), silu'(z), dout, du,
-// ddelta, dz), B and C, and the cross-warp dB/dC buffer (warps x sub-chunk x 2 x S*P).
+
+/// Backward local pass (launched with fwd_smem_floats, which covers it): rows Delta, dy (and a
+/// spare one); then C.
+struct BwdLocalSmem {
+  float *dt, *dy, *C;
+};
+__device__ __forceinline__ BwdLocalSmem bwd_local_smem(int channels) {
+  float* base = dynamic_smem();
+  const int row = channels * (kFwdWindow + 1);
+  return {base, base + row, base + align4(3 * row)};
+}
+
+/// Backward main kernel: nine rows u, Delta, softplus'(delta') (1 without softplus), silu(z),
+/// silu'(z), dout, du, ddelta, dz; then B, C; then the warps' dB/dC partials (warps x sub-chunk
+/// x 2 x S*P).
+struct BwdSmem {
+  float *u, *dt, *sp, *zs, *zd, *dout, *du, *dd, *dz, *B, *C, *red;
+};
+__device__ __forceinline__ BwdSmem bwd_smem(int channels, int np) {
+  float* base = dynamic_smem();
+  const int row = channels * (kBwdWindow + 1);
+  float* bc = base + align4(9 * row);
+  float* red = base + align4(align4(9 * row) + 2 * kBwdWindow * np);
+  return {base,           base + row,     base + 2 * row, base + 3 * row,
+          base + 4 * row, base + 5 * row, base + 6 * row, base + 7 * row,
+          base + 8 * row, bc,             bc + kBwdWindow * np, red};
+}
 __host__ __device__ inline int bwd_smem_floats(int channels, int np, int warps) {
   return align4(align4(9 * channels * (kBwdWindow + 1)) + 2 * kBwdWindow * np) +
          warps * kSubChunk * 2 * np;
