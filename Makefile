@@ -1,5 +1,5 @@
 # mambamixer: the two commands of the README, and a few conveniences.
-#   make demo   set up (apt packages, .venv with torch 2.11.0, build) and run the main job
+#   make demo   set up (apt packages, .venv with torch 2.11.0, build the mmx tool only) and run the main job
 #   make test   set up and run the default test suite (CPU; no slow or GPU tests)
 #   make fuzz   build the fuzz targets (clang, build-fuzz) and run each FUZZ_SECONDS (default 60)
 #   make test-asan  the default test suite under ASan + UBSan (build-asan; slow: a full build)
@@ -11,7 +11,8 @@ JOBS ?= $(shell nproc)
 setup:
 	MMX_BUILD_DIR=$(BUILD_DIR) ./tools/setup.sh
 
-demo: setup
+demo:
+	MMX_BUILD_DIR=$(BUILD_DIR) MMX_BUILD_TARGETS=mmx_cli ./tools/setup.sh
 	./tools/demo.sh $(BUILD_DIR)
 
 test: setup

@@ -5,7 +5,8 @@
 # A run fails when a target reports a finding: crash, sanitizer report, unexpected exception type,
 # timeout (> 10 s per input), a single allocation over 1 GiB or RSS over 2 GiB; the input is saved
 # under build-fuzz/findings/<target>/.
-# Environment: FUZZ_SECONDS (default 60 per target), FUZZ_TARGETS (default: all four),
+# Environment: FUZZ_SECONDS (default 60 per target), FUZZ_RUNS (instead of FUZZ_SECONDS: that many
+#   inputs per target from random seed 1, so that a run is repeatable; CI uses it), FUZZ_TARGETS (default: all four),
 #   MMX_BUILD_DIR (the regular build, default build), MMX_FUZZ_BUILD_DIR (default build-fuzz).
 # Corpora grow across runs in build-fuzz/corpus/<target>/ (git-ignored).
 set -euo pipefail
@@ -13,6 +14,13 @@ cd "$(dirname "$0")/.."
 MAIN_BUILD=${MMX_BUILD_DIR:-build}
 FUZZ_BUILD=${MMX_FUZZ_BUILD_DIR:-build-fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-60}
+if [ -n "${FUZZ_RUNS:-}" ]; then
+  BUDGET=(-runs="$FUZZ_RUNS" -seed=1)
+  BUDGET_TEXT="$FUZZ_RUNS inputs from seed 1"
+else
+  BUDGET=(-max_total_time="$SECONDS_EACH")
+  BUDGET_TEXT="${SECONDS_EACH} s"
+fi
 TARGETS=${FUZZ_TARGETS:-fuzz_csv fuzz_config fuzz_checkpoint fuzz_image}
 LIB="$(cd "$MAIN_BUILD" 2>/dev/null && pwd)/src/libmmx.so"
 [ -f "$LIB" ] || { echo "[fuzz] $MAIN_BUILD/src/libmmx.so not found: run make setup first" >&2; exit 1; }
@@ -68,9 +76,9 @@ for t in $TARGETS; do
   mkdir -p "$corpus" "$findings"
   dict="fuzz/dict/${DICT[$t]}.dict"
   [ "$t" = fuzz_config ] && dict="$SEEDS/toml.dict"
-  echo "[fuzz] $t for ${SECONDS_EACH} s (corpus $corpus, seeds $SEEDS/$t)"
+  echo "[fuzz] $t for ${BUDGET_TEXT} (corpus $corpus, seeds $SEEDS/$t)"
   start=$(date +%s)
-  if "$FUZZ_BUILD/fuzz/$t" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
+  if "$FUZZ_BUILD/fuzz/$t" "${BUDGET[@]}" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
        -dict="$dict" -artifact_prefix="$findings/" -print_final_stats=1 -print_pcs=0 \
        "$corpus" "$SEEDS/$t" > "$FUZZ_BUILD/$t.log" 2>&1; then
     echo "[fuzz] $t: no finding in $(( $(date +%s) - start )) s; $(grep -E '^stat::number_of_executed_units' "$FUZZ_BUILD/$t.log" | awk '{print $2}') inputs; $(grep -E '^#[0-9]+[[:space:]]+DONE' "$FUZZ_BUILD/$t.log" | tail -n 1 | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [^ ]+')"

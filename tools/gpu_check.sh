@@ -25,11 +25,16 @@ if [ "${1:-}" = "--prepare" ]; then
   cp /usr/include/csv.h "$DEPS/include/" && cp -r /usr/include/date "$DEPS/include/"
   mkdir -p "$DEPS/lib" && cp /usr/lib/x86_64-linux-gnu/libcsv.so.3 "$DEPS/lib/"
   cp /usr/lib/x86_64-linux-gnu/libcsv.so.3 "$DEPS/lib/libcsv.so"
-  # The image data: stb_image's headers (header-only use); zlib's headers and link library
+  # The image data: stb_image_write's header (the tests write images with it); zlib's headers and link library
   # (the runtime libz.so.1 is the system one).
-  mkdir -p "$DEPS/include/stb" && cp /usr/include/stb/stb_image.h /usr/include/stb/stb_image_write.h "$DEPS/include/stb/"
+  mkdir -p "$DEPS/include/stb" && cp /usr/include/stb/stb_image_write.h "$DEPS/include/stb/"
   cp /usr/include/zlib.h /usr/include/zconf.h "$DEPS/include/"
   cp -L /usr/lib/x86_64-linux-gnu/libz.so "$DEPS/lib/libz.so"
+  # libpng and libjpeg-turbo: headers, link libraries and the runtime libraries they name.
+  cp /usr/include/png.h /usr/include/pngconf.h /usr/include/pnglibconf.h /usr/include/jpeglib.h \
+     /usr/include/jerror.h /usr/include/jmorecfg.h /usr/include/x86_64-linux-gnu/jconfig.h "$DEPS/include/"
+  cp -L /usr/lib/x86_64-linux-gnu/libpng16.so.16 /usr/lib/x86_64-linux-gnu/libjpeg.so.62 "$DEPS/lib/"
+  ln -sf libpng16.so.16 "$DEPS/lib/libpng16.so" && ln -sf libjpeg.so.62 "$DEPS/lib/libjpeg.so"
   du -sh "$DEPS"
   exit 0
 fi
@@ -65,9 +70,14 @@ if has build; then
 
     say "using carried dependencies ($DEPS)"
   fi
-  if [ ! -f /usr/include/stb/stb_image.h ] || [ ! -f /usr/include/zlib.h ]; then
+  if [ ! -f /usr/include/stb/stb_image_write.h ] || [ ! -f /usr/include/zlib.h ]; then
     DEPS_ARG="$DEPS_ARG -DMMX_STB_INCLUDE_DIR=$DEPS/include -DMMX_ZLIB_INCLUDE_DIR=$DEPS/include -DMMX_ZLIB_LIBRARY=$DEPS/lib/libz.so"
-    say "using carried stb_image / zlib ($DEPS)"
+    say "using carried stb_image_write / zlib ($DEPS)"
+  fi
+  if [ ! -f /usr/include/png.h ] || [ ! -f /usr/include/jpeglib.h ]; then
+    DEPS_ARG="$DEPS_ARG -DZLIB_INCLUDE_DIR=$DEPS/include -DZLIB_LIBRARY=$DEPS/lib/libz.so -DPNG_PNG_INCLUDE_DIR=$DEPS/include"
+    DEPS_ARG="$DEPS_ARG -DPNG_LIBRARY=$DEPS/lib/libpng16.so -DJPEG_INCLUDE_DIR=$DEPS/include -DJPEG_LIBRARY=$DEPS/lib/libjpeg.so"
+    say "using carried libpng / libjpeg-turbo ($DEPS)"
   fi
   GEN=""; command -v ninja >/dev/null && GEN="-G Ninja"
   t0=$(date +%s)

@@ -3,17 +3,20 @@
 # Idempotent: when everything is present it only runs the (incremental) build.
 #   apt packages : the C++ libraries we build against (CLI11, toml++, nlohmann-json, GoogleTest,
 #                  Google Benchmark, libcsv for CSV tokenising, Howard Hinnant's date for
-#                  timestamps, zlib and stb_image for the image data) and gnuplot for forecast plots
+#                  timestamps, zlib, libpng and libjpeg-turbo for the image data, stb_image_write for test images), gnuplot for forecast plots
+#                  and ccache (rebuilds and further build folders reuse earlier compiles)
 #   .venv/       : torch==2.11.0 (the LibTorch we link against; same version as the GPU machine)
 # Environment: MMX_BUILD_DIR (default build), MMX_BUILD_TYPE (default Release),
-#              MMX_SKIP_BUILD=1 to stop after installing, MMX_APT_EXTRA (more apt packages).
+#              MMX_SKIP_BUILD=1 to stop after installing, MMX_APT_EXTRA (more apt packages),
+#              MMX_BUILD_TARGETS (default: everything; make demo builds only mmx_cli),
+#              MMX_CMAKE_ARGS (more CMake arguments for the first configure, e.g. -DMMX_CUDA=ON).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TORCH_VERSION=2.11.0
 APT_PACKAGES=(cmake ninja-build g++ python3-venv libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
-              libgtest-dev libgmock-dev libbenchmark-dev gnuplot-nox zlib1g-dev libpng-dev libjpeg-dev
-              libcsv-dev libhowardhinnant-date-dev libstb-dev)
+              libgtest-dev libgmock-dev libbenchmark-dev gnuplot-nox zlib1g-dev libpng-dev libjpeg62-turbo-dev
+              libcsv-dev libhowardhinnant-date-dev libstb-dev ccache)
 # MMX_APT_EXTRA: packages an optional task adds (tools/fuzz.sh: clang-16 libclang-rt-16-dev).
 read -r -a extra <<< "${MMX_APT_EXTRA:-}"
 APT_PACKAGES+=("${extra[@]}")
@@ -54,4 +57,8 @@ if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="${MMX_BUILD_TYPE:-Release}" \
         -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" -DPython3_EXECUTABLE="$PY" ${MMX_CMAKE_ARGS:-}
 fi
-cmake --build "$BUILD_DIR" -j "$(nproc)"
+targets=()
+for t in ${MMX_BUILD_TARGETS:-}; do targets+=(--target "$t"); done
+start=$(date +%s)
+cmake --build "$BUILD_DIR" -j "$(nproc)" "${targets[@]}"
+echo "[setup] build ${MMX_BUILD_TARGETS:-all}: $(( $(date +%s) - start )) s"

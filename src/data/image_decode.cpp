@@ -1,4 +1,5 @@
-// PNG / JPEG decoding (stb_image, compiled here) and antialiased bilinear resizing.
+// Image files to tensors: format detection, the size limits, the PNG and JPEG decoders
+// (data/png_decode.h, data/jpeg_decode.h), and antialiased bilinear resizing.
 #include <algorithm>
 #include <charconv>
 #include <climits>
@@ -9,24 +10,8 @@
 
 #include "mmx/core/input_file.h"
 #include "mmx/data/images.h"
-#include "data/image_guard.h"
-
-#define STB_IMAGE_IMPLEMENTATION
-#define STB_IMAGE_STATIC
-#define STBI_ONLY_PNG
-#define STBI_ONLY_JPEG
-#define STBI_NO_STDIO
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
-#endif
-#include <stb/stb_image.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
+#include "data/jpeg_decode.h"
+#include "data/png_decode.h"
 
 namespace mmx::data {
 namespace {
@@ -46,8 +31,9 @@ T env_limit(const char* var, T fallback, T min_value, const char* expected) {
 }
 
 // The width and height a PNG or JPEG header declares, read from the bytes (PNG: the IHDR chunk
-// that must come first; JPEG: the first start-of-frame marker). stb_image's own header reader
-// refuses sizes whose decoded bytes exceed 2^31 with a bare "too large", which names no size.
+// that must come first; JPEG: the first start-of-frame marker), so that the limits are checked
+// before any decoder runs. Where this walk gives up (padding bytes between JPEG segments), the
+// decoder's header reader gives the size, checked again before anything is allocated.
 bool declared_size(std::span<const uint8_t> b, int64_t& w, int64_t& h) {
   auto be16 = [&](size_t i) { return (static_cast<int64_t>(b[i]) << 8) | b[i + 1]; };
   auto be32 = [&](size_t i) { return (be16(i) << 16) | be16(i + 2); };
@@ -60,7 +46,10 @@ bool declared_size(std::span<const uint8_t> b, int64_t& w, int64_t& h) {
   if (b.size() < 4 || b[0] != 0xFF || b[1] != 0xD8) return false;
   size_t i = 2;
   while (i + 4 <= b.size()) {
-    if (b[i] != 0xFF) return false;
+    if (b[i] != 0xFF) {  // bytes between segments, which decoders skip (found by fuzz_image)
+      ++i;
+      continue;
+    }
     const uint8_t m = b[i + 1];
     if (m == 0xFF) {  // fill byte
       ++i;
@@ -78,6 +67,26 @@ bool declared_size(std::span<const uint8_t> b, int64_t& w, int64_t& h) {
     i += 2 + static_cast<size_t>(len);
   }
   return false;
+}
+
+// Refuses an image size above the pixel or aspect-ratio limit (MMX_MAX_IMAGE_PIXELS,
+// MMX_MAX_IMAGE_ASPECT) before its pixels are allocated.
+void check_image_size(const std::string& name, int64_t dw, int64_t dh) {
+  const ImageLimits lim = image_limits();
+  // Header sizes are below 2^32 each, so the product fits in 64 unsigned bits (found by fuzz_image:
+  // the signed product of 0xffffffff x 0xffffff1f overflowed).
+  const uint64_t px = static_cast<uint64_t>(dw) * static_cast<uint64_t>(dh);
+  const std::string size = std::to_string(dw) + "x" + std::to_string(dh);
+  if (px > static_cast<uint64_t>(lim.max_pixels))
+    throw DataError(name, 0, "", "image is " + size + " = " + std::to_string(px) + " pixels, more than the limit of " +
+                                     std::to_string(lim.max_pixels) + " pixels; set MMX_MAX_IMAGE_PIXELS=<pixels> to raise it");
+  const double aspect = static_cast<double>(std::max(dw, dh)) / static_cast<double>(std::min(dw, dh));
+  if (aspect > lim.max_aspect) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "image is %s, an aspect ratio of 1:%.6g beyond the limit of 1:%.6g", size.c_str(),
+                  aspect, lim.max_aspect);
+    throw DataError(name, 0, "", std::string(buf) + "; set MMX_MAX_IMAGE_ASPECT=<ratio> to raise it");
+  }
 }
 
 // Refuses an output size above the pixel limit before anything is allocated.
@@ -120,56 +129,32 @@ torch::Tensor decode_image(const std::string& path) {
 }
 
 torch::Tensor decode_image_bytes(std::span<const uint8_t> bytes, const std::string& name) {
+  const std::string expected = "cannot decode image (expected a PNG or JPEG file): ";
   if (bytes.empty()) throw DataError(name, 0, "", "cannot decode image: the file is empty");
   if (bytes.size() > static_cast<size_t>(INT_MAX))
     throw DataError(name, 0, "", "cannot decode image: the file is larger than 2 GiB");
-  // Before any stb_image call, its header reader included (image_guard.h).
-  if (const std::string bad = image_bytes_problem(bytes); !bad.empty())
-    throw DataError(name, 0, "", "cannot decode image (expected a PNG or JPEG file): the file is truncated or corrupt (" +
-                                     bad + ")");
-  int w = 0, h = 0, channels_in_file = 0;
+  static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  const bool png = bytes.size() >= 8 && std::equal(kPng, kPng + 8, bytes.begin());
+  const bool jpeg = bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
+  if (!png && !jpeg)
+    throw DataError(name, 0, "", expected + "the file starts with neither the PNG signature nor a JPEG start-of-image marker");
   // The header's size, checked before decoding: a few hundred bytes may claim any size.
-  int64_t dw = 0, dh = 0;
-  // Where the simple header walk gives up (a JPEG with padding bytes between segments, which
-  // stb_image skips; found by fuzz_image: 39 bytes declaring 51209x11015), stb_image's own header
-  // reader gives the size it would allocate for.
-  bool declared = declared_size(bytes, dw, dh);
-  if (int iw = 0, ih = 0, ic = 0;
-      !declared && stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &iw, &ih, &ic)) {
-    dw = iw;
-    dh = ih;
-    declared = true;
-  }
-  if (declared && dw > 0 && dh > 0) {
-    const ImageLimits lim = image_limits();
-    // Header sizes are below 2^32 each, so the product fits in 64 unsigned bits (found by fuzz_image:
-    // the signed product of 0xffffffff x 0xffffff1f overflowed).
-    const uint64_t px = static_cast<uint64_t>(dw) * static_cast<uint64_t>(dh);
-    const std::string size = std::to_string(dw) + "x" + std::to_string(dh);
-    if (px > static_cast<uint64_t>(lim.max_pixels))
-      throw DataError(name, 0, "", "image is " + size + " = " + std::to_string(px) + " pixels, more than the limit of " +
-                                       std::to_string(lim.max_pixels) +
-                                       " pixels; set MMX_MAX_IMAGE_PIXELS=<pixels> to raise it");
-    const double aspect = static_cast<double>(std::max(dw, dh)) / static_cast<double>(std::min(dw, dh));
-    if (aspect > lim.max_aspect) {
-      char buf[160];
-      std::snprintf(buf, sizeof buf, "image is %s, an aspect ratio of 1:%.6g beyond the limit of 1:%.6g",
-                    size.c_str(), aspect, lim.max_aspect);
-      throw DataError(name, 0, "", std::string(buf) + "; set MMX_MAX_IMAGE_ASPECT=<ratio> to raise it");
-    }
-  }
-  stbi_uc* pixels = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h,
-                                          &channels_in_file, 3);
-  if (pixels == nullptr) {
-    const std::string reason = stbi_failure_reason() ? stbi_failure_reason() : "unknown decoder error";
-    // stb's terse codes for a cut-off file, spelled out.
-    const bool cut = reason == "outofdata" || reason == "bad zlib header" || reason == "no IEND";
-    throw DataError(name, 0, "", "cannot decode image (expected a PNG or JPEG file): " +
-                                     (cut ? "the file is truncated or corrupt (" + reason + ")" : reason));
-  }
-  std::unique_ptr<stbi_uc, void (*)(void*)> guard(pixels, stbi_image_free);
-  // stb gives interleaved HWC RGB; the result is planar CHW.
-  return torch::from_blob(pixels, {h, w, 3}, torch::kUInt8).permute({2, 0, 1}).contiguous();
+  if (int64_t dw = 0, dh = 0; declared_size(bytes, dw, dh) && dw > 0 && dh > 0) check_image_size(name, dw, dh);
+  torch::Tensor hwc;
+  const RgbAllocator allocate = [&](int64_t w, int64_t h) {
+    check_image_size(name, w, h);
+    hwc = torch::empty({h, w, 3}, torch::kUInt8);
+    return hwc.data_ptr<uint8_t>();
+  };
+  const ImageLimits lim = image_limits();
+  // A progressive JPEG keeps its DCT coefficients: 2 bytes per sample, 6 per pixel for 4:4:4 colour;
+  // 8 per pixel plus 64 MiB leaves room for MCU padding and odd sampling factors.
+  const JpegLimits jpeg_limits{.max_scans = 500, .max_memory = static_cast<size_t>(lim.max_pixels) * 8 + (size_t{64} << 20)};
+  const DecodeStatus st = png ? decode_png_rgb(bytes, allocate) : decode_jpeg_rgb(bytes, allocate, jpeg_limits);
+  if (!st.ok())
+    throw DataError(name, 0, "", expected + (st.corrupt ? "the file is truncated or corrupt (" + st.reason + ")" : st.reason));
+  // The decoders give interleaved HWC RGB; the result is planar CHW.
+  return hwc.permute({2, 0, 1}).contiguous();
 }
 
 torch::Tensor resize_image(const torch::Tensor& img_u8_chw, int64_t out_h, int64_t out_w) {

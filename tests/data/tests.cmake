@@ -15,4 +15,4 @@ mmx_test(test_data LABELS cpu SOURCES
 mmx_test(test_images LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_images.cpp
          ${CMAKE_CURRENT_LIST_DIR}/test_image_fuzz_inputs.cpp)
 target_include_directories(test_images SYSTEM PRIVATE ${MMX_STB_INCLUDE_DIR} ${MMX_ZLIB_INCLUDE_DIR})
-target_link_libraries(test_images PRIVATE ${MMX_ZLIB_LIBRARY})
+target_link_libraries(test_images PRIVATE ${MMX_ZLIB_LIBRARY} JPEG::JPEG)

@@ -67,13 +67,14 @@ ImageFolder scan_image_folder(const std::string& root);
 // Decoding and resizing
 // ---------------------------------------------------------------------------------------------
 
-/// Decodes a PNG or JPEG file (recognised by content, not by extension) with stb_image (Debian
-/// libstb-dev). Returns uint8 (3, H, W), RGB, on the CPU. Grayscale (and grayscale+alpha) images
-/// are expanded to three equal channels; the alpha channel of RGBA / GA images is dropped
-/// (not composited over a background); 16-bit PNGs are reduced to 8 bits by keeping the high byte
-/// (v >> 8, as stb_image does); palette PNGs are expanded. Progressive and
-/// baseline JPEGs are supported, 12-bit and arithmetic-coded JPEGs are not.
-/// Thread-safe (the decoder's failure reason is thread-local). The file is read with
+/// Decodes a PNG or JPEG file (recognised by content, not by extension) with libpng or
+/// libjpeg-turbo, the decoders of torchvision.io and PIL. Returns uint8 (3, H, W), RGB, on the CPU.
+/// Grayscale (and grayscale+alpha) images are expanded to three equal channels; the alpha channel
+/// of RGBA / GA images and tRNS transparency are dropped (not composited over a background), as
+/// PIL's convert("RGB") does; 16-bit PNGs are reduced to 8 bits by keeping the high byte (v >> 8);
+/// palette and interlaced PNGs are expanded. Baseline, progressive (at most 500 scans) and
+/// arithmetic-coded JPEGs are supported; CMYK and YCCK JPEGs are not. A JPEG that ends before its
+/// last scan is refused rather than filled with gray. Thread-safe (no global decoder state). The file is read with
 /// mmx::read_input_file (a regular file of at most input_limit(InputKind::kImage) bytes, 256 MiB
 /// by default) and its header is checked against image_limits() before any pixel is decoded.
 /// Throws DataError (field `file` = path) when the file is missing, not a regular file (directory,
