@@ -30,9 +30,12 @@ if [ "${1:-}" = "--prepare" ]; then
   mkdir -p "$DEPS/include/stb" && cp /usr/include/stb/stb_image_write.h "$DEPS/include/stb/"
   cp /usr/include/zlib.h /usr/include/zconf.h "$DEPS/include/"
   cp -L /usr/lib/x86_64-linux-gnu/libz.so "$DEPS/lib/libz.so"
-  # libpng and libjpeg-turbo: headers, link libraries and the runtime libraries they name.
+  # libpng and libjpeg-turbo: headers, link libraries and the runtime libraries they name. The
+  # headers go to their own folder, used only where the GPU machine has none: on the include path
+  # of the other carried headers they would shadow its own (libjpeg 8 there, 6.2 here).
+  mkdir -p "$DEPS/include-img"
   cp /usr/include/png.h /usr/include/pngconf.h /usr/include/pnglibconf.h /usr/include/jpeglib.h \
-     /usr/include/jerror.h /usr/include/jmorecfg.h /usr/include/x86_64-linux-gnu/jconfig.h "$DEPS/include/"
+     /usr/include/jerror.h /usr/include/jmorecfg.h /usr/include/x86_64-linux-gnu/jconfig.h "$DEPS/include-img/"
   cp -L /usr/lib/x86_64-linux-gnu/libpng16.so.16 /usr/lib/x86_64-linux-gnu/libjpeg.so.62 "$DEPS/lib/"
   ln -sf libpng16.so.16 "$DEPS/lib/libpng16.so" && ln -sf libjpeg.so.62 "$DEPS/lib/libjpeg.so"
   du -sh "$DEPS"
@@ -75,8 +78,8 @@ if has build; then
     say "using carried stb_image_write / zlib ($DEPS)"
   fi
   if [ ! -f /usr/include/png.h ] || [ ! -f /usr/include/jpeglib.h ]; then
-    DEPS_ARG="$DEPS_ARG -DZLIB_INCLUDE_DIR=$DEPS/include -DZLIB_LIBRARY=$DEPS/lib/libz.so -DPNG_PNG_INCLUDE_DIR=$DEPS/include"
-    DEPS_ARG="$DEPS_ARG -DPNG_LIBRARY=$DEPS/lib/libpng16.so -DJPEG_INCLUDE_DIR=$DEPS/include -DJPEG_LIBRARY=$DEPS/lib/libjpeg.so"
+    DEPS_ARG="$DEPS_ARG -DZLIB_INCLUDE_DIR=$DEPS/include -DZLIB_LIBRARY=$DEPS/lib/libz.so -DPNG_PNG_INCLUDE_DIR=$DEPS/include-img"
+    DEPS_ARG="$DEPS_ARG -DPNG_LIBRARY=$DEPS/lib/libpng16.so -DJPEG_INCLUDE_DIR=$DEPS/include-img -DJPEG_LIBRARY=$DEPS/lib/libjpeg.so"
     say "using carried libpng / libjpeg-turbo ($DEPS)"
   fi
   GEN=""; command -v ninja >/dev/null && GEN="-G Ninja"

@@ -66,9 +66,10 @@ void on_progress(j_common_ptr cinfo) {
 
 bool read_header(JpegReader& r) {
   if (setjmp(r.jump)) return false;
+  // Before jpeg_create_decompress, which keeps it: a library-version mismatch is reported from there.
+  r.cinfo.client_data = &r;
   jpeg_create_decompress(&r.cinfo);
   r.created = true;
-  r.cinfo.client_data = &r;
   jpeg_mem_src(&r.cinfo, r.bytes.data(), static_cast<unsigned long>(r.bytes.size()));
   r.cinfo.progress = &r.progress;
   jpeg_read_header(&r.cinfo, TRUE);

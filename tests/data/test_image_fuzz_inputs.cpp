@@ -51,6 +51,8 @@ size_t find_marker(const std::vector<uint8_t>& b, uint8_t marker) {
   return std::string::npos;
 }
 
+const std::string kCorrupt = "t.jpg: cannot decode image (expected a PNG or JPEG file): the file is truncated or corrupt (";
+
 std::string decode_error(const std::vector<uint8_t>& b, const std::string& name = "t.jpg") {
   try {
     decode_image_bytes(b, name);
@@ -94,8 +96,9 @@ TEST(ImageFuzzInputs, OversizedHuffmanTablesAreRefused) {
   // fuzz_image, minimised (finding 2): SOI, DHT of length 256, class 0 table 0, code counts
   // 255 + 15; stb_image 2.27 wrote past its tables. libjpeg-turbo stops at the end of the file.
   const std::vector<uint8_t> b{0xFF, 0xD8, 0xFF, 0xC4, 0x01, 0x00, 0x00, 0xFF, 0x0F};
-  EXPECT_EQ(decode_error(b), "t.jpg: cannot decode image (expected a PNG or JPEG file): the file is truncated or corrupt "
-                             "(Premature end of JPEG file)");
+  // libjpeg's wording differs between versions (2.1: "Premature end of JPEG file", 3.0 on the GPU
+  // machine: "Bogus Huffman table definition"), so the reason itself is not compared.
+  EXPECT_EQ(decode_error(b).rfind(kCorrupt, 0), 0u) << decode_error(b);
   // A real file whose first table declares 15 lengths of 16 codes and one of 17 = 257 codes.
   std::vector<uint8_t> j = small_jpeg();
   EXPECT_EQ(decode_image_bytes(j, "t.jpg").sizes().vec(), (std::vector<int64_t>{3, 16, 16}));
@@ -189,8 +192,10 @@ TEST(JpegDecode, TruncatedScanIsAnErrorNotGrayPixels) {
   // libjpeg fills the blocks after the end of the file with gray; the decoder refuses instead.
   const std::vector<uint8_t> b = libjpeg_file(64, 64, /*progressive=*/false);
   const std::vector<uint8_t> cut(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(b.size() * 3 / 4));
-  EXPECT_EQ(decode_error(cut), "t.jpg: cannot decode image (expected a PNG or JPEG file): the file is truncated or "
-                               "corrupt (Premature end of JPEG file)");
+  // 2.1: "Premature end of JPEG file"; 3.0: "Corrupt JPEG data: premature end of data segment".
+  const std::string msg = decode_error(cut);
+  EXPECT_EQ(msg.rfind(kCorrupt, 0), 0u) << msg;
+  EXPECT_NE(msg.find("remature end of"), std::string::npos) << msg;
 }
 
 TEST(DecodeImage, NeitherPngNorJpegIsNamed) {
