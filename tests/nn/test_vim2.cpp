@@ -2,6 +2,7 @@
 // literally from the spec (explicit cross-scan index maps, flips, causal convs, step-by-step S6),
 // parameter counts by the spec's formulas, averaging init, resolution behaviour, gradients.
 #include "mmx/models/vim2.h"
+#include "common/vim2_test_options.h"
 #include "mmx/nn/vim2_blocks.h"
 
 #include "nn/nn_test_util.h"
@@ -247,17 +248,7 @@ TEST(ViM2Params, OptionsK2AndTokenWiseMatchSpec) {
             vim2_params(mmx::models::ViM2Options::tiny().channel_branches(2)));
 }
 
-mmx::models::ViM2Options micro() {
-  return mmx::models::ViM2Options()
-      .image_size(32)
-      .patch_size(4)
-      .dims({8, 16, 32, 64})
-      .depths({1, 1, 2, 1})
-      .channel_d_inner({16, 32, 64, 64})
-      .num_classes(10)
-      .d_state(4)
-      .drop_path_rate(0.1);
-}
+mmx::models::ViM2Options micro() { return mmx::test_options::vim2_micro(); }
 
 TEST(ViM2, AveragingAtInitEqualsSequentialStack) {
   torch::manual_seed(7);

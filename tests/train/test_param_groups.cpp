@@ -17,6 +17,7 @@
 #include "mmx/train/param_groups.h"
 #include "mmx/train/tsm2_config.h"
 #include "mmx/train/vim2_config.h"
+#include "common/vim2_test_options.h"
 
 namespace mmx::train {
 namespace {
@@ -124,24 +125,8 @@ void expect_vim2_groups(const models::ViM2Options& options) {
 }
 
 TEST(ParamGroups, Vim2NoDecayOnStateParametersNormsBiasesAndAveraging) {
-  expect_vim2_groups(models::ViM2Options()
-                         .image_size(32)
-                         .patch_size(4)
-                         .dims({8, 16, 32, 64})
-                         .depths({1, 1, 2, 1})
-                         .channel_d_inner({16, 32, 64, 64})
-                         .num_classes(10)
-                         .d_state(4)
-                         .drop_path_rate(0.1));
-  expect_vim2_groups(models::ViM2Options()
-                         .image_size(32)
-                         .num_classes(10)
-                         .patch_size(4)
-                         .dims({16, 32, 64, 128})
-                         .depths({1, 1, 1, 1})
-                         .channel_d_inner({32, 64, 128, 128})
-                         .d_state(4)
-                         .drop_path_rate(0.1));
+  expect_vim2_groups(test_options::vim2_micro());
+  expect_vim2_groups(test_options::vim2_wide(0.1));
 }
 
 TEST(ParamGroups, GroupedAdamWHasTheDecayGroupFirstAndNoDecayOnTheSecond) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "mmx/models/vim2.h"
+#include "common/vim2_test_options.h"
 #include "mmx/train/autocast.h"
 #include "mmx/train/checkpoint.h"
 #include "mmx/train/cuda_graph.h"
@@ -21,17 +22,7 @@
 namespace mmx::train {
 namespace {
 
-models::ViM2Options micro() {
-  return models::ViM2Options()
-      .image_size(32)
-      .num_classes(10)
-      .patch_size(4)
-      .dims({16, 32, 64, 128})
-      .depths({1, 1, 1, 1})
-      .channel_d_inner({32, 64, 128, 128})
-      .d_state(4)
-      .drop_path_rate(0.0);
-}
+models::ViM2Options micro() { return test_options::vim2_wide(0.0); }
 
 TEST(AutocastScope, EnablesBf16AndRestoresThePreviousState) {
   ASSERT_FALSE(at::autocast::is_autocast_enabled(at::kCUDA));
