@@ -22,13 +22,13 @@ test-slow: setup
 	cd $(BUILD_DIR) && ctest -L slow --output-on-failure --timeout 3600
 
 fuzz: setup
-	MMX_BUILD_DIR=$(BUILD_DIR) ./tools/fuzz.sh
+	MMX_BUILD_DIR=$(BUILD_DIR) ./tools/check/fuzz.sh
 
 test-asan:
-	./tools/test_asan.sh
+	./tools/check/test_asan.sh
 
 bench: setup
-	./tools/bench_cpu.sh $(BUILD_DIR)
+	./tools/bench/cpu.sh $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -1,7 +1,7 @@
 // CPU selective-scan benchmark (Google Benchmark): reference vs fused kernel, forward and
 // forward+backward, 1 and 2 threads, on the model shapes of bench/scan_shapes.h (all with D, z,
 // delta_bias and softplus, as the modules call it). Counters: elements/s (batch*E*L) and state
-// updates/s (elements * N). Run: ./build/bench/bench_scan_cpu (tools/bench_cpu.sh records it).
+// updates/s (elements * N). Run: ./build/bench/bench_scan_cpu (tools/bench/cpu.sh records it).
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
 

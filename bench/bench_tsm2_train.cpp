@@ -8,7 +8,7 @@
 // mean loss are reported. One JSON line per mode, then a table.
 //
 // The profile split: with --trace, 20 eager bf16 steps run under the Kineto profiler and the
-// Chrome trace is written there (tools/profile_split.py splits its GPU kernel time into the
+// Chrome trace is written there (tools/bench/profile_split.py splits its GPU kernel time into the
 // selective scan, GEMMs and the rest). Independently, the scan's own GPU time per step is
 // estimated from CUDA-graph replays of its forward + backward at the model's shapes (per layer:
 // one time-mixer scan, two variate-mixer scans).
@@ -215,7 +215,7 @@ void profile_steps(const mmx::data::ForecastData& fd, int64_t batch, const std::
     auto result = prof::disableProfiler();
     result->save(path);
     std::printf("profile: 20 eager bf16 steps, Chrome trace written to %s "
-                "(python3 tools/profile_split.py %s --steps 20)\n",
+                "(python3 tools/bench/profile_split.py %s --steps 20)\n",
                 path.c_str(), path.c_str());
   } catch (const std::exception& e) {
     std::printf("profile: Kineto unavailable (%.300s); see the scan estimate below\n", e.what());

@@ -1,4 +1,4 @@
-// Writes the generated part of the fuzz seed corpora (tools/fuzz.sh): small checkpoints written by
+// Writes the generated part of the fuzz seed corpora (tools/check/fuzz.sh): small checkpoints written by
 // mmx::train::save_checkpoint, PNG and JPEG images written by stb_image_write (gray, gray+alpha,
 // RGB, RGBA; baseline JPEG at two qualities), and a libFuzzer dictionary of every config key of
 // both schemas (so it follows the schemas as keys are added).

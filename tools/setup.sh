@@ -17,7 +17,7 @@ TORCH_VERSION=2.11.0
 APT_PACKAGES=(cmake ninja-build g++ python3-venv libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
               libgtest-dev libgmock-dev libbenchmark-dev gnuplot-nox zlib1g-dev libpng-dev libjpeg62-turbo-dev
               libcsv-dev libhowardhinnant-date-dev libstb-dev ccache)
-# MMX_APT_EXTRA: packages an optional task adds (tools/fuzz.sh: clang-16 libclang-rt-16-dev).
+# MMX_APT_EXTRA: packages an optional task adds (tools/check/fuzz.sh: clang-16 libclang-rt-16-dev).
 read -r -a extra <<< "${MMX_APT_EXTRA:-}"
 APT_PACKAGES+=("${extra[@]}")
 

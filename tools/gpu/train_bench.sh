@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # TSM2 GPU training check and benchmark, in one call on the GPU machine: builds the whole library
 # (MMX_OPS_ONLY=OFF), bench_tsm2_train, test_graph_step and test_adamw through the build step of
-# tools/gpu_check.sh (the same configure: system torch, carried .gpu_deps when packages are
+# tools/gpu/check.sh (the same configure: system torch, carried .gpu_deps when packages are
 # missing, sm_90), runs both tests, the benchmark (eager / CUDA graph x fp32 / bf16 on ETTh1, with
 # a Kineto trace of 20 eager bf16 steps) and the profile split of that trace. Everything goes to
 # $OUT (default ./gpu_out):
@@ -10,15 +10,15 @@
 #   bench_tsm2_train.jsonl   the JSON lines only       profile_split.txt   scan / GEMM / rest
 #   tsm2_trace.json.gz       the Kineto trace
 #
-#   tools/gpu_check.sh --prepare     (here, once) copies the dependencies the GPU machine lacks
-#   tools/gpu_train_bench.sh [steps] (on the GPU machine) steps: any of build test bench profile
+#   tools/gpu/check.sh --prepare     (here, once) copies the dependencies the GPU machine lacks
+#   tools/gpu/train_bench.sh [steps] (on the GPU machine) steps: any of build test bench profile
 #                                    (default: all four)
-# Environment: MMX_BUILD_DIR (default build-gpu-full, shared with tools/gpu_train.sh),
+# Environment: MMX_BUILD_DIR (default build-gpu-full, shared with tools/gpu/train.sh),
 #              MMX_CMAKE_ARGS (extra configure arguments), MMX_BENCH_STEPS (timed steps per mode,
 #              default 100), MMX_BENCH_MODES (default all four), MMX_PYTHON (default python3).
 NAME=gpu_train_bench DEFAULT_BUILD=build-gpu-full STEPS=${*:-build test bench profile}
-# shellcheck source=tools/gpu_common.sh
-source "$(dirname "$0")/gpu_common.sh"
+# shellcheck source=tools/gpu/common.sh
+source "$(dirname "$0")/common.sh"
 say "steps: $STEPS; build dir $BUILD"
 
 has build && gpu_build train bench_tsm2_train test_graph_step test_adamw
@@ -39,7 +39,7 @@ fi
 
 if has profile; then
   if [ -f "$TRACE" ]; then
-    ${MMX_PYTHON:-python3} tools/profile_split.py "$TRACE" --steps 20 --json >"$OUT/profile_split.txt" 2>&1 || status=1
+    ${MMX_PYTHON:-python3} tools/bench/profile_split.py "$TRACE" --steps 20 --json >"$OUT/profile_split.txt" 2>&1 || status=1
     tee -a "$LOG" <"$OUT/profile_split.txt"
     gzip -f "$TRACE"
   else

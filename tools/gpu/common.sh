@@ -1,17 +1,17 @@
-# Shared part of the GPU-machine scripts (tools/gpu_vim2.sh, tools/gpu_train_bench.sh), sourced
+# Shared part of the GPU-machine scripts (tools/gpu/vim2.sh, tools/gpu/train_bench.sh), sourced
 # after they set NAME (log prefix) and DEFAULT_BUILD (build folder) and pass their arguments:
 #   ROOT OUT LOG BUILD STEPS status    the checkout, output folder ($OUT, default ./gpu_out), the
 #                                      log $OUT/$NAME.log, the build folder ($MMX_BUILD_DIR or
 #                                      DEFAULT_BUILD), the requested steps, the exit status so far
 #   has STEP / say TEXT                step requested? / a timestamped line to stdout and the log
-#   gpu_build TEST_ONLY TARGETS...     configure + build TARGETS through tools/gpu_check.sh's build
+#   gpu_build TEST_ONLY TARGETS...     configure + build TARGETS through tools/gpu/check.sh's build
 #                                      step (system torch, carried .gpu_deps, sm_90) with
 #                                      -DMMX_TEST_ONLY=TEST_ONLY; exits 4 when the build fails
 #   gpu_tests TEST...                  runs $BUILD/tests/TEST for each, logs to $OUT/TEST.log and
 #                                      says PASSED / FAILED (status 1) with the failing lines
 # shellcheck shell=bash
 set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ROOT=$PWD
 OUT=${OUT:-$ROOT/gpu_out}
 mkdir -p "$OUT"
@@ -28,7 +28,7 @@ gpu_build() {
   local t0; t0=$(date +%s)
   if OUT="$OUT" MMX_BUILD_DIR="$BUILD" MMX_OPS_ONLY=OFF \
      MMX_CMAKE_ARGS="-DMMX_TEST_ONLY=$test_only ${MMX_CMAKE_ARGS:-}" \
-     MMX_GPU_TARGETS="$*" tools/gpu_check.sh build >>"$LOG" 2>&1; then
+     MMX_GPU_TARGETS="$*" tools/gpu/check.sh build >>"$LOG" 2>&1; then
     say "build ok in $(( $(date +%s) - t0 )) s"
   else
     say "build FAILED; see $OUT/gpu_check.log"

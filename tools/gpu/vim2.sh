@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ViM2 on the GPU machine, in as few calls as possible (the device budget is 30 minutes):
 #   build        configure + build the whole library, the CLI, bench_vim2 and the nn/train/cuda
-#                tests through tools/gpu_check.sh's build step (system torch, carried .gpu_deps)
+#                tests through tools/gpu/check.sh's build step (system torch, carried .gpu_deps)
 #   stage        copy the carried CIFAR-10 pieces (.gpu_data/cifar*/*, one with a SHA256SUMS file
 #                of the data set's lines for them) into $MMX_GPU_DATA/cifar10
 #                (default /tmp/mmxdata; a call carries at most 64 MiB, so the 170 MB set arrives
@@ -11,16 +11,16 @@
 #                training with --scan-recompute), and the CIFAR config's throughput
 #                (MMX_CIFAR_CONFIG)
 #   profile      Kineto traces of 5 training steps (CIFAR config batch 512, ViM2-T 224 batch 128,
-#                bf16) split by tools/profile_split.py into scan / GEMM / rest, with the scan
+#                bf16) split by tools/bench/profile_split.py into scan / GEMM / rest, with the scan
 #                launches by shape ($OUT/profile_*.txt)
 #   tsm2         complete bf16 TSM2 trainings on the GPU (configs/tsm2/etth1_96.toml on the
 #                embedded ETTh1, eager and CUDA graph), metrics in $OUT/tsm2_bf16_{eager,graph}/
 #   cifar        mmx train $MMX_CIFAR_CONFIG on the staged CIFAR-10 (run dir packed into
 #                $OUT/cifar_run.tgz), extra overrides in MMX_CIFAR_SET (space separated key=value)
-# Usage: tools/gpu_vim2.sh [steps...]   (default: build test bench). Output in $OUT (./gpu_out).
+# Usage: tools/gpu/vim2.sh [steps...]   (default: build test bench). Output in $OUT (./gpu_out).
 NAME=gpu_vim2 DEFAULT_BUILD=build-gpu-all STEPS=${*:-build test bench}
-# shellcheck source=tools/gpu_common.sh
-source "$(dirname "$0")/gpu_common.sh"
+# shellcheck source=tools/gpu/common.sh
+source "$(dirname "$0")/common.sh"
 DATA=${MMX_GPU_DATA:-/tmp/mmxdata}
 CIFAR_CONFIG=${MMX_CIFAR_CONFIG:-configs/vim2/cifar10_vim2.toml}
 say "steps: $STEPS; build dir $BUILD"
@@ -55,7 +55,7 @@ if has profile; then
     # shellcheck disable=SC2086
     "$B" ${spec#*:} --precision bf16 --mode train --steps 5 --warmup 3 --trace "$OUT/trace_$name.json" \
       >>"$LOG" 2>&1 || status=1
-    ${MMX_PYTHON:-python3} tools/profile_split.py "$OUT/trace_$name.json" --steps 5 --top 25 --json \
+    ${MMX_PYTHON:-python3} tools/bench/profile_split.py "$OUT/trace_$name.json" --steps 5 --top 25 --json \
       >"$OUT/profile_$name.txt" 2>&1 || status=1
     say "profile $name:"; head -30 "$OUT/profile_$name.txt" | tee -a "$LOG"
     rm -f "$OUT/trace_$name.json"

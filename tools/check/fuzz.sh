@@ -10,7 +10,7 @@
 #   MMX_BUILD_DIR (the regular build, default build), MMX_FUZZ_BUILD_DIR (default build-fuzz).
 # Corpora grow across runs in build-fuzz/corpus/<target>/ (git-ignored).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 MAIN_BUILD=${MMX_BUILD_DIR:-build}
 FUZZ_BUILD=${MMX_FUZZ_BUILD_DIR:-build-fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-60}
@@ -28,7 +28,7 @@ LIB="$(cd "$MAIN_BUILD" 2>/dev/null && pwd)/src/libmmx.so"
 # clang 14 lacks C++20 features the sources use (lambdas capturing structured bindings).
 MMX_APT_EXTRA="clang-16 libclang-rt-16-dev llvm-16" MMX_SKIP_BUILD=1 ./tools/setup.sh >/dev/null
 export PATH=/usr/lib/llvm-16/bin:$PATH  # clang++ and llvm-symbolizer (stack traces) of version 16
-source tools/sanitizer_env.sh
+source tools/check/sanitizer_env.sh
 
 PY=$(sed -n 's/^Python3_EXECUTABLE:[A-Z]*=//p' "$MAIN_BUILD/CMakeCache.txt")
 TORCH_PREFIX=$(sed -n 's/^CMAKE_PREFIX_PATH:[A-Z]*=//p' "$MAIN_BUILD/CMakeCache.txt")

@@ -4,16 +4,16 @@
 # compute-sanitizer memcheck and racecheck on a small case set, and the GPU benchmark. Logs go to
 # $OUT (default ./gpu_check_out): gpu_check.log, tests.log, sanitizer.log, bench_cuda.md.
 #
-#   tools/gpu_check.sh --prepare   (here, on a machine with the packages) copies the header-only
+#   tools/gpu/check.sh --prepare   (here, on a machine with the packages) copies the header-only
 #                                  dependencies and the GoogleTest sources into .gpu_deps/, which
 #                                  the call carries (the GPU machine has no apt and no network)
-#   tools/gpu_check.sh [steps]     (on the GPU machine) steps: any of build test sanitize bench ncu
+#   tools/gpu/check.sh [steps]     (on the GPU machine) steps: any of build test sanitize bench ncu
 #                                  (default: build test sanitize bench)
 # Environment: MMX_BUILD_DIR (default build-gpu), MMX_CMAKE_ARGS (extra configure arguments),
 #              MMX_OPS_ONLY (default ON), MMX_GPU_TARGETS (default: the CUDA test and bench),
 #              MMX_TEST_FILTER (gtest filter for the test step, default all).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 ROOT=$PWD
 DEPS=$ROOT/.gpu_deps
 

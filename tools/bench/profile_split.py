@@ -12,7 +12,7 @@ Prints ms per step and the share of the kernel time for each group, the ten cost
 the rest, and the scan launches grouped by kernel and launch shape (grid x block from the trace's
 "args"), which tells the sequence regimes of a model apart.
 
-Usage: tools/profile_split.py TRACE.json [--steps 20] [--json] [--top N]
+Usage: tools/bench/profile_split.py TRACE.json [--steps 20] [--json] [--top N]
 """
 import argparse
 import json

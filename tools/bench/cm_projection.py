@@ -4,7 +4,7 @@
 "old": the row- and column-major maps as two copies of x and three GEMMs, then a concatenation;
 "new" (src/nn/vim2_channel_mixer.cpp since 2026-11-29): one copy of x, one GEMM against [W_in;
 W_in with grid-transposed columns; W_z]. Checks both agree, prints the best of two 10-call means per
-ViM2-T stage shape. Usage: .venv/bin/python tools/bench_cm_projection.py
+ViM2-T stage shape. Usage: .venv/bin/python tools/bench/cm_projection.py
 """
 import torch, time
 import torch.nn.functional as F

@@ -5,12 +5,12 @@
 # tests that expect a failing command would otherwise accept a sanitizer abort as "non-zero exit").
 # Environment: MMX_ASAN_BUILD_DIR (default build-asan), JOBS (default nproc).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 BUILD_DIR=${MMX_ASAN_BUILD_DIR:-build-asan}
 JOBS=${JOBS:-$(nproc)}
 
 MMX_SKIP_BUILD=1 ./tools/setup.sh
-source tools/sanitizer_env.sh
+source tools/check/sanitizer_env.sh
 
 PY=${MMX_PYTHON:-python3}
 if [ -z "${MMX_PYTHON:-}" ] && ! python3 -c "import torch" 2>/dev/null; then PY=.venv/bin/python; fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Tabulates the runs of a grid (tools/gpu_train.sh output) and selects the best by validation MSE.
+"""Tabulates the runs of a grid (tools/gpu/train.sh output) and selects the best by validation MSE.
 
-Usage: tools/select_runs.py RUNS_DIR
+Usage: tools/results/select_runs.py RUNS_DIR
 Prints one Markdown row per run (arguments, epochs, best epoch, val MSE, test MSE/MAE, windows,
 seconds) and the selected run. Test numbers are shown for the record only; they never select.
 """

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # TSM2 trainings on the GPU machine in one call: builds the CLI (full library, CUDA kernels) with
-# tools/gpu_check.sh's dependency handling, then runs the configurations listed in a grid file
+# tools/gpu/check.sh's dependency handling, then runs the configurations listed in a grid file
 # (one `--set ...` line per run, after the config path), 4 at a time on the one GPU, and collects
 # every run's metrics.json, config and log into $OUT/runs.tgz (checkpoints left out). Selection is by validation MSE only
-# (tools/select_runs.py reads the results).
-# Usage (GPU machine): tools/gpu_train.sh GRID_FILE     (carry .gpu_deps, see gpu_check.sh --prepare)
+# (tools/results/select_runs.py reads the results).
+# Usage (GPU machine): tools/gpu/train.sh GRID_FILE     (carry .gpu_deps, see tools/gpu/check.sh --prepare)
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 GRID=${1:?grid file}
 OUT=${OUT:-$PWD/gpu_train_out}
 mkdir -p "$OUT/runs"
 export OUT
-MMX_BUILD_DIR=build-gpu-full MMX_OPS_ONLY=OFF MMX_GPU_TARGETS=mmx_cli tools/gpu_check.sh build || exit $?
+MMX_BUILD_DIR=build-gpu-full MMX_OPS_ONLY=OFF MMX_GPU_TARGETS=mmx_cli tools/gpu/check.sh build || exit $?
 [ -d .gpu_deps/lib ] && export LD_LIBRARY_PATH=$PWD/.gpu_deps/lib:${LD_LIBRARY_PATH:-}
 t0=$(date +%s)
 grep -v '^\s*#' "$GRID" | grep -v '^\s*$' | nl -w3 -nrz -s' ' | \
