@@ -3,10 +3,11 @@
 #   make test   set up and run the default test suite (CPU; no slow or GPU tests)
 #   make fuzz   build the fuzz targets (clang, build-fuzz) and run each FUZZ_SECONDS (default 60)
 #   make test-asan  the default test suite under ASan + UBSan (build-asan; slow: a full build)
+#   make format     clang-format (.clang-format) over every C++ and CUDA source
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: setup demo test test-slow bench fuzz test-asan clean
+.PHONY: setup demo test test-slow bench fuzz test-asan format clean
 
 setup:
 	MMX_BUILD_DIR=$(BUILD_DIR) ./tools/setup.sh
@@ -29,6 +30,10 @@ test-asan:
 
 bench: setup
 	./tools/bench/cpu.sh $(BUILD_DIR)
+
+format:
+	@command -v clang-format >/dev/null || { echo "clang-format is not installed (apt-get install clang-format)"; exit 1; }
+	clang-format -i $$(git ls-files '*.h' '*.cpp' '*.cu' '*.cuh')
 
 clean:
 	rm -rf $(BUILD_DIR)
