@@ -123,32 +123,34 @@ TEST(RunRecords, ResumeChecksFormatEpochAndHistory) {
   const RunRecords r(dir, table().columns());
   const std::string last = r.last_path();
   EXPECT_NE(message_of([&] { r.resume("fmt.v1", "Model"); }).find("last.safetensors"), std::string::npos);
-  save_checkpoint(last, last_checkpoint("other.v1", "1", "[]"));
-  EXPECT_EQ(message_of([&] { r.resume("fmt.v1", "Model"); }),
-            last + ": not a Model run (format 'other.v1'); resume it with the run's own config.toml");
-  save_checkpoint(last, last_checkpoint("fmt.v1", "x", "[]"));
-  EXPECT_EQ(message_of([&] { r.resume("fmt.v1", "Model"); }),
-            last + ": metadata 'epoch' = \"x\" is not an integer in [0, 1000000]");
-  save_checkpoint(last, last_checkpoint("fmt.v1", "2", "{}"));
-  EXPECT_EQ(message_of([&] { r.resume("fmt.v1", "Model"); }), last + ": metadata 'history' is not a JSON array");
-  save_checkpoint(last, last_checkpoint("fmt.v1", "2", "[{\"epoch\":2,\"loss\":1,\"ema\":null},{\"epoch\":1,\"loss\":1,\"ema\":null}]"));
-  EXPECT_EQ(message_of([&] { r.resume("fmt.v1", "Model"); }),
-            last + ": metadata 'history' holds epoch 1 out of order or after the checkpoint's epoch 2");
-  save_checkpoint(last, last_checkpoint("fmt.v1", "1", "[{\"epoch\":2,\"loss\":1,\"ema\":null}]"));
-  EXPECT_EQ(message_of([&] { r.resume("fmt.v1", "Model"); }),
-            last + ": metadata 'history' holds epoch 2 out of order or after the checkpoint's epoch 1");
-  save_checkpoint(last, last_checkpoint("fmt.v1", "1", "[{\"epoch\":1,\"ema\":null}]"));
-  EXPECT_EQ(message_of([&] { r.resume("fmt.v1", "Model"); }),
-            last + " (metadata 'history'): epoch record {\"ema\":null,\"epoch\":1} has no 'loss'");
-  save_checkpoint(last, last_checkpoint("fmt.v1", "1", "[{\"epoch\":1,\"loss\":null,\"ema\":null}]"));
-  EXPECT_EQ(message_of([&] { r.resume("fmt.v1", "Model"); }),
-            last + " (metadata 'history'): epoch record 'loss' = null is not a finite number");
-  save_checkpoint(last, last_checkpoint("fmt.v1", "1", "[{\"epoch\":1.5,\"loss\":1,\"ema\":null}]"));
-  EXPECT_EQ(message_of([&] { r.resume("fmt.v1", "Model"); }),
-            last + " (metadata 'history'): epoch record {\"ema\":null,\"epoch\":1.5,\"loss\":1} has no integer 'epoch'");
-  save_checkpoint(last, last_checkpoint("fmt.v1", "1", "[3]"));
-  EXPECT_EQ(message_of([&] { r.resume("fmt.v1", "Model"); }),
-            last + " (metadata 'history'): an epoch record is not a JSON object: 3");
+  // Each case: the checkpoint's format, epoch and history metadata, and the message after the path.
+  struct Case {
+    const char* format;
+    const char* epoch;
+    const char* history;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"other.v1", "1", "[]", ": not a Model run (format 'other.v1'); resume it with the run's own config.toml"},
+      {"fmt.v1", "x", "[]", ": metadata 'epoch' = \"x\" is not an integer in [0, 1000000]"},
+      {"fmt.v1", "2", "{}", ": metadata 'history' is not a JSON array"},
+      {"fmt.v1", "2", "[{\"epoch\":2,\"loss\":1,\"ema\":null},{\"epoch\":1,\"loss\":1,\"ema\":null}]",
+       ": metadata 'history' holds epoch 1 out of order or after the checkpoint's epoch 2"},
+      {"fmt.v1", "1", "[{\"epoch\":2,\"loss\":1,\"ema\":null}]",
+       ": metadata 'history' holds epoch 2 out of order or after the checkpoint's epoch 1"},
+      {"fmt.v1", "1", "[{\"epoch\":1,\"ema\":null}]",
+       " (metadata 'history'): epoch record {\"ema\":null,\"epoch\":1} has no 'loss'"},
+      {"fmt.v1", "1", "[{\"epoch\":1,\"loss\":null,\"ema\":null}]",
+       " (metadata 'history'): epoch record 'loss' = null is not a finite number"},
+      {"fmt.v1", "1", "[{\"epoch\":1.5,\"loss\":1,\"ema\":null}]",
+       " (metadata 'history'): epoch record {\"ema\":null,\"epoch\":1.5,\"loss\":1} has no integer 'epoch'"},
+      {"fmt.v1", "1", "[3]", " (metadata 'history'): an epoch record is not a JSON object: 3"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string("epoch ") + c.epoch + ", history " + c.history);
+    save_checkpoint(last, last_checkpoint(c.format, c.epoch, c.history));
+    EXPECT_EQ(message_of([&] { r.resume("fmt.v1", "Model"); }), last + c.message);
+  }
 }
 
 TEST(RunRecords, CheckpointsWithoutHistoryFallBackToMetricsJson) {
