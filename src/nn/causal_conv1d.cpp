@@ -1,0 +1,48 @@
+// Depthwise causal / anti-causal 1D convolution (MambaMixer §3.2; state-spaces/mamba conv1d).
+#include "mmx/nn/causal_conv1d.h"
+
+#include <cmath>
+
+namespace mmx::nn {
+
+namespace F = torch::nn::functional;
+
+torch::Tensor causal_depthwise_conv1d(const torch::Tensor& x, const torch::Tensor& weight,
+                                      const torch::Tensor& bias, bool reverse) {
+  const int64_t k = weight.size(2);
+  // Pad k-1 zeros on the side the window reaches past; the reverse conv also mirrors the taps.
+  const auto padded = reverse ? F::pad(x, F::PadFuncOptions({0, k - 1}))
+                              : F::pad(x, F::PadFuncOptions({k - 1, 0}));
+  return F::conv1d(padded, reverse ? weight.flip(-1) : weight,
+                   F::Conv1dFuncOptions().bias(bias).groups(x.size(1)));
+}
+
+std::pair<torch::Tensor, torch::Tensor> init_depthwise_conv1d(int64_t channels,
+                                                              int64_t kernel_size, bool bias) {
+  const double bound = 1.0 / std::sqrt(static_cast<double>(kernel_size));
+  auto w = torch::empty({channels, 1, kernel_size}).uniform_(-bound, bound);
+  auto b = bias ? torch::empty({channels}).uniform_(-bound, bound) : torch::Tensor();
+  return {w, b};
+}
+
+CausalConv1dImpl::CausalConv1dImpl(const CausalConv1dOptions& options_) : options(options_) {
+  reset();
+}
+
+void CausalConv1dImpl::reset() {
+  const int64_t E = options.channels(), k = options.kernel_size();
+  TORCH_CHECK(E >= 1 && k >= 1, "CausalConv1d: channels and kernel_size must be >= 1, got ", E,
+              ", ", k);
+  auto [w, b] = init_depthwise_conv1d(E, k, options.bias());
+  weight = register_parameter("weight", w);
+  if (options.bias()) bias = register_parameter("bias", b);
+}
+
+torch::Tensor CausalConv1dImpl::forward(const torch::Tensor& x) {
+  const int64_t E = options.channels();
+  TORCH_CHECK(x.dim() == 3 && x.size(1) == E,
+              "CausalConv1d: x must have shape (batch, E, L) with E = ", E, ", got ", x.sizes());
+  return causal_depthwise_conv1d(x, weight, bias, options.reverse());
+}
+
+}  // namespace mmx::nn
