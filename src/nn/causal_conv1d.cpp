@@ -9,12 +9,14 @@ namespace F = torch::nn::functional;
 
 torch::Tensor causal_depthwise_conv1d(const torch::Tensor& x, const torch::Tensor& weight,
                                       const torch::Tensor& bias, bool reverse) {
-  const int64_t k = weight.size(2);
-  // Pad k-1 zeros on the side the window reaches past; the reverse conv also mirrors the taps.
-  const auto padded = reverse ? F::pad(x, F::PadFuncOptions({0, k - 1}))
-                              : F::pad(x, F::PadFuncOptions({k - 1, 0}));
-  return F::conv1d(padded, reverse ? weight.flip(-1) : weight,
-                   F::Conv1dFuncOptions().bias(bias).groups(x.size(1)));
+  const int64_t k = weight.size(2), L = x.size(2);
+  // As state-spaces/mamba: conv1d (a cross-correlation) with padding k-1 on both sides, output i
+  // reads x[i-(k-1)+j]; causal keeps outputs 0..L-1. Reverse: the flipped kernel and outputs
+  // k-1..k-2+L, which read x[t + (k-1) - j] with weight j.
+  const auto w = reverse ? weight.flip({-1}) : weight;
+  const auto y =
+      F::conv1d(x, w, F::Conv1dFuncOptions().bias(bias).padding(k - 1).groups(x.size(1)));
+  return reverse ? y.narrow(2, k - 1, L) : y.narrow(2, 0, L);
 }
 
 std::pair<torch::Tensor, torch::Tensor> init_depthwise_conv1d(int64_t channels,

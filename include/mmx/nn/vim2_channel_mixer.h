@@ -63,9 +63,8 @@ class ChannelMixer2DImpl : public torch::nn::Module {
 TORCH_MODULE(ChannelMixer2D);
 
 /// CM-token-wise ViM2 channel mixer, resolution-free (our option: docs/decisions.md, "Token-wise
-/// channel mixer"). For every token p
-/// separately: u_p = W_in x̂_p, z_p = W_z x̂_p (E_c each); the E_c entries of u_p are a scalar
-/// sequence; two directions (forward and reversed entry order) each apply a scalar causal conv
+/// channel mixer"). For every token p separately: u_p = W_in x̂_p, z_p = W_z x̂_p (E_c each); the
+/// E_c entries of u_p are a scalar sequence; two directions (forward and reversed entry order) each apply a scalar causal conv
 /// (d_conv, bias) and a scalar S6 (E = 1, R = 1); out_p = W_out ((a_fwd + a_rev) ⊙ SiLU(z_p)).
 /// `side` and `n_branches` of the options are ignored.
 ///
