@@ -1,4 +1,4 @@
-// TSM2 forecaster (paper-spec §5.2, §5.3).
+// TSM2 forecaster (MambaMixer §5.1; docs/decisions.md, "TSM2 instantiation").
 #include "mmx/models/tsm2.h"
 
 #include <iomanip>

@@ -1,4 +1,5 @@
-// ViM2: stem, four MambaMixer stages with patch merging, classification head (paper-spec §4.1).
+// ViM2: stem, four MambaMixer stages with patch merging, classification head (MambaMixer §4.1,
+// Table 8).
 #include "mmx/models/vim2.h"
 
 #include <iomanip>

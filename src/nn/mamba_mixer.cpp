@@ -4,7 +4,6 @@
 #include "mmx/nn/mamba_mixer.h"
 
 #include "mmx/nn/norm.h"
-#include "mmx/nn/s6.h"
 
 namespace mmx::nn {
 
@@ -131,9 +130,7 @@ MambaMixerBlockImpl::MambaMixerBlockImpl(const MambaMixerOptions& o) {
                                        .expand(o.expand())
                                        .dt_rank(o.dt_rank())
                                        .bidirectional(o.token_bidirectional())
-                                       .dt_min(o.dt_min())
-                                       .dt_max(o.dt_max())
-                                       .dt_init_floor(o.dt_init_floor()));
+                                       .s6_init(o.s6_init()));
   auto channel = SelectiveChannelMixer(SelectiveChannelMixerOptions(o.d_model())
                                            .layout(o.channel_layout())
                                            .n_tokens(o.n_tokens())
@@ -142,9 +139,7 @@ MambaMixerBlockImpl::MambaMixerBlockImpl(const MambaMixerOptions& o) {
                                            .expand(o.expand())
                                            .dt_rank(o.dt_rank())
                                            .bidirectional(o.channel_bidirectional())
-                                           .dt_min(o.dt_min())
-                                           .dt_max(o.dt_max())
-                                           .dt_init_floor(o.dt_init_floor()));
+                                           .s6_init(o.s6_init()));
   token_mixer = register_module(
       "token_mixer", PreNormResidual(make_norm(o), torch::nn::AnyModule(token),
                                      PreNormResidualOptions(o.drop_path())));

@@ -1,4 +1,4 @@
-// Norm2D and RevIN (paper-spec §5.2 items 1, 5 and 7).
+// Norm2D (docs/decisions.md, "Norm2D") and RevIN (Kim et al. 2022).
 #include "mmx/nn/norm.h"
 
 #include <numeric>

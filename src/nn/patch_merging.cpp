@@ -1,5 +1,5 @@
-// Swin patch merging between ViM2 stages (paper-spec §4.1 item 3).
-#include "mmx/nn/vim2_blocks.h"
+// Swin patch merging between ViM2 stages (MambaMixer §4.1; VMamba / Swin PatchMerging2D).
+#include "mmx/nn/patch_merging.h"
 
 namespace mmx::nn {
 

@@ -1,5 +1,5 @@
-// The ViM2 token mixer: VMamba's SS2D with the four-direction cross-scan (paper-spec §4.3).
-#include "mmx/nn/vim2_blocks.h"
+// The ViM2 token mixer: VMamba's SS2D with the four-direction cross-scan (MambaMixer §4.1).
+#include "mmx/nn/ss2d.h"
 
 namespace mmx::nn {
 
@@ -20,6 +20,7 @@ SS2DImpl::SS2DImpl(const SS2DOptions& options_) : options(options_) {
   s6 = register_module("s6", StackedS6(StackedS6Options(E, 4)
                                            .d_state(options.d_state())
                                            .dt_rank(auto_dt_rank(C))
+                                           .s6_init(options.s6_init())
                                            .scan_recompute(options.scan_recompute())));
   if (options.out_norm()) {
     out_norm = register_module(

@@ -1,5 +1,6 @@
-// K stacked S6 parameter sets run as one grouped selective scan (paper-spec §2.3, §4.3 step 5).
-#include "mmx/nn/vim2_blocks.h"
+// K stacked S6 parameter sets run as one grouped selective scan (the scan orders of MambaMixer
+// §3.2 / §4.1; VMamba SS2D layout).
+#include "mmx/nn/stacked_s6.h"
 
 #include "mmx/ops/selective_scan.h"
 
@@ -18,27 +19,16 @@ void StackedS6Impl::reset() {
               "StackedS6: n_directions, d_inner, d_state and dt_rank must be >= 1, got ", K, ", ",
               E, ", ", N, ", ", R);
   TORCH_CHECK(N <= kMaxDState, "StackedS6: d_state must be <= ", kMaxDState, ", got ", N);
-  TORCH_CHECK(0.0 < options.dt_min() && options.dt_min() <= options.dt_max(),
-              "StackedS6: need 0 < dt_min <= dt_max, got ", options.dt_min(), ", ",
-              options.dt_max());
 
   torch::NoGradGuard no_grad;
   const double x_bound = 1.0 / std::sqrt(static_cast<double>(E));  // nn.Linear default init
   x_proj_weight = register_parameter(
       "x_proj_weight", torch::empty({K, R + 2 * N, E}).uniform_(-x_bound, x_bound));
-  const double dt_bound = options.dt_scale() / std::sqrt(static_cast<double>(R));
-  dt_projs_weight =
-      register_parameter("dt_projs_weight", torch::empty({K, E, R}).uniform_(-dt_bound, dt_bound));
-  // softplus(bias) = dt with log dt ~ U(ln dt_min, ln dt_max); inverse softplus dt + ln(1 - e^-dt).
-  auto dt = torch::exp(torch::rand({K, E}, torch::kFloat64) *
-                           (std::log(options.dt_max()) - std::log(options.dt_min())) +
-                       std::log(options.dt_min()))
-                .clamp_min(options.dt_init_floor());
-  dt_projs_bias =
-      register_parameter("dt_projs_bias", (dt + torch::log(-torch::expm1(-dt))).to(torch::kFloat32));
-  A_logs = register_parameter("A_logs",
-                              torch::arange(1, N + 1, torch::kFloat32).log().repeat({K * E, 1}));
-  Ds = register_parameter("Ds", torch::ones({K * E}));
+  dt_projs_weight = register_parameter("dt_projs_weight", torch::empty({K, E, R}));
+  dt_projs_bias = register_parameter("dt_projs_bias", torch::empty({K, E}));
+  A_logs = register_parameter("A_logs", torch::empty({K * E, N}));
+  Ds = register_parameter("Ds", torch::empty({K * E}));
+  init_s6_parameters(options.s6_init(), dt_projs_weight, dt_projs_bias, A_logs, Ds);
 }
 
 torch::Tensor StackedS6Impl::forward(const torch::Tensor& u, int64_t first, int64_t count,

@@ -1,5 +1,9 @@
-// Stage-wise generalised weighted averaging of earlier sub-block outputs (paper-spec §3.3).
-#include "mmx/nn/vim2_blocks.h"
+// Stage-wise weighted averaging of earlier sub-block outputs (MambaMixer §3.2, confined to a
+// stage as in §4.1; generalised to any sub-block sequence: docs/decisions.md, "Stage-wise
+// averaging").
+#include "mmx/nn/stage_average.h"
+
+#include <string>
 
 namespace mmx::nn {
 

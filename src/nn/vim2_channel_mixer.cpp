@@ -1,34 +1,12 @@
-// The ViM2 channel mixers: CM-literal with K = 4 or 2 branches (paper-spec §4.4) and the
-// resolution-free CM-token-wise option (§2.5). The scan runs along the channel axis.
-#include "mmx/nn/vim2_blocks.h"
+// The ViM2 channel mixers (MambaMixer §4.1 "Selective Channel Mixing"): CM-literal with K = 4 or
+// 2 branches and the resolution-free CM-token-wise option. The scan runs along the channel axis.
+#include "mmx/nn/vim2_channel_mixer.h"
 
-#include <cmath>
+#include "mmx/nn/causal_conv1d.h"
 
 namespace mmx::nn {
 
 namespace F = torch::nn::functional;
-
-namespace {
-
-// Depthwise conv along the last axis of x (B, E', T) with weight (E', 1, k): causal (zero left
-// padding) or, for `reverse`, anti-causal with the taps mirrored, which equals
-// flip(causal_conv(flip(x))) with the same weight.
-torch::Tensor depthwise_conv(const torch::Tensor& x, const torch::Tensor& weight,
-                             const torch::Tensor& bias, bool reverse) {
-  const int64_t k = weight.size(2);
-  const auto padded = reverse ? F::pad(x, F::PadFuncOptions({0, k - 1}))
-                              : F::pad(x, F::PadFuncOptions({k - 1, 0}));
-  return F::conv1d(padded, reverse ? weight.flip(-1) : weight,
-                   F::Conv1dFuncOptions().bias(bias).groups(x.size(1)));
-}
-
-// Conv parameters of `n` depthwise filters of length k, default Conv1d init U(+-1/sqrt(k)).
-std::pair<torch::Tensor, torch::Tensor> init_conv(int64_t n, int64_t k) {
-  const double bound = 1.0 / std::sqrt(static_cast<double>(k));
-  return {torch::empty({n, 1, k}).uniform_(-bound, bound), torch::empty({n}).uniform_(-bound, bound)};
-}
-
-}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // CM-literal
@@ -41,12 +19,13 @@ ChannelMixer2DImpl::ChannelMixer2DImpl(const ChannelMixer2DOptions& options_) : 
   TORCH_CHECK(options.d_model() >= 1 && options.side() >= 1 && Ec >= 1 && options.d_conv() >= 1,
               "ChannelMixer2D: d_model, side, d_inner and d_conv must be >= 1");
   in_proj = register_module("in_proj", torch::nn::Linear(torch::nn::LinearOptions(L, 2 * Ec).bias(false)));
-  auto [w, b] = init_conv(K * Ec, options.d_conv());
+  auto [w, b] = init_depthwise_conv1d(K * Ec, options.d_conv());
   conv_weight = register_parameter("conv_weight", w);
   conv_bias = register_parameter("conv_bias", b);
   s6 = register_module("s6", StackedS6(StackedS6Options(Ec, K)
                                            .d_state(options.d_state())
                                            .dt_rank(auto_dt_rank(L))
+                                           .s6_init(options.s6_init())
                                            .scan_recompute(options.scan_recompute())));
   out_proj = register_module("out_proj", torch::nn::Linear(torch::nn::LinearOptions(Ec, L).bias(false)));
 }
@@ -77,8 +56,8 @@ torch::Tensor ChannelMixer2DImpl::forward(const torch::Tensor& x) {
   const auto xs = proj.narrow(2, 0, half * Ec).transpose(1, 2);
   const auto w = conv_weight.view({2, half * Ec, 1, -1});
   const auto b = conv_bias.view({2, half * Ec});
-  const auto fwd = F::silu(depthwise_conv(xs, w[0], b[0], /*reverse=*/false));
-  const auto rev = F::silu(depthwise_conv(xs, w[1], b[1], /*reverse=*/true));
+  const auto fwd = F::silu(causal_depthwise_conv1d(xs, w[0], b[0], /*reverse=*/false));
+  const auto rev = F::silu(causal_depthwise_conv1d(xs, w[1], b[1], /*reverse=*/true));
   auto a = s6(fwd.contiguous(), 0, half, false) + s6(rev.contiguous(), half, half, true);
   auto a_sum = a.view({B, half, Ec, C}).sum(1).transpose(1, 2);                // (B, C, E_c)
   auto out = out_proj(a_sum * F::silu(z));                                       // (B, C, L)
@@ -95,12 +74,13 @@ TokenWiseChannelMixerImpl::TokenWiseChannelMixerImpl(const ChannelMixer2DOptions
   TORCH_CHECK(C >= 1 && Ec >= 1 && options.d_conv() >= 1,
               "TokenWiseChannelMixer: d_model, d_inner and d_conv must be >= 1");
   in_proj = register_module("in_proj", torch::nn::Linear(torch::nn::LinearOptions(C, 2 * Ec).bias(false)));
-  auto [w, b] = init_conv(2, options.d_conv());
+  auto [w, b] = init_depthwise_conv1d(2, options.d_conv());
   conv_weight = register_parameter("conv_weight", w);
   conv_bias = register_parameter("conv_bias", b);
   s6 = register_module("s6", StackedS6(StackedS6Options(1, 2)
                                            .d_state(options.d_state())
                                            .dt_rank(1)
+                                           .s6_init(options.s6_init())
                                            .scan_recompute(options.scan_recompute())));
   out_proj = register_module("out_proj", torch::nn::Linear(torch::nn::LinearOptions(Ec, C).bias(false)));
 }
@@ -116,8 +96,8 @@ torch::Tensor TokenWiseChannelMixerImpl::forward(const torch::Tensor& x) {
   // Each token's E_c entries form a scalar sequence: scan layout (P, E = 1, E_c).
   const auto seq = uz[0].unsqueeze(1);
   const auto w = conv_weight.view({2, 1, 1, -1});
-  const auto fwd = F::silu(depthwise_conv(seq, w[0], conv_bias.narrow(0, 0, 1), false));
-  const auto rev = F::silu(depthwise_conv(seq, w[1], conv_bias.narrow(0, 1, 1), true));
+  const auto fwd = F::silu(causal_depthwise_conv1d(seq, w[0], conv_bias.narrow(0, 0, 1), false));
+  const auto rev = F::silu(causal_depthwise_conv1d(seq, w[1], conv_bias.narrow(0, 1, 1), true));
   auto a = s6(fwd.contiguous(), 0, 1, false) + s6(rev.contiguous(), 1, 1, true);  // (P, 1, E_c)
   auto out = out_proj(a.view({P, Ec}) * F::silu(uz[1]));
   return out.view(x.sizes());

@@ -1,6 +1,11 @@
 // One ViM2 stage: (T, T, C) pre-norm residual sub-blocks joined by stage-wise weighted averaging
-// (paper-spec §4.5, §3.3).
-#include "mmx/nn/vim2_blocks.h"
+// (MambaMixer §4.1, §3.2; order and wrapper: docs/decisions.md, "ViM2 sub-block order",
+// "Pre-norm residual wrapper").
+#include "mmx/nn/vim2_stage.h"
+
+#include "mmx/nn/mamba_mixer.h"
+#include "mmx/nn/ss2d.h"
+#include "mmx/nn/vim2_channel_mixer.h"
 
 namespace mmx::nn {
 
@@ -27,6 +32,7 @@ ViM2StageImpl::ViM2StageImpl(const ViM2StageOptions& options_) : options(options
                                             .d_conv(options.d_conv())
                                             .out_norm(options.out_norm())
                                             .norm_eps(options.norm_eps())
+                                            .s6_init(options.s6_init())
                                             .scan_recompute(options.scan_recompute())));
     } else {
       const auto cm = ChannelMixer2DOptions(C, options.side())
@@ -34,6 +40,7 @@ ViM2StageImpl::ViM2StageImpl(const ViM2StageOptions& options_) : options(options
                           .n_branches(options.channel_branches())
                           .d_state(options.d_state())
                           .d_conv(options.channel_d_conv())
+                          .s6_init(options.s6_init())
                           .scan_recompute(options.scan_recompute());
       mixer = layout == "literal" ? torch::nn::AnyModule(ChannelMixer2D(cm))
                                   : torch::nn::AnyModule(TokenWiseChannelMixer(cm));

@@ -1,5 +1,6 @@
 // Helpers shared by the nn tests: closeness assertion with the max error in the message, and a
-// plain float64 evaluation of the S6 equations (paper-spec §1.3) used as the closed form.
+// plain float64 evaluation of the S6 recurrence (MambaMixer §3.1 with input-dependent B, C, Delta;
+// state-spaces/mamba `selective_scan_ref`) used as the closed form.
 #pragma once
 
 #include "mmx/nn/s6.h"
@@ -26,7 +27,8 @@ inline ::testing::AssertionResult all_close(const torch::Tensor& a, const torch:
   return ::testing::AssertionSuccess();
 }
 
-/// The S6 equations of paper-spec §1.3 step by step, float64, from the layer's parameters.
+/// The S6 recurrence step by step (as state-spaces/mamba `selective_scan_ref`), float64, from the
+/// layer's parameters.
 /// u, z: (batch, E, L); reverse scans t = L-1 .. 0.
 inline torch::Tensor s6_closed_form(const mmx::nn::S6Impl& s6, const torch::Tensor& u_in,
                                     const torch::Tensor& z_in, bool reverse) {

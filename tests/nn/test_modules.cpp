@@ -1,6 +1,7 @@
-// Tests of the MambaMixer modules (paper-spec §1.3, §2, §3, §5.2): initial values, closed forms,
+// Tests of the MambaMixer modules (MambaMixer §3.1, §3.2, §5.1): initial values, closed forms,
 // causality, the bidirectional flip equivalence, norms, stochastic depth, weighted averaging.
 #include "mmx/nn/mamba_mixer.h"
+#include "mmx/nn/causal_conv1d.h"
 #include "mmx/nn/norm.h"
 #include "mmx/nn/s6.h"
 #include "mmx/nn/selective_mixer.h"
@@ -59,7 +60,8 @@ TEST(S6, InitialValuesFollowMamba) {
 
 TEST(S6, DtFloorClampsInitialStep) {
   torch::manual_seed(2);
-  S6 s6(S6Options(16).dt_min(1e-6).dt_max(1e-5).dt_init_floor(1e-4));
+  S6 s6(S6Options(16).s6_init(
+      S6InitOptions().dt_min(1e-6).dt_max(1e-5).dt_init_floor(1e-4)));
   auto dt = torch::softplus(s6->dt_proj->bias.to(kF64));
   EXPECT_NEAR(dt.min().item<double>(), 1e-4, 1e-9);
   EXPECT_NEAR(dt.max().item<double>(), 1e-4, 1e-9);
@@ -215,7 +217,8 @@ TEST(SelectiveTokenMixer, BidirectionalEqualsExplicitFlipFormulation) {
   torch::manual_seed(10);
   SelectiveTokenMixer bi(SelectiveTokenMixerOptions(8).d_state(6).bidirectional(true));
   bi->to(kF64);
-  // The backward branch as written in §2.3/§2.4: flip, causal conv and forward scan, flip back,
+  // The backward branch as the channel mixer of §3.2 writes it: flip, causal conv and forward
+  // scan, flip back,
   // with the backward branch's own weights.
   CausalConv1d conv_b(CausalConv1dOptions(16, 4));
   S6 s6_b(S6Options(8).d_inner(16).d_state(6));
@@ -480,7 +483,8 @@ TEST(MambaMixer, WithLearnedCoefficientsFollowsSection31) {
 }
 
 TEST(MambaMixer, SubBlockParameterCountsMatchSpec) {
-  // paper-spec §5.3: d = 32, N = 16, expand 2, k = 4 -> token 9,984, channel 13,760.
+  // Our arithmetic from the parameter shapes: d = 32, N = 16, expand 2, k = 4 -> token 9,984,
+  // channel 13,760.
   MambaMixer mm(MambaMixerOptions(32, 2));
   EXPECT_EQ(count_parameters(*mm, "blocks.0.token_mixer"), 9984);
   EXPECT_EQ(count_parameters(*mm, "blocks.0.channel_mixer"), 13760);

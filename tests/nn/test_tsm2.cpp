@@ -1,4 +1,4 @@
-// Tests of the TSM2 model (paper-spec §5.2, §5.3): parameter counts, shapes, gradients, dtype
+// Tests of the TSM2 model (MambaMixer §5.1): parameter counts, shapes, gradients, dtype
 // agreement and the summary (the weight-decay groups: tests/train/test_param_groups.cpp).
 #include "mmx/models/tsm2.h"
 #include "nn/nn_test_util.h"
@@ -11,7 +11,8 @@ namespace {
 
 using mmx::test::all_close;
 
-// Parameter count of TSM2 written out from §2.2–§3 and §5.2 (cell layout, non-affine RevIN).
+// Parameter count of TSM2 written out from the parameter shapes of §3.2 and §5.1 (cell layout,
+// non-affine RevIN).
 int64_t expected_parameters(const TSM2Options& o) {
   const int64_t d = o.d_model(), E = o.expand() * d, N = o.d_state(), k = o.d_conv();
   const int64_t R = o.dt_rank().value_or((d + 15) / 16);

@@ -1,4 +1,5 @@
 mmx_test(test_nn LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_modules.cpp
          ${CMAKE_CURRENT_LIST_DIR}/test_tsm2.cpp)
-# ViM2 blocks and model: closed forms, parameter counts of paper-spec §4.2, averaging, FLOPs.
+# ViM2 blocks and model: closed forms, parameter counts (Table 8 widths, our arithmetic),
+# averaging, FLOPs.
 mmx_test(test_vim2 LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_vim2.cpp)

@@ -1,4 +1,5 @@
-// TSM2: MambaMixer for multivariate long-term forecasting (paper-spec §5.2, DEFAULT instantiation).
+// TSM2: MambaMixer for multivariate long-term forecasting (MambaMixer §5.1; the details the paper
+// leaves open: docs/decisions.md, "TSM2 instantiation").
 #pragma once
 
 #include "mmx/nn/mamba_mixer.h"
@@ -14,8 +15,9 @@
 
 namespace mmx::models {
 
-/// Options of TSM2. Defaults: the ETT row of paper-spec §5.4 (d 32, 𝓛 2, d_state 16, expand 2,
-/// dropout 0.3) with lookback 512, horizon 96, patches 16/8 (§5.2).
+/// Options of TSM2. Defaults: lookback 512 and horizon 96 (§6.4, Table 5), the ETT values of
+/// docs/decisions.md, "TSM2 instantiation" (d 32, 𝓛 2, d_state 16, expand 2, dropout 0.3) and
+/// PatchTST-style patches 16/8.
 struct TSM2Options {
   TSM2Options() = default;
 
@@ -52,7 +54,7 @@ struct TSM2Options {
   void validate() const;
 };
 
-/// The TSM2 forecaster (paper-spec §5.2, §5.3):
+/// The TSM2 forecaster (MambaMixer §5.1, Figure 3):
 ///
 ///   x (B, L, M) -> RevIN -> patches (B, M, P, patch_len) -> patch_embed -> (B, M, P, d)
 ///   -> backbone (𝓛 x {causal time mixer over P per (b, m), bidirectional variate mixer over M

@@ -1,7 +1,8 @@
-// ViM2: the MambaMixer vision backbone and classifier (paper-spec §4.1–§4.6).
+// ViM2: the MambaMixer vision backbone and classifier (MambaMixer §4.1, Table 8 in Appendix A).
 #pragma once
 
-#include "mmx/nn/vim2_blocks.h"
+#include "mmx/nn/patch_merging.h"
+#include "mmx/nn/vim2_stage.h"
 
 #include <torch/torch.h>
 
@@ -12,8 +13,9 @@
 
 namespace mmx::models {
 
-/// Options of ViM2. Defaults: ViM2-T at 224 px (paper-spec §4.2 Table 8, §4.4 CM-literal K = 4,
-/// §4.5 (T, T, C) ordering, §4.7 drop-path 0.2).
+/// Options of ViM2. Defaults: ViM2-T at 224 px (Table 8), CM-literal channel mixers with K = 4
+/// (docs/decisions.md, "ViM2 channel mixer"), (T, T, C) units (docs/decisions.md, "ViM2 sub-block
+/// order"), drop-path 0.2 (VMamba-T).
 struct ViM2Options {
   ViM2Options() = default;
 
@@ -36,17 +38,22 @@ struct ViM2Options {
   TORCH_ARG(int64_t, d_conv) = 3;
   /// Kernel of the channel mixer's causal 1D convs.
   TORCH_ARG(int64_t, channel_d_conv) = 4;
-  /// "literal" (DEFAULT, K branches, tied to the token count) or "token_wise" (resolution-free).
+  /// "literal" (default, K branches, tied to the token count) or "token_wise" (resolution-free;
+  /// docs/decisions.md, "Token-wise channel mixer").
   TORCH_ARG(std::string, channel_layout) = "literal";
-  /// K of the channel mixer: 4 (DEFAULT, row/column-major x forward/reversed) or 2 (§4.4 OPTION).
+  /// K of the channel mixer: 4 (default, row/column-major x forward/reversed) or 2 (row-major
+  /// only; docs/decisions.md, "ViM2 channel mixer").
   TORCH_ARG(int64_t, channel_branches) = 4;
-  /// Sub-block order of one stage unit: "TTC" (DEFAULT, §4.5) or "TCT".
+  /// Sub-block order of one stage unit: "TTC" (default) or "TCT" (docs/decisions.md, "ViM2
+  /// sub-block order").
   TORCH_ARG(std::string, block_order) = "TTC";
-  /// Stage-wise generalised weighted averaging (§3.3); false = plain sequential stack.
+  /// Stage-wise weighted averaging (§3.2, §4.1; docs/decisions.md, "Stage-wise averaging");
+  /// false = plain sequential stack.
   TORCH_ARG(bool, weighted_average) = true;
-  /// LayerNorm on the merged scan output before the gate (VMamba out_norm, §4.3 step 7).
+  /// LayerNorm on the merged scan output before the gate (VMamba SS2D out_norm).
   TORCH_ARG(bool, out_norm) = true;
-  /// Stochastic depth, increasing linearly over all sub-blocks from 0 to this rate (§4.7).
+  /// Stochastic depth, increasing linearly over all sub-blocks from 0 to this rate (VMamba's
+  /// schedule; the paper gives no rate).
   TORCH_ARG(double, drop_path_rate) = 0.2;
   TORCH_ARG(double, norm_eps) = 1e-5;
   /// Training memory: rebuild every scan's saved states in its backward (one more scan forward
@@ -62,7 +69,7 @@ struct ViM2Options {
   /// Throws c10::Error naming the first invalid field (sizes, lists of length 4, divisibility).
   void validate() const;
 
-  /// ViM2-T / -S / -B at 224 px (Table 8; drop-path 0.2 / 0.3 / 0.5).
+  /// ViM2-T / -S / -B at 224 px (Table 8; drop-path 0.2 / 0.3 / 0.5 as VMamba-T / -S / -B).
   static ViM2Options tiny();
   static ViM2Options small();
   static ViM2Options base();
@@ -71,7 +78,7 @@ struct ViM2Options {
 /// "vim2_tiny" | "vim2_small" | "vim2_base" -> options; throws c10::Error naming the valid ones.
 ViM2Options vim2_preset(const std::string& name);
 
-/// The ViM2 classifier (paper-spec §4.1):
+/// The ViM2 classifier (MambaMixer §4.1, Figure 2; head as Table 8):
 ///
 ///   x (B, 3, H, W) -> stem (conv patch_size/patch_size, LayerNorm) -> (B, H/p, W/p, C_1)
 ///   -> 4 stages (stages 2-4 open with Swin patch merging), each a ViM2Stage of (T, T, C) units

@@ -1,5 +1,5 @@
-// The MambaMixer stack (paper-spec §2.1, §3): pre-norm residual sub-blocks, stochastic depth and
-// the weighted averaging of earlier features that connects the token and channel mixers.
+// The MambaMixer stack (MambaMixer §3.2): pre-norm residual sub-blocks, stochastic depth and the
+// weighted averaging of earlier features that connects the token and channel mixers.
 #pragma once
 
 #include "mmx/nn/selective_mixer.h"
@@ -20,7 +20,7 @@ struct DropPathOptions {
   TORCH_ARG(double, p) = 0.0;
 };
 
-/// Stochastic depth per sample (paper-spec §2.1, Huang et al. 2016): in training each sample's
+/// Stochastic depth per sample (Huang et al. 2016; timm `DropPath`): in training each sample's
 /// branch is zeroed with probability p and scaled by 1/(1-p) otherwise; identity in eval or when
 /// p = 0. No parameters.
 class DropPathImpl : public torch::nn::Module {
@@ -42,7 +42,8 @@ struct PreNormResidualOptions {
   TORCH_ARG(double, drop_path) = 0.0;
 };
 
-/// The sub-block wrapper of every mixer (paper-spec §2.1, DEFAULT): out = x + DropPath(mixer(norm(x))).
+/// The sub-block wrapper of every mixer: out = x + DropPath(mixer(norm(x))) (our choice:
+/// docs/decisions.md, "Pre-norm residual wrapper").
 ///
 /// Children (checkpoint prefixes): norm, mixer, drop_path (no parameters).
 class PreNormResidualImpl : public torch::nn::Module {
@@ -68,15 +69,16 @@ struct WeightedAverageOptions {
   TORCH_ARG(int64_t, n_layers) = 2;
 };
 
-/// Weighted averaging of earlier features (paper-spec §3.1–§3.2, DenseFormer-style): for block
+/// Weighted averaging of earlier features (MambaMixer §3.2, after DenseFormer): for block
 /// l = 1..𝓛, with y_T^(0) = y_C^(0) = x,
 ///
 ///   x_T^(l) = sum_{i<l}  alpha_{l,i} y_T^(i) + sum_{i<l} beta_{l,i}  y_C^(i)
 ///   x_C^(l) = sum_{i<=l} theta_{l,i} y_T^(i) + sum_{i<l} gamma_{l,i} y_C^(i)
 ///
 /// Every coefficient is one learnable scalar: block l owns l alphas, l betas, l+1 thetas and l
-/// gammas, 𝓛(2𝓛+3) in total. No softmax, no constraint. Init: beta_{l,l-1} = 1, theta_{l,l} = 1,
-/// all others 0 (the stack then starts as a plain sequential stack).
+/// gammas, 𝓛(2𝓛+3) in total (the count of §3.3). No softmax, no constraint. Init: beta_{l,l-1} = 1,
+/// theta_{l,l} = 1, all others 0 (the stack then starts as a plain sequential stack; see
+/// docs/decisions.md, "Averaging weights").
 ///
 /// Parameters: alpha_{l} (l), beta_{l} (l), theta_{l} (l+1), gamma_{l} (l) for l = 1..𝓛 (1-based,
 /// as in the paper; entry i of alpha_{l} is alpha_{l,i}).
@@ -106,8 +108,9 @@ TORCH_MODULE(WeightedAverage);
 
 /// Normalisation used by the sub-block wrappers of a MambaMixer stack.
 enum class MixerNorm {
-  kNorm2D,     ///< per-sample norm over all non-batch axes, affine on d (TSM2 DEFAULT, §5.2)
-  kLayerNorm,  ///< LayerNorm over the feature axis d (plain Mamba / ViM2 style OPTION)
+  kNorm2D,     ///< per-sample norm over all non-batch axes, affine on d (TSM2 default, §5.1;
+               ///< docs/decisions.md, "Norm2D")
+  kLayerNorm,  ///< LayerNorm over the feature axis d (plain Mamba / ViM2 style option)
 };
 
 /// Options of MambaMixer.
@@ -124,9 +127,9 @@ struct MambaMixerOptions {
   TORCH_ARG(int64_t, expand) = 2;
   /// R of every S6; nullopt = "auto" (ceil of the step width / 16).
   TORCH_ARG(std::optional<int64_t>, dt_rank) = std::nullopt;
-  /// Token (time) mixer direction: false = causal (TSM2, §2.3).
+  /// Token (time) mixer direction: false = causal (TSM2, §5.1).
   TORCH_ARG(bool, token_bidirectional) = false;
-  /// Channel (variate) mixer direction: true = forward + flipped (§2.4).
+  /// Channel (variate) mixer direction: true = forward + flipped (§3.2, §5.1).
   TORCH_ARG(bool, channel_bidirectional) = true;
   TORCH_ARG(ChannelMixerLayout, channel_layout) = ChannelMixerLayout::kCell;
   /// P; required by the literal channel layout only.
@@ -135,9 +138,8 @@ struct MambaMixerOptions {
   TORCH_ARG(double, norm_eps) = 1e-5;
   /// Stochastic depth rate of every sub-block.
   TORCH_ARG(double, drop_path) = 0.0;
-  TORCH_ARG(double, dt_min) = 1e-3;
-  TORCH_ARG(double, dt_max) = 0.1;
-  TORCH_ARG(double, dt_init_floor) = 1e-4;
+  /// Initial values of every S6 of the token and channel mixers (see S6InitOptions).
+  TORCH_ARG(S6InitOptions, s6_init) = {};
 };
 
 /// One MambaMixer block: token mixer then channel mixer, each in a PreNormResidual wrapper.
@@ -154,7 +156,7 @@ class MambaMixerBlockImpl : public torch::nn::Module {
 };
 TORCH_MODULE(MambaMixerBlock);
 
-/// The MambaMixer stack on a (B, M, P, d) grid of d-vectors (paper-spec §3.1, §5.2 item 4): 𝓛
+/// The MambaMixer stack on a (B, M, P, d) grid of d-vectors (MambaMixer §3.2, TSM2 §5.1): 𝓛
 /// blocks whose token mixers run along P for every (b, m) and whose channel mixers run along M for
 /// every (b, p), connected by WeightedAverage. The output is y_C^(𝓛), the last channel mixer's
 /// output (no final average).

@@ -1,5 +1,6 @@
-// Normalisations of TSM2: the 2D normalisation of the mixers (paper-spec §5.2 item 5) and
-// reversible instance normalisation of the raw series (§5.2 item 1).
+// Normalisations of TSM2: the 2D normalisation of the mixers (MambaMixer §5.1; definition ours:
+// docs/decisions.md, "Norm2D") and reversible instance normalisation of the raw series (RevIN,
+// Kim et al. 2022; docs/decisions.md, "TSM2 instantiation").
 #pragma once
 
 #include <torch/torch.h>
@@ -19,9 +20,9 @@ struct Norm2DOptions {
   TORCH_ARG(bool, affine) = true;
 };
 
-/// 2D normalisation (paper-spec §5.2 item 5, DEFAULT; §7 row 29): per sample b, mean and
-/// population variance over all remaining entries (m, n, j), then a per-feature affine on the
-/// last axis: y = (x - mean_b) / sqrt(var_b + eps) * weight + bias.
+/// 2D normalisation (MambaMixer §5.1; our definition: docs/decisions.md, "Norm2D"): per sample b,
+/// mean and population variance over all remaining entries (m, n, j), then a per-feature affine
+/// on the last axis: y = (x - mean_b) / sqrt(var_b + eps) * weight + bias.
 ///
 /// Parameters: weight (d), bias (d).
 class Norm2DImpl : public torch::nn::Module {
@@ -46,7 +47,7 @@ struct RevINOptions {
   /// M, the number of variates (size of the affine).
   TORCH_ARG(int64_t, n_vars) = 7;
   TORCH_ARG(double, eps) = 1e-5;
-  /// Learnable per-variate affine after the normalisation (OPTION; DEFAULT off).
+  /// Learnable per-variate affine after the normalisation (an option; off by default).
   TORCH_ARG(bool, affine) = false;
 };
 
@@ -56,7 +57,8 @@ struct RevINStats {
   torch::Tensor stdev;  ///< (B, 1, M), sqrt(population variance + eps)
 };
 
-/// Reversible instance normalisation (paper-spec §5.2 items 1 and 7, Kim et al. 2022): per sample
+/// Reversible instance normalisation (RevIN, Kim et al. 2022), applied to the input and undone on
+/// the forecast: per sample
 /// and variate, x~ = (x - mean_t x) / sqrt(var_t x + eps) (population variance), then optionally
 /// x~ * weight + bias per variate. The statistics are treated as constants (detached), as in
 /// RevIN, TSMixer and SAMFormer.

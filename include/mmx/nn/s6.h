@@ -1,5 +1,5 @@
 // The S6 layer: the selective state-space scan with its input-dependent projections
-// (paper-spec §1.3, state-spaces/mamba `Mamba` conventions).
+// (MambaMixer §3.1; parameterisation and initialisation as state-spaces/mamba `Mamba`).
 #pragma once
 
 #include <torch/torch.h>
@@ -9,8 +9,30 @@
 
 namespace mmx::nn {
 
-/// The "auto" rank of the Delta projection: R = ceil(d_model / 16) (paper-spec §1.1, [MAMBA]).
+/// The "auto" rank of the Delta projection: R = ceil(d_model / 16) (state-spaces/mamba `Mamba`
+/// dt_rank="auto").
 int64_t auto_dt_rank(int64_t d_model);
+
+/// Initialisation of the Delta, A and D parameters of an S6 layer (state-spaces/mamba `Mamba`
+/// init; the paper gives none). Embedded as `s6_init` in the options of every module that builds
+/// S6 scans, and applied by init_s6_parameters.
+struct S6InitOptions {
+  /// Range of the initial step sizes softplus(dt bias), sampled log-uniformly.
+  TORCH_ARG(double, dt_min) = 1e-3;
+  TORCH_ARG(double, dt_max) = 0.1;
+  /// Lower clamp of the sampled initial step size.
+  TORCH_ARG(double, dt_init_floor) = 1e-4;
+  /// dt weight ~ U(-dt_scale * R^-1/2, dt_scale * R^-1/2).
+  TORCH_ARG(double, dt_scale) = 1.0;
+};
+
+/// Writes the initial values of S6InitOptions into existing tensors, without autograd, in this
+/// order (the order of the random draws): dt_weight (..., R) ~ U(+-dt_scale R^-1/2); dt_bias
+/// (any shape) = softplus^-1(dt) with dt = exp(U(ln dt_min, ln dt_max)) clamped below at
+/// dt_init_floor, drawn in float64; A_log (rows, N): A_log[r, n] = ln(n + 1); D = 1.
+/// Used by S6 and StackedS6. Throws c10::Error unless 0 < dt_min <= dt_max.
+void init_s6_parameters(const S6InitOptions& init, torch::Tensor dt_weight, torch::Tensor dt_bias,
+                        torch::Tensor A_log, torch::Tensor D);
 
 /// Options of S6. `d_model` is the outer width the "auto" dt_rank derives from; the layer itself
 /// works on d_inner = E channels.
@@ -27,13 +49,8 @@ struct S6Options {
   TORCH_ARG(int64_t, d_state) = 16;
   /// R, rank of the Delta projection; nullopt = "auto" = ceil(d_model / 16).
   TORCH_ARG(std::optional<int64_t>, dt_rank) = std::nullopt;
-  /// Range of the initial step sizes softplus(dt_proj.bias), sampled log-uniformly.
-  TORCH_ARG(double, dt_min) = 1e-3;
-  TORCH_ARG(double, dt_max) = 0.1;
-  /// Lower clamp of the sampled initial step size.
-  TORCH_ARG(double, dt_init_floor) = 1e-4;
-  /// dt_proj.weight ~ U(-dt_scale * R^-1/2, dt_scale * R^-1/2).
-  TORCH_ARG(double, dt_scale) = 1.0;
+  /// Initial values of dt_proj, A_log and D.
+  TORCH_ARG(S6InitOptions, s6_init) = {};
   /// Scan from the last step to the first (the backward direction of a bidirectional mixer).
   TORCH_ARG(bool, reverse) = false;
 
@@ -44,13 +61,12 @@ struct S6Options {
   int64_t resolved_dt_rank() const { return dt_rank_.value_or(auto_dt_rank(d_model_)); }
 };
 
-/// S6 selective scan layer (paper-spec §1.3).
+/// S6 selective scan layer (MambaMixer §3.1 Eqs. 1–4 with the selection of B, C, Delta; the
+/// hardware-aware discretisation of state-spaces/mamba `selective_scan_fn`).
 ///
 /// Parameters (checkpoint keys): x_proj.weight (R+2N, E), dt_proj.weight (E, R),
 /// dt_proj.bias (E), A_log (E, N), D (E).
-/// Init [MAMBA]: A_log[e, n] = ln(n + 1), D = 1, softplus(dt_proj.bias) = exp(U(ln dt_min,
-/// ln dt_max)) clamped below at dt_init_floor, dt_proj.weight ~ U(+-dt_scale R^-1/2),
-/// x_proj default Linear init.
+/// Init: x_proj default Linear init, then init_s6_parameters (state-spaces/mamba `Mamba`).
 class S6Impl : public torch::nn::Module {
  public:
   explicit S6Impl(const S6Options& options = {});

@@ -1,8 +1,9 @@
-// The two selective mixers of MambaMixer (paper-spec §2.2–§2.5): the token mixer (sequence axis =
-// tokens, projections on channels) and the channel mixer (the same gated-scan body run along the
-// channel axis), plus the depthwise causal conv they use.
+// The two selective mixers of MambaMixer §3.2: the token mixer (sequence axis = tokens,
+// projections on channels) and the channel mixer (the same gated-scan body run along the channel
+// axis).
 #pragma once
 
+#include "mmx/nn/causal_conv1d.h"
 #include "mmx/nn/s6.h"
 
 #include <torch/torch.h>
@@ -12,42 +13,6 @@
 #include <string>
 
 namespace mmx::nn {
-
-/// Options of CausalConv1d.
-struct CausalConv1dOptions {
-  CausalConv1dOptions(int64_t channels = 64, int64_t kernel_size = 4)
-      : channels_(channels), kernel_size_(kernel_size) {}
-
-  /// Number of channels E (depthwise: one filter per channel).
-  TORCH_ARG(int64_t, channels) = 64;
-  /// k, the filter length.
-  TORCH_ARG(int64_t, kernel_size) = 4;
-  TORCH_ARG(bool, bias) = true;
-  /// false: out[t] reads x[t-k+1 .. t] (zero left padding k-1, causal);
-  /// true: out[t] reads x[t .. t+k-1] (zero right padding, anti-causal). The reverse conv equals
-  /// flip(causal_conv(flip(x))) with the same weights.
-  TORCH_ARG(bool, reverse) = false;
-};
-
-/// Depthwise 1D convolution along the last axis with one-sided zero padding (paper-spec §2.2
-/// step 2, [MAMBA] kernel 4 with bias).
-///
-/// Parameters: weight (E, 1, k), bias (E); default Conv1d init U(+-1/sqrt(k)).
-class CausalConv1dImpl : public torch::nn::Module {
- public:
-  explicit CausalConv1dImpl(const CausalConv1dOptions& options = {});
-  void reset();
-
-  /// x: (batch, E, L) -> (batch, E, L), out[b, e, t] = bias[e] + sum_j weight[e, 0, j] *
-  /// x[b, e, t - (k-1) + j] (causal) or x[b, e, t + (k-1) - j] (reverse), zero outside [0, L).
-  /// Throws c10::Error if x is not 3-D with size(1) == E.
-  torch::Tensor forward(const torch::Tensor& x);
-
-  CausalConv1dOptions options;
-  torch::Tensor weight;
-  torch::Tensor bias;
-};
-TORCH_MODULE(CausalConv1d);
 
 /// Options of SelectiveTokenMixer.
 struct SelectiveTokenMixerOptions {
@@ -67,11 +32,8 @@ struct SelectiveTokenMixerOptions {
   TORCH_ARG(std::optional<int64_t>, dt_rank) = std::nullopt;
   /// K = 1 (false: forward causal scan) or K = 2 (true: forward + reversed scan, summed).
   TORCH_ARG(bool, bidirectional) = false;
-  /// Initial step size range and floor, dt_proj.weight scale (see S6Options).
-  TORCH_ARG(double, dt_min) = 1e-3;
-  TORCH_ARG(double, dt_max) = 0.1;
-  TORCH_ARG(double, dt_init_floor) = 1e-4;
-  TORCH_ARG(double, dt_scale) = 1.0;
+  /// Initial values of every direction's S6 (see S6InitOptions).
+  TORCH_ARG(S6InitOptions, s6_init) = {};
 
  public:
   int64_t resolved_d_inner() const { return d_inner_.value_or(expand_ * d_model_); }
@@ -79,7 +41,8 @@ struct SelectiveTokenMixerOptions {
   int64_t n_directions() const { return bidirectional_ ? 2 : 1; }
 };
 
-/// Selective token mixer: the Mamba block body, uni- or bidirectional (paper-spec §2.2, §2.3).
+/// Selective token mixer (MambaMixer §3.2): the Mamba block body (state-spaces/mamba `Mamba`: S6
+/// inputs from the conv output, SiLU, gate SiLU(z), no projection biases), uni- or bidirectional.
 ///
 ///   [u; z] = in_proj(x)                                       (B', L, 2E), no bias
 ///   g      = sum_k S6_k(SiLU(Conv_k(u)), gate z)               (B', E, L)
@@ -108,12 +71,13 @@ class SelectiveTokenMixerImpl : public torch::nn::Module {
 };
 TORCH_MODULE(SelectiveTokenMixer);
 
-/// Where a channel mixer's projections act (paper-spec §2.5).
+/// Where a channel mixer's projections act (docs/decisions.md, "TSM2 channel mixer layout").
 enum class ChannelMixerLayout {
-  kCell,       ///< per (b, p): sequence over M, step features = the d-vector of cell (m, p). TSM2 DEFAULT.
-  kLiteral,    ///< per b: sequence over M, step features = variate m's flattened P*d values (§2.4).
-  kTokenWise,  ///< ViM2 resolution-agnostic OPTION (§2.5): not for this (B, M, P, d) mixer (constructor
-               ///< throws); ViM2 uses nn::TokenWiseChannelMixer (vim2_blocks.h).
+  kCell,       ///< per (b, p): sequence over M, step features = the d-vector of cell (m, p). TSM2 default.
+  kLiteral,    ///< per b: sequence over M, step features = variate m's flattened P*d values (§3.2
+               ///< equations taken literally).
+  kTokenWise,  ///< ViM2's resolution-free option: not for this (B, M, P, d) mixer (constructor
+               ///< throws); ViM2 uses nn::TokenWiseChannelMixer (vim2_channel_mixer.h).
 };
 
 /// "cell" / "literal" / "token_wise" -> the enum; throws c10::Error on anything else.
@@ -140,10 +104,8 @@ struct SelectiveChannelMixerOptions {
   TORCH_ARG(std::optional<int64_t>, dt_rank) = std::nullopt;
   /// K = 2 (forward + flipped channel order, summed) by default, as the paper's channel mixer.
   TORCH_ARG(bool, bidirectional) = true;
-  TORCH_ARG(double, dt_min) = 1e-3;
-  TORCH_ARG(double, dt_max) = 0.1;
-  TORCH_ARG(double, dt_init_floor) = 1e-4;
-  TORCH_ARG(double, dt_scale) = 1.0;
+  /// Initial values of every direction's S6 (see S6InitOptions).
+  TORCH_ARG(S6InitOptions, s6_init) = {};
 
  public:
   /// Width of one step of the channel sequence: d (cell) or n_tokens * d (literal).
@@ -152,9 +114,9 @@ struct SelectiveChannelMixerOptions {
   SelectiveTokenMixerOptions body_options() const;
 };
 
-/// Selective channel mixer (paper-spec §2.4, §2.5): the gated-scan body of SelectiveTokenMixer
-/// run along the channel (variate) axis of a (B, M, P, d) grid, bidirectional by default (the
-/// backward direction scans the channels in reverse order).
+/// Selective channel mixer (MambaMixer §3.2): the gated-scan body of SelectiveTokenMixer run along
+/// the channel (variate) axis of a (B, M, P, d) grid, bidirectional by default as in the paper
+/// (the backward direction scans the channels in reverse order).
 ///
 /// Parameters: the same keys as SelectiveTokenMixer (in_proj, conv1d.{k}, s6.{k}, out_proj) with
 /// D = step_features() and E = E_c.

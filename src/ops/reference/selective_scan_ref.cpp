@@ -1,6 +1,7 @@
 // Reference selective scan: plain LibTorch ops, sequential over L, never optimised. Computes in
 // float32 (float64 for float64 inputs) and lets autograd differentiate it. This is the truth the
-// CPU and CUDA kernels are tested against (paper-spec §1.3; mamba_ssm selective_scan_ref).
+// CPU and CUDA kernels are tested against (MambaMixer §3.1 with the selection of
+// B, C, Delta; state-spaces/mamba `selective_scan_ref`).
 #include "mmx/ops/selective_scan.h"
 
 namespace mmx {
