@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <sstream>
 
-#include "mmx/core/build_info.h"
+#include "mmx/data/data_root.h"
 #include "mmx/data/error.h"
 #include "mmx/data/registry.h"
 

@@ -5,7 +5,8 @@
 #include <cctype>
 #include <filesystem>
 
-#include "mmx/core/build_info.h"
+#include "mmx/core/source_dir.h"
+#include "mmx/data/data_root.h"
 #include "mmx/data/error.h"
 
 namespace mmx::data {
@@ -78,7 +79,7 @@ const DatasetInfo& find_dataset(std::string_view name) {
                   "'? (valid: " + valid + ")");
 }
 
-std::string embedded_data_dir() { return std::string(MMX_SOURCE_DIR) + "/data"; }
+std::string embedded_data_dir() { return mmx::source_dir() + "/data"; }
 
 std::string dataset_path(const DatasetInfo& info, const std::string& data_root) {
   namespace fs = std::filesystem;

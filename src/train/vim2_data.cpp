@@ -3,7 +3,7 @@
 
 #include <filesystem>
 
-#include "mmx/core/build_info.h"
+#include "mmx/data/data_root.h"
 
 namespace mmx::train {
 namespace fs = std::filesystem;

@@ -16,7 +16,7 @@
 #include <set>
 
 #include "data_test_util.h"
-#include "mmx/core/build_info.h"
+#include "mmx/data/data_root.h"
 #include "mmx/core/input_file.h"
 #include "mmx/data/images.h"
 

@@ -19,7 +19,8 @@
 #include <optional>
 #include <sstream>
 
-#include "mmx/core/build_info.h"
+#include "mmx/core/source_dir.h"
+#include "mmx/data/data_root.h"
 #include "mmx/train/checkpoint.h"
 #include "mmx/train/vim2_trainer.h"
 
@@ -93,7 +94,7 @@ TEST(ClassifyConfig, PresetThenFieldsThenOverridesAndTomlRoundTrip) {
 }
 
 TEST(ClassifyConfig, ShippedConfigsParseAndAreRecognised) {
-  const std::string dir = std::string(MMX_SOURCE_DIR) + "/configs/";
+  const std::string dir = mmx::source_dir() + "/configs/";
   for (const char* name : {"vim2_tiny.toml", "vim2_small.toml", "vim2_base.toml", "cifar10_vim2.toml", "cifar10_quick.toml"}) {
     SCOPED_TRACE(name);
     EXPECT_TRUE(is_classify_config(dir + "vim2/" + name));
