@@ -8,7 +8,7 @@
 #include "commands.h"
 #include "mmx/core/build_info.h"
 #include "mmx/data/data_root.h"
-#include "mmx/data/registry.h"
+#include "mmx/data/timeseries/registry.h"
 #include "mmx/train/tsm2_trainer.h"
 #include "mmx/train/vim2_config.h"
 

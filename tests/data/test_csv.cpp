@@ -7,7 +7,8 @@
 #include <fstream>
 
 #include "data_test_util.h"
-#include "mmx/data/csv.h"
+#include "mmx/data/timeseries/csv_reader.h"
+#include "mmx/data/timeseries/csv_writer.h"
 
 namespace mmx::data {
 namespace {

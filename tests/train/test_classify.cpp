@@ -19,6 +19,7 @@
 #include <optional>
 #include <sstream>
 
+#include "common/test_paths.h"
 #include "mmx/core/source_dir.h"
 #include "mmx/data/data_root.h"
 #include "mmx/train/checkpoint.h"
@@ -377,7 +378,7 @@ TEST(ClassifyCli, ClassifyPrintsTopFiveAndJsonAndNamesBadFiles) {
       for (int ch = 0; ch < 3; ++ch) px[(y * 48 + x) * 3 + ch] = static_cast<unsigned char>((x * 5 + y * 3 + ch * 70) % 256);
   const std::string png = dir + "/gradient.png";
   ASSERT_TRUE(stbi_write_png(png.c_str(), 48, 40, 3, px.data(), 48 * 3));
-  const std::string cli = std::string(MMX_CLI) + " classify --checkpoint " + dir + "/best.safetensors ";
+  const std::string cli = mmx::test::cli_path() + " classify --checkpoint " + dir + "/best.safetensors ";
 
   auto [rc, text] = run(cli + png + " 2>&1");
   ASSERT_EQ(rc, 0) << text;

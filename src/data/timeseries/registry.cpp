@@ -1,5 +1,6 @@
-// The benchmark registry (paper-spec §5.1 data sets + ILI; paths as in TSLib's dataset/ folder).
-#include "mmx/data/registry.h"
+// The benchmark registry: the paper's eight data sets (§6.4, Table 5) plus ILI (docs/decisions.md,
+// 'ILI next to the eight benchmarks'); paths as in TSLib's dataset/ folder.
+#include "mmx/data/timeseries/registry.h"
 
 #include <algorithm>
 #include <cctype>
