@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "mmx/data/data_root.h"
+#include "mmx/data/images/cifar10.h"
 
 namespace mmx::train {
 namespace fs = std::filesystem;

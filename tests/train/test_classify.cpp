@@ -22,6 +22,8 @@
 #include "common/test_paths.h"
 #include "mmx/core/source_dir.h"
 #include "mmx/data/data_root.h"
+#include "mmx/data/images/cifar10.h"
+#include "mmx/data/images/image_loader.h"
 #include "mmx/train/checkpoint.h"
 #include "mmx/train/vim2_trainer.h"
 

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "mmx/data/data_root.h"
+#include "mmx/data/images/cifar10.h"
 #include "mmx/models/tsm2.h"
 #include "mmx/models/vim2.h"
 #include "mmx/train/checkpoint.h"
