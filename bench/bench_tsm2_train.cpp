@@ -33,8 +33,8 @@
 #include <string>
 #include <vector>
 
-#include "mmx/core/build_info.h"
-#include "mmx/data/forecast_data.h"
+#include "mmx/data/data_root.h"
+#include "mmx/data/timeseries/forecast_data.h"
 #include "mmx/models/tsm2.h"
 #include "mmx/train/tsm2_train_step.h"
 #include "ops/scan_op_types.h"

@@ -1,12 +1,13 @@
-// Fuzz target: the CSV reader, mmx::data::parse_csv (src/data/csv_reader.cpp: libcsv tokenising,
-// header and cell checks, missing-value policies; src/data/timestamps.cpp: every timestamp layout).
+// Fuzz target: the CSV reader, mmx::data::parse_csv (src/data/timeseries/csv_reader.cpp: libcsv
+// tokenising, header and cell checks, missing-value policies; src/data/timeseries/timestamps.cpp:
+// every timestamp layout).
 // Input: byte 0 chooses the options (bits 0-1 missing policy error/ffill/zero, bit 2
 // skip_non_numeric, bit 3 require_increasing, bits 4-5 date_column, bits 6-7 columns), byte 1 is
 // the delimiter (any byte), the rest is the CSV text. tools/check/fuzz.sh prefixes the seed files with
 // these two bytes.
 #include "fuzz_common.h"
 
-#include "mmx/data/csv.h"
+#include "mmx/data/timeseries/csv_reader.h"
 
 #include <cstddef>
 #include <cstdint>

@@ -1,11 +1,12 @@
-// Fuzz target: the image decoder, mmx::data::decode_image_bytes (src/data/image_decode.cpp: the size
-// limits, src/data/image_guard.cpp, stb_image's PNG and JPEG decoders, RGB conversion), then
+// Fuzz target: the image decoder, mmx::data::decode_image_bytes (src/data/images/image_decode.cpp:
+// format, size limits, RGB conversion; png_decode.cpp over libpng, jpeg_decode.cpp over
+// libjpeg-turbo, both in src/data/images/), then
 // resize_shorter_center_crop to 32 px as `mmx classify` does before the model. Input: a whole
 // image file. The pixel limit is lowered to 4 M (MMX_MAX_IMAGE_PIXELS; default 2^26): a 1 kB JPEG
 // may declare 19 M pixels, seconds of decoding under ASan, which would stall the fuzzer.
 #include "fuzz_common.h"
 
-#include "mmx/data/images.h"
+#include "mmx/data/images/image_decode.h"
 
 #include <cstddef>
 #include <cstdint>

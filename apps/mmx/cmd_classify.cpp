@@ -7,7 +7,8 @@
 #include <iostream>
 
 #include "commands.h"
-#include "mmx/data/images.h"
+#include "mmx/data/images/augment.h"
+#include "mmx/data/images/image_decode.h"
 #include "mmx/train/device.h"
 #include "mmx/train/vim2_trainer.h"
 

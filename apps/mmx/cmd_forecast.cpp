@@ -8,9 +8,10 @@
 #include <iostream>
 
 #include "commands.h"
-#include "mmx/data/csv.h"
+#include "mmx/data/timeseries/csv_reader.h"
+#include "mmx/data/timeseries/csv_writer.h"
 #include "mmx/data/error.h"
-#include "mmx/data/timestamps.h"
+#include "mmx/data/timeseries/timestamps.h"
 #include "mmx/train/tsm2_trainer.h"
 #include "plot.h"
 

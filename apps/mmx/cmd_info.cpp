@@ -7,7 +7,8 @@
 
 #include "commands.h"
 #include "mmx/core/build_info.h"
-#include "mmx/data/registry.h"
+#include "mmx/data/data_root.h"
+#include "mmx/data/timeseries/registry.h"
 #include "mmx/train/tsm2_trainer.h"
 #include "mmx/train/vim2_config.h"
 
@@ -26,6 +27,7 @@ void add_info(CLI::App& app) {
     if (vim2) train::load_classify_config(config_path, overrides);
     else if (!config_path.empty()) tsm2 = train::load_config(config_path, overrides);
     const BuildInfo b = build_info();
+    const std::string data_root = default_data_root();
     std::cout << "mambamixer " << b.mmx_version << "\n"
               << "libtorch   " << b.torch_version << "\n"
               << "cuda       " << (b.cuda_compiled ? "compiled in" : "not compiled in") << ", "
@@ -34,8 +36,8 @@ void add_info(CLI::App& app) {
               << "\n"
               << "cpu        " << b.cpu_threads << " threads, scan kernel SIMD " << b.cpu_simd
               << "\n"
-              << "data root  " << b.data_root
-              << (::access(b.data_root.c_str(), F_OK) == 0
+              << "data root  " << data_root
+              << (::access(data_root.c_str(), F_OK) == 0
                       ? std::string()
                       : std::string(" (not found; set MMX_DATA_ROOT; ETTh1 falls back to data/ETTh1.csv)"))
               << "\n";

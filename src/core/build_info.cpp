@@ -5,8 +5,6 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
-#include <cstdlib>
-
 #include "mmx/ops/selective_scan.h"
 
 namespace mmx {
@@ -22,13 +20,7 @@ BuildInfo build_info() {
   b.cuda_devices = b.cuda_available ? static_cast<int>(torch::cuda::device_count()) : 0;
   b.cpu_threads = at::get_num_threads();
   b.cpu_simd = scan_cpu_isa();
-  b.data_root = default_data_root();
   return b;
-}
-
-std::string default_data_root() {
-  if (const char* env = std::getenv("MMX_DATA_ROOT"); env && *env) return env;
-  return MMX_DEFAULT_DATA_ROOT;
 }
 
 }  // namespace mmx

@@ -12,9 +12,9 @@
 #include <optional>
 #include <sstream>
 
-#include "mmx/data/csv.h"
+#include "mmx/data/timeseries/csv_reader.h"
 #include "mmx/data/error.h"
-#include "mmx/data/timestamps.h"
+#include "mmx/data/timeseries/timestamps.h"
 #include "mmx/train/device.h"
 
 namespace mmx::train {

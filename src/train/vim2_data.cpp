@@ -3,7 +3,8 @@
 
 #include <filesystem>
 
-#include "mmx/core/build_info.h"
+#include "mmx/data/data_root.h"
+#include "mmx/data/images/cifar10.h"
 
 namespace mmx::train {
 namespace fs = std::filesystem;

@@ -9,13 +9,14 @@
 #include <functional>
 #include <string>
 
-#include "mmx/core/build_info.h"
+#include "common/test_paths.h"
+#include "mmx/data/data_root.h"
 #include "mmx/data/error.h"
 
 namespace mmx::data::testing {
 
 inline std::string fixture(const std::string& name) {
-  return std::string(MMX_TEST_DATA_DIR) + "/fixtures/" + name;
+  return mmx::test::test_data_dir() + "/fixtures/" + name;
 }
 
 /// Runs fn, expects a DataError whose file/line/column fields equal the given ones and whose

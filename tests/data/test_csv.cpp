@@ -7,7 +7,8 @@
 #include <fstream>
 
 #include "data_test_util.h"
-#include "mmx/data/csv.h"
+#include "mmx/data/timeseries/csv_reader.h"
+#include "mmx/data/timeseries/csv_writer.h"
 
 namespace mmx::data {
 namespace {
@@ -79,7 +80,8 @@ TEST(CsvReaderErrors, MissingEmptyHeaderOnly) {
                     {"empty file", "expected a header line"});
   expect_data_error([] { read_csv(fixture("header_only.csv")); }, fixture("header_only.csv"), 1, "",
                     {"header only", "expected at least one row after the header"});
-  expect_data_error([] { read_csv(MMX_TEST_DATA_DIR "/fixtures"); }, MMX_TEST_DATA_DIR "/fixtures", 0, "",
+  const std::string fixtures = mmx::test::test_data_dir() + "/fixtures";
+  expect_data_error([&] { read_csv(fixtures); }, fixtures, 0, "",
                     {"is a directory", "expected a CSV file (a regular file)"});
   // A FIFO without a writer would block a plain open forever; a device would be read forever.
   const std::string fifo = "/tmp/mmx_csv_fifo_" + std::to_string(::getpid());

@@ -7,7 +7,10 @@
 #include <fstream>
 
 #include "data_test_util.h"
-#include "mmx/data/timeseries.h"
+#include "mmx/data/timeseries/csv_reader.h"
+#include "mmx/data/timeseries/forecast_source.h"
+#include "mmx/data/timeseries/splits.h"
+#include "mmx/data/timeseries/timestamps.h"
 
 namespace mmx::data {
 namespace {

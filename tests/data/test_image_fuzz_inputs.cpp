@@ -1,8 +1,8 @@
 // Image decoding (src/data/image_decode.cpp, png_decode.cpp, jpeg_decode.cpp) on the inputs
 // fuzz/fuzz_image.cpp found while stb_image decoded them (docs/fuzzing.md, findings 2-11), and the
 // bounds of the libjpeg-turbo path: progressive scan count, coefficient memory, truncation.
-#include "data/jpeg_decode.h"
-#include "mmx/data/images.h"
+#include "data/images/jpeg_decode.h"
+#include "mmx/data/images/image_decode.h"
 #include "mmx/data/error.h"
 #include "data/data_test_util.h"
 

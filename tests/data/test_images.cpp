@@ -16,9 +16,13 @@
 #include <set>
 
 #include "data_test_util.h"
-#include "mmx/core/build_info.h"
+#include "mmx/data/data_root.h"
 #include "mmx/core/input_file.h"
-#include "mmx/data/images.h"
+#include "mmx/data/images/augment.h"
+#include "mmx/data/images/cifar10.h"
+#include "mmx/data/images/image_decode.h"
+#include "mmx/data/images/image_folder.h"
+#include "mmx/data/images/image_loader.h"
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_STATIC

@@ -5,7 +5,10 @@
 #include <filesystem>
 
 #include "data_test_util.h"
-#include "mmx/data/timeseries.h"
+#include "mmx/data/timeseries/csv_reader.h"
+#include "mmx/data/timeseries/forecast_data.h"
+#include "mmx/data/timeseries/registry.h"
+#include "mmx/data/timeseries/splits.h"
 
 namespace mmx::data {
 namespace {

@@ -4,7 +4,7 @@
 #include <set>
 
 #include "data_test_util.h"
-#include "mmx/data/forecast_data.h"
+#include "mmx/data/timeseries/forecast_data.h"
 
 namespace mmx::data {
 namespace {
@@ -19,7 +19,8 @@ TEST(Splits, EttHourBordersFollowTslib) {
   EXPECT_EQ(window_count(s.train, 512, 96), 8033);
   EXPECT_EQ(window_count(s.val, 512, 96), 2785);
   EXPECT_EQ(window_count(s.test, 512, 96), 2785);
-  // TSLib's look-back-96 counts (anchors §D.2): test windows 2785/2689/2545/2161.
+  // TSLib's look-back-96 counts (they follow from data_loader.py's Dataset_ETT_hour borders): test
+  // windows 2785/2689/2545/2161.
   const auto s96 = split_ranges(SplitKind::kEttHour, 17420, 96);
   EXPECT_EQ(window_count(s96.test, 96, 96), 2785);
   EXPECT_EQ(window_count(s96.test, 96, 192), 2689);
@@ -39,7 +40,7 @@ TEST(Splits, EttMinuteIsFourTimesTheRows) {
 }
 
 TEST(Splits, RatioSplitsOfTheCustomSets) {
-  // n_train / n_val / n_test of anchors §D.2: Weather 36887/5270/10539, ECL 18412/2632/5260,
+  // n_train / n_val / n_test of TSLib's Dataset_Custom (int(0.7 n), n - train - test, int(0.2 n)): Weather 36887/5270/10539, ECL 18412/2632/5260,
   // Traffic 12280/1756/3508, Exchange 5311/760/1517, ILI 676/97/193.
   struct Case { int64_t n, n_train, n_val, n_test; };
   for (const Case c : {Case{52696, 36887, 5270, 10539}, Case{26304, 18412, 2632, 5260}, Case{17544, 12280, 1756, 3508},

@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "data_test_util.h"
-#include "mmx/data/timestamps.h"
+#include "mmx/data/timeseries/timestamps.h"
 
 namespace mmx::data {
 namespace {

@@ -9,7 +9,7 @@ mmx_test(test_data LABELS cpu SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/test_atomic_file.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_forecast_source.cpp)
 
-# Image pipeline of ViM2 (mmx/data/images.h): CIFAR-10 reader, decode/resize, ImageFolder,
+# Image pipeline of ViM2 (include/mmx/data/images/): CIFAR-10 reader, decode/resize, ImageFolder,
 # BatchAugment, ImageLoader. Fixtures (gzip batches, PNG/JPEG files) are written by the test with
 # zlib and stb_image_write; the real CIFAR-10 from the data root (skipped when absent).
 mmx_test(test_images LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_images.cpp

@@ -8,7 +8,7 @@
 #include <torch/torch.h>
 
 #include "mmx/models/tsm2.h"
-#include "mmx/data/windows.h"
+#include "mmx/data/timeseries/windows.h"
 #include "mmx/train/capturable_adamw.h"
 #include "mmx/train/grad_clip.h"
 #include "mmx/train/param_groups.h"

@@ -4,6 +4,7 @@
 
 #include "mmx/models/tsm2.h"
 #include "mmx/train/param_groups.h"
+#include "common/test_paths.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -673,9 +674,9 @@ TEST(Checkpoint, FailedSaveIntoUnwritableDirectoryLeavesTheExistingCheckpointInt
   EXPECT_EQ(dir.entries(), 1u);
 }
 
-// The interpreter with the `safetensors` package: MMX_TEST_PYTHON (set by tests.cmake).
+// The interpreter with the `safetensors` package: mmx::test::test_python() (tests/CMakeLists.txt).
 std::string python_with_safetensors(std::string* why) {
-  const std::string py = MMX_TEST_PYTHON;
+  const std::string py = mmx::test::test_python();
   if (py.empty() || ::access(py.c_str(), X_OK) != 0) {
     *why = "no Python interpreter at '" + py + "'";
     return "";

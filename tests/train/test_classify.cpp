@@ -19,7 +19,11 @@
 #include <optional>
 #include <sstream>
 
-#include "mmx/core/build_info.h"
+#include "common/test_paths.h"
+#include "mmx/core/source_dir.h"
+#include "mmx/data/data_root.h"
+#include "mmx/data/images/cifar10.h"
+#include "mmx/data/images/image_loader.h"
 #include "mmx/train/checkpoint.h"
 #include "mmx/train/vim2_trainer.h"
 
@@ -93,7 +97,7 @@ TEST(ClassifyConfig, PresetThenFieldsThenOverridesAndTomlRoundTrip) {
 }
 
 TEST(ClassifyConfig, ShippedConfigsParseAndAreRecognised) {
-  const std::string dir = std::string(MMX_SOURCE_DIR) + "/configs/";
+  const std::string dir = mmx::source_dir() + "/configs/";
   for (const char* name : {"vim2_tiny.toml", "vim2_small.toml", "vim2_base.toml", "cifar10_vim2.toml", "cifar10_quick.toml"}) {
     SCOPED_TRACE(name);
     EXPECT_TRUE(is_classify_config(dir + "vim2/" + name));
@@ -376,7 +380,7 @@ TEST(ClassifyCli, ClassifyPrintsTopFiveAndJsonAndNamesBadFiles) {
       for (int ch = 0; ch < 3; ++ch) px[(y * 48 + x) * 3 + ch] = static_cast<unsigned char>((x * 5 + y * 3 + ch * 70) % 256);
   const std::string png = dir + "/gradient.png";
   ASSERT_TRUE(stbi_write_png(png.c_str(), 48, 40, 3, px.data(), 48 * 3));
-  const std::string cli = std::string(MMX_CLI) + " classify --checkpoint " + dir + "/best.safetensors ";
+  const std::string cli = mmx::test::cli_path() + " classify --checkpoint " + dir + "/best.safetensors ";
 
   auto [rc, text] = run(cli + png + " 2>&1");
   ASSERT_EQ(rc, 0) << text;

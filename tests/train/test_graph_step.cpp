@@ -10,7 +10,7 @@
 #include <cmath>
 
 #include "mmx/core/build_info.h"
-#include "mmx/data/windows.h"
+#include "mmx/data/timeseries/windows.h"
 #include "mmx/models/tsm2.h"
 #include "mmx/train/tsm2_train_step.h"
 #include "mmx/train/tsm2_trainer.h"

@@ -16,7 +16,8 @@
 #include <optional>
 #include <thread>
 
-#include "mmx/core/build_info.h"
+#include "mmx/data/data_root.h"
+#include "mmx/data/images/cifar10.h"
 #include "mmx/models/tsm2.h"
 #include "mmx/models/vim2.h"
 #include "mmx/train/checkpoint.h"

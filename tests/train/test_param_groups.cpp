@@ -17,6 +17,7 @@
 #include "mmx/train/param_groups.h"
 #include "mmx/train/tsm2_config.h"
 #include "mmx/train/vim2_config.h"
+#include "common/test_paths.h"
 #include "common/vim2_test_options.h"
 
 namespace mmx::train {
@@ -31,7 +32,7 @@ std::string describe(const WeightDecayGroups& g) {
 }
 
 std::string golden(const std::string& name) {
-  std::ifstream in(std::string(MMX_TRAIN_TEST_DATA) + "/" + name);
+  std::ifstream in(mmx::test::train_test_data_dir() + "/" + name);
   EXPECT_TRUE(in.good()) << name;
   std::stringstream ss;
   ss << in.rdbuf();

@@ -7,7 +7,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "mmx/core/build_info.h"
+#include "mmx/core/source_dir.h"
+#include "mmx/data/data_root.h"
 #include "mmx/train/checkpoint.h"
 #include "mmx/train/tsm2_trainer.h"
 
@@ -93,7 +94,7 @@ TEST(Config, OwnCsvPathResolvesAgainstTheConfigFolderAndListsParse) {
 }
 
 TEST(Config, EveryShippedConfigParses) {
-  const std::string dir = std::string(MMX_SOURCE_DIR) + "/configs/tsm2/";
+  const std::string dir = mmx::source_dir() + "/configs/tsm2/";
   for (const char* name : {"etth1_96.toml", "etth1_96_quick.toml", "ettm2_720.toml", "weather_336.toml",
                            "traffic_96.toml", "ili_24.toml"}) {
     SCOPED_TRACE(name);

@@ -1,12 +1,7 @@
-# Checkpoints (mmx::train, safetensors layout). The Python interop test uses MMX_TEST_PYTHON (the
-# project's interpreter; skipped with the reason when it lacks the `safetensors` package).
-if(Python3_EXECUTABLE)
-  get_filename_component(MMX_TEST_PYTHON "${Python3_EXECUTABLE}" ABSOLUTE BASE_DIR "${CMAKE_SOURCE_DIR}")
-else()
-  set(MMX_TEST_PYTHON "${CMAKE_SOURCE_DIR}/.venv/bin/python")
-endif()
+# Checkpoints (mmx::train, safetensors layout). The Python interop test uses
+# mmx::test::test_python() (tests/CMakeLists.txt; skipped with the reason when it lacks the
+# `safetensors` package).
 mmx_test(test_checkpoint LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_checkpoint.cpp)
-target_compile_definitions(test_checkpoint PRIVATE MMX_TEST_PYTHON="${MMX_TEST_PYTHON}")
 mmx_test(test_trainer LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_trainer.cpp)
 target_link_libraries(test_trainer PRIVATE nlohmann_json::nlohmann_json)
 # ViM2 classification: config, loss/EMA/accuracy closed forms, tiny training on CIFAR-10 images
@@ -15,7 +10,6 @@ target_link_libraries(test_trainer PRIVATE nlohmann_json::nlohmann_json)
 mmx_test(test_classify LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_classify.cpp)
 target_link_libraries(test_classify PRIVATE nlohmann_json::nlohmann_json)
 target_include_directories(test_classify SYSTEM PRIVATE ${MMX_STB_INCLUDE_DIR})
-target_compile_definitions(test_classify PRIVATE MMX_CLI="$<TARGET_FILE:mmx_cli>")
 add_dependencies(test_classify mmx_cli)
 # The training step: the capturable AdamW against torch::optim::AdamW (CPU); eager against
 # CUDA-graph steps and a bf16 graph run (CUDA; skipped without a device).
@@ -41,4 +35,3 @@ mmx_test(test_train_parts LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_lr_s
          ${CMAKE_CURRENT_LIST_DIR}/test_param_groups.cpp ${CMAKE_CURRENT_LIST_DIR}/test_device.cpp
          ${CMAKE_CURRENT_LIST_DIR}/test_run_records.cpp ${CMAKE_CURRENT_LIST_DIR}/test_train_parts.cpp)
 target_link_libraries(test_train_parts PRIVATE nlohmann_json::nlohmann_json)
-target_compile_definitions(test_train_parts PRIVATE MMX_TRAIN_TEST_DATA="${CMAKE_CURRENT_LIST_DIR}/data")

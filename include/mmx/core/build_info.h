@@ -14,13 +14,8 @@ struct BuildInfo {
   int cuda_devices = 0;
   int cpu_threads = 0;         ///< at::get_num_threads()
   std::string cpu_simd;        ///< "avx512", "avx2" or "scalar": the CPU scan's instruction set
-  std::string data_root;       ///< default data root (MMX_DATA_ROOT env var overrides)
 };
 
 BuildInfo build_info();
-
-/// Root of the benchmark data sets: $MMX_DATA_ROOT, else the configured default
-/// (../shared/data next to the source tree).
-std::string default_data_root();
 
 }  // namespace mmx

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "mmx/data/forecast_source.h"
+#include "mmx/data/timeseries/forecast_source.h"
 #include "mmx/models/tsm2.h"
 #include "mmx/train/tsm2_config.h"
 

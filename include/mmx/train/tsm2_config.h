@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "mmx/data/forecast_source.h"
+#include "mmx/data/timeseries/forecast_source.h"
 #include "mmx/models/tsm2.h"
 #include "mmx/train/config_error.h"
 

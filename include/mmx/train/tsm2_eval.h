@@ -9,7 +9,7 @@
 #include <limits>
 #include <vector>
 
-#include "mmx/data/forecast_data.h"
+#include "mmx/data/timeseries/forecast_data.h"
 #include "mmx/models/tsm2.h"
 
 namespace mmx::train {

@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "mmx/data/windows.h"
+#include "mmx/data/timeseries/windows.h"
 #include "mmx/models/tsm2.h"
 #include "mmx/train/capturable_adamw.h"
 #include "mmx/train/cuda_graph.h"

@@ -10,7 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "mmx/data/images.h"
+#include "mmx/data/images/augment.h"
+#include "mmx/data/images/image_folder.h"
 #include "mmx/models/vim2.h"
 #include "mmx/train/config_error.h"
 

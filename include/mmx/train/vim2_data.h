@@ -5,7 +5,9 @@
 #include <memory>
 #include <string>
 
-#include "mmx/data/images.h"
+#include "mmx/data/images/image_dataset.h"
+#include "mmx/data/images/image_folder.h"
+#include "mmx/data/images/image_loader.h"
 #include "mmx/train/vim2_config.h"
 
 namespace mmx::train {

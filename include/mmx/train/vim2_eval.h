@@ -7,7 +7,8 @@
 #include <cstdint>
 #include <string>
 
-#include "mmx/data/images.h"
+#include "mmx/data/images/augment.h"
+#include "mmx/data/images/image_loader.h"
 #include "mmx/models/vim2.h"
 
 namespace mmx::train {

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "mmx/data/images.h"
+#include "mmx/data/images/image_dataset.h"
 #include "mmx/train/run_dir.h"
 #include "mmx/train/vim2_checkpoint.h"
 #include "mmx/train/vim2_config.h"

@@ -16,7 +16,7 @@
 #include <sstream>
 
 #include "mmx/core/input_file.h"
-#include "mmx/data/csv.h"
+#include "mmx/data/timeseries/csv_reader.h"
 #include "mmx/data/error.h"
 
 namespace mmx::data {

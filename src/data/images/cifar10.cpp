@@ -6,7 +6,7 @@
 #include <fstream>
 #include <memory>
 
-#include "mmx/data/images.h"
+#include "mmx/data/images/cifar10.h"
 
 namespace mmx::data {
 namespace {

@@ -1,4 +1,5 @@
-// One call from a data set name to scaled train/val/test windows (paper-spec §5.1 protocol).
+// One call from a data set name to scaled train/val/test windows: the Time-Series-Library protocol
+// (thuml/Time-Series-Library data_provider/data_loader.py) at the paper's look-back (§6.4).
 #pragma once
 
 #include <torch/torch.h>
@@ -6,10 +7,10 @@
 #include <cstdint>
 #include <string>
 
-#include "mmx/data/csv.h"
-#include "mmx/data/registry.h"
-#include "mmx/data/splits.h"
-#include "mmx/data/windows.h"
+#include "mmx/data/timeseries/csv_reader.h"
+#include "mmx/data/timeseries/registry.h"
+#include "mmx/data/timeseries/splits.h"
+#include "mmx/data/timeseries/windows.h"
 
 namespace mmx::data {
 

@@ -1,12 +1,13 @@
 // Train/val/test row ranges and the standard scaler of the forecasting protocol
-// (paper-spec §5.1, TSLib data_provider/data_loader.py, anchors §D.2).
+// (thuml/Time-Series-Library data_provider/data_loader.py: Dataset_ETT_hour / Dataset_ETT_minute
+// borders of 12/4/4 months, Dataset_Custom ratios 0.7/0.1/0.2, scaler fit on the train split).
 #pragma once
 
 #include <torch/torch.h>
 
 #include <cstdint>
 
-#include "mmx/data/registry.h"
+#include "mmx/data/timeseries/registry.h"
 
 namespace mmx::data {
 

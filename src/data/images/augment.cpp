@@ -10,7 +10,8 @@
 #include <limits>
 #include <numeric>
 
-#include "mmx/data/images.h"
+#include "mmx/data/images/augment.h"
+#include "mmx/data/images/image_decode.h"
 
 namespace mmx::data {
 namespace {

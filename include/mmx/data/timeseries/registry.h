@@ -9,7 +9,8 @@
 
 namespace mmx::data {
 
-/// Which split rule of paper-spec §5.1 (TSLib data_loader.py) a data set uses.
+/// Which split rule of TSLib's data_provider/data_loader.py a data set uses (Dataset_ETT_hour,
+/// Dataset_ETT_minute, Dataset_Custom).
 enum class SplitKind {
   kEttHour,    ///< ETTh*: train [0, 8640), val [8640, 11520), test [11520, 14400) (12/4/4 months)
   kEttMinute,  ///< ETTm*: the same months at 15 minutes, i.e. 4x those rows
@@ -26,7 +27,7 @@ struct DatasetInfo {
   std::string freq;           ///< time step in words: "1h", "15min", "10min", "1d", "1w"
   std::int64_t step_seconds = 0;  ///< the same in seconds
   std::int64_t n_vars = 0;        ///< variates (columns after `date`)
-  std::int64_t n_rows = 0;        ///< data rows of the full file (paper-spec §5.1, anchors §D.1)
+  std::int64_t n_rows = 0;        ///< data rows of the full file (the TSLib dataset/ CSVs)
 };
 
 /// All registered data sets: ETTh1, ETTh2, ETTm1, ETTm2, Weather, Exchange, ILI, Electricity,

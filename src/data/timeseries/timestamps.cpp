@@ -1,5 +1,5 @@
 // Timestamp parsing/formatting through Howard Hinnant's date (header-only date/date.h).
-#include "mmx/data/timestamps.h"
+#include "mmx/data/timeseries/timestamps.h"
 
 #include <date/date.h>
 

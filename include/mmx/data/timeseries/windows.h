@@ -1,5 +1,7 @@
-// Stride-1 forecasting windows over one split and their batches (paper-spec §5.1: every window of
-// seq_len + pred_len rows; evaluation keeps the last partial batch, anchors §D.4).
+// Stride-1 forecasting windows over one split and their batches: every window of seq_len + pred_len
+// rows (paper §6.4: stride 1; TSLib data_loader.py __len__). Evaluation keeps the last partial
+// batch: TSLib's test loader dropped it (drop_last=True in data_provider/data_factory.py, reported
+// by Qiu et al., TFB, PVLDB 2024, and in the FITS bug reports; fixed upstream with drop_last=False).
 #pragma once
 
 #include <torch/torch.h>
@@ -8,7 +10,7 @@
 #include <functional>
 #include <vector>
 
-#include "mmx/data/splits.h"
+#include "mmx/data/timeseries/splits.h"
 
 namespace mmx::data {
 

@@ -3,7 +3,8 @@
 
 #include <cmath>
 
-#include "mmx/data/images.h"
+#include "mmx/data/images/image_loader.h"
+#include "mmx/data/images/image_decode.h"
 
 namespace mmx::data {
 

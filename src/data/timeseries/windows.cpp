@@ -1,6 +1,6 @@
 // WindowDataset: gathers stride-1 windows by index (one index_select per batch, no copies of the
 // series per window); batch_indices / for_each_batch keep the last partial batch.
-#include "mmx/data/windows.h"
+#include "mmx/data/timeseries/windows.h"
 
 #include <algorithm>
 #include <numeric>

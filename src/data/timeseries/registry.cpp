@@ -1,11 +1,13 @@
-// The benchmark registry (paper-spec §5.1 data sets + ILI; paths as in TSLib's dataset/ folder).
-#include "mmx/data/registry.h"
+// The benchmark registry: the paper's eight data sets (§6.4, Table 5) plus ILI (docs/decisions.md,
+// 'ILI next to the eight benchmarks'); paths as in TSLib's dataset/ folder.
+#include "mmx/data/timeseries/registry.h"
 
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
 
-#include "mmx/core/build_info.h"
+#include "mmx/core/source_dir.h"
+#include "mmx/data/data_root.h"
 #include "mmx/data/error.h"
 
 namespace mmx::data {
@@ -78,7 +80,7 @@ const DatasetInfo& find_dataset(std::string_view name) {
                   "'? (valid: " + valid + ")");
 }
 
-std::string embedded_data_dir() { return std::string(MMX_SOURCE_DIR) + "/data"; }
+std::string embedded_data_dir() { return mmx::source_dir() + "/data"; }
 
 std::string dataset_path(const DatasetInfo& info, const std::string& data_root) {
   namespace fs = std::filesystem;

@@ -4,7 +4,7 @@
 // holding a setjmp (read_header, read_pixels) keep no object with a destructor and touch no local
 // after the jump, so the jump skips nothing; the caller's JpegReader owns the libjpeg state and
 // releases it in every case.
-#include "data/jpeg_decode.h"
+#include "data/images/jpeg_decode.h"
 
 #include <cstdio>
 // jpeglib.h needs size_t and FILE declared first.

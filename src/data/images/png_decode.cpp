@@ -3,7 +3,7 @@
 // libpng reports errors by longjmp to the last setjmp. The functions holding a setjmp
 // (read_header, read_rows) keep no object with a destructor and touch no local after the jump, so
 // the jump skips nothing; the caller's PngReader owns the libpng state and releases it in every case.
-#include "data/png_decode.h"
+#include "data/images/png_decode.h"
 
 #include <png.h>
 

@@ -7,7 +7,7 @@
 #include <span>
 #include <string>
 
-#include "data/png_decode.h"
+#include "data/images/png_decode.h"
 
 namespace mmx::data {
 

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "mmx/data/csv.h"
-#include "mmx/data/forecast_data.h"
-#include "mmx/data/timestamps.h"
+#include "mmx/data/timeseries/csv_reader.h"
+#include "mmx/data/timeseries/forecast_data.h"
+#include "mmx/data/timeseries/timestamps.h"
 
 namespace mmx::data {
 

@@ -9,9 +9,9 @@
 #include <memory>
 
 #include "mmx/core/input_file.h"
-#include "mmx/data/images.h"
-#include "data/jpeg_decode.h"
-#include "data/png_decode.h"
+#include "mmx/data/images/image_decode.h"
+#include "data/images/jpeg_decode.h"
+#include "data/images/png_decode.h"
 
 namespace mmx::data {
 namespace {

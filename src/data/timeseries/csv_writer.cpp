@@ -2,7 +2,7 @@
 #include <charconv>
 
 #include "mmx/core/atomic_file.h"
-#include "mmx/data/csv.h"
+#include "mmx/data/timeseries/csv_writer.h"
 #include "mmx/data/error.h"
 
 namespace mmx::data {

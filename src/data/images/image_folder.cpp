@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "mmx/data/images.h"
+#include "mmx/data/images/image_folder.h"
 
 namespace mmx::data {
 namespace {

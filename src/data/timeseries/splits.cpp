@@ -1,5 +1,6 @@
-// split_ranges, window_count, StandardScaler (paper-spec §5.1; TSLib data_loader.py borders).
-#include "mmx/data/splits.h"
+// split_ranges, window_count, StandardScaler (TSLib data_provider/data_loader.py: its borders and
+// its scaler fit on the train split).
+#include "mmx/data/timeseries/splits.h"
 
 #include "mmx/data/error.h"
 

@@ -1,6 +1,6 @@
-// Reading and writing the benchmark CSV layout: a `date` column, then one column per variate
-// (TSLib / Autoformer files: ETT-small, weather, exchange_rate, illness, electricity, traffic).
-// Tokenising is done by libcsv (Debian libcsv-dev); timestamps by timestamps.h.
+// Reading the benchmark CSV layout: a `date` column, then one column per variate (TSLib /
+// Autoformer files: ETT-small, weather, exchange_rate, illness, electricity, traffic).
+// Tokenising is done by libcsv (Debian libcsv-dev); timestamps by timestamps.h. Writing: csv_writer.h.
 #pragma once
 
 #include <torch/torch.h>
@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "mmx/data/timestamps.h"
+#include "mmx/data/timeseries/timestamps.h"
 
 namespace mmx::data {
 
@@ -84,24 +84,5 @@ TimeSeriesTable read_csv(const std::string& path, const CsvReadOptions& options 
 /// The same for CSV text held in memory; `name` stands for the file name in error messages.
 TimeSeriesTable parse_csv(std::string_view text, const std::string& name,
                           const CsvReadOptions& options = {});
-
-/// CSV text of a table in the benchmark layout: header `date_column,columns...`, then per row the
-/// formatted date and the values (LF line ends, final newline). `values` is (rows, n_vars),
-/// float32 or float64, any device; numbers are written in the shortest form that reads back to
-/// the same value of that dtype. Header names holding the delimiter, a quote or a line break are
-/// quoted. Errors: DataError when dates.size(), columns.size() and the shape of values disagree.
-std::string format_csv(const std::string& date_column, const std::vector<std::string>& columns,
-                       const std::vector<std::string>& dates, const torch::Tensor& values);
-
-/// Writes format_csv(...) to `path` atomically (mmx::write_file_atomic: temporary file in the
-/// same directory, then rename), so a reader never sees a half-written forecast.
-/// Errors: DataError as format_csv; std::runtime_error from write_file_atomic on I/O failure.
-void write_forecast_csv(const std::string& path, const std::string& date_column,
-                        const std::vector<std::string>& columns,
-                        const std::vector<std::string>& dates, const torch::Tensor& values);
-
-/// Writes a whole table (its own dates, formatted in table.time_format) atomically; read_csv
-/// reads it back to the same timestamps and values.
-void write_table_csv(const std::string& path, const TimeSeriesTable& table);
 
 }  // namespace mmx::data

@@ -1,5 +1,6 @@
-// prepare_forecast_data / load_forecast_data: the §5.1 pipeline in one place.
-#include "mmx/data/forecast_data.h"
+// prepare_forecast_data / load_forecast_data: the TSLib loading pipeline (read, split,
+// fit the scaler on train, window) in one place.
+#include "mmx/data/timeseries/forecast_data.h"
 
 #include <cmath>
 

@@ -1,12 +1,12 @@
 // load_forecast_source: a benchmark by name or an own CSV -> columns, split, step, scaled windows.
-#include "mmx/data/forecast_source.h"
+#include "mmx/data/timeseries/forecast_source.h"
 
 #include <algorithm>
 #include <sstream>
 
-#include "mmx/core/build_info.h"
+#include "mmx/data/data_root.h"
 #include "mmx/data/error.h"
-#include "mmx/data/registry.h"
+#include "mmx/data/timeseries/registry.h"
 
 namespace mmx::data {
 namespace {
