@@ -1,4 +1,4 @@
-// Image decoding (src/data/image_decode.cpp, png_decode.cpp, jpeg_decode.cpp) on the inputs
+// Image decoding (src/data/images/image_decode.cpp, png_decode.cpp, jpeg_decode.cpp) on the inputs
 // fuzz/fuzz_image.cpp found while stb_image decoded them (docs/fuzzing.md, findings 2-11), and the
 // bounds of the libjpeg-turbo path: progressive scan count, coefficient memory, truncation.
 #include "data/images/jpeg_decode.h"
