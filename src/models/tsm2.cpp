@@ -71,7 +71,7 @@ torch::Tensor TSM2Impl::forward(const torch::Tensor& x) {
   return y;
 }
 
-std::vector<std::pair<std::string, std::vector<int64_t>>> tsm2_parameter_shapes(const TSM2Options& o) {
+ParameterShapes tsm2_parameter_shapes(const TSM2Options& o) {
   o.validate();
   TORCH_CHECK(o.channel_layout() != nn::ChannelMixerLayout::kTokenWise,
               "TSM2: the token_wise channel layout is not implemented for TSM2");
@@ -134,15 +134,7 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> tsm2_parameter_shapes(
   return out;
 }
 
-int64_t tsm2_parameter_count(const TSM2Options& options) {
-  int64_t total = 0;
-  for (const auto& [name, shape] : tsm2_parameter_shapes(options)) {
-    int64_t n = 1;
-    for (auto d : shape) n *= d;  // each shape's product fits (checked above)
-    if (__builtin_add_overflow(total, n, &total)) return INT64_MAX;
-  }
-  return total;
-}
+int64_t tsm2_parameter_count(const TSM2Options& options) { return count_parameters(tsm2_parameter_shapes(options)); }
 
 std::string TSM2Impl::summary() const {
   std::ostringstream s;

@@ -179,7 +179,7 @@ int64_t vim2_flops(const ViM2Options& o) {
   return flops;
 }
 
-std::vector<std::pair<std::string, std::vector<int64_t>>> vim2_parameter_shapes(const ViM2Options& o) {
+ParameterShapes vim2_parameter_shapes(const ViM2Options& o) {
   o.validate();
   std::vector<std::pair<std::string, std::vector<int64_t>>> out;
   auto mul = [](int64_t a, int64_t b) {
@@ -256,15 +256,7 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> vim2_parameter_shapes(
   return out;
 }
 
-int64_t vim2_parameter_count(const ViM2Options& options) {
-  int64_t total = 0;
-  for (const auto& [name, shape] : vim2_parameter_shapes(options)) {
-    int64_t n = 1;
-    for (auto d : shape) n *= d;  // each shape's product fits (checked above)
-    if (__builtin_add_overflow(total, n, &total)) return INT64_MAX;
-  }
-  return total;
-}
+int64_t vim2_parameter_count(const ViM2Options& options) { return count_parameters(vim2_parameter_shapes(options)); }
 
 std::string ViM2Impl::summary() const {
   std::ostringstream os;

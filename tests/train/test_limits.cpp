@@ -114,6 +114,14 @@ TEST(ModelShapes, Tsm2ShapesEqualTheBuiltModel) {
   EXPECT_EQ(models::tsm2_parameter_count(O().pred_len(720)), 1500350);
 }
 
+TEST(ModelShapes, CountParametersSumsProductsAndSaturates) {
+  EXPECT_EQ(models::count_parameters({}), 0);
+  EXPECT_EQ(models::count_parameters({{"a", {3, 4}}, {"b", {5}}, {"scalar", {}}}), 3 * 4 + 5 + 1);
+  const int64_t half = std::numeric_limits<int64_t>::max() / 2 + 1;  // 2^62
+  EXPECT_EQ(models::count_parameters({{"a", {half - 1}}, {"b", {half - 1}}}), 2 * (half - 1));  // fits: no saturation
+  EXPECT_EQ(models::count_parameters({{"a", {half}}, {"b", {half}}}), std::numeric_limits<int64_t>::max());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Checkpoint reading
 

@@ -2,6 +2,7 @@
 // leaves open: docs/decisions.md, "TSM2 instantiation").
 #pragma once
 
+#include "mmx/models/parameter_shapes.h"
 #include "mmx/nn/mamba_mixer.h"
 #include "mmx/nn/norm.h"
 
@@ -94,7 +95,7 @@ TORCH_MODULE(TSM2);
 /// with its tensors before a model is built. Equals the shapes of a built model (tested for every
 /// layout and switch). Throws c10::Error for invalid options (TSM2Options::validate, the
 /// token_wise layout) or a shape whose size does not fit int64.
-std::vector<std::pair<std::string, std::vector<int64_t>>> tsm2_parameter_shapes(const TSM2Options& options);
+ParameterShapes tsm2_parameter_shapes(const TSM2Options& options);
 
 /// The number of elements of all those tensors (the parameter count), saturating at INT64_MAX.
 int64_t tsm2_parameter_count(const TSM2Options& options);

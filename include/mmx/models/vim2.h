@@ -1,6 +1,7 @@
 // ViM2: the MambaMixer vision backbone and classifier (MambaMixer §4.1, Table 8 in Appendix A).
 #pragma once
 
+#include "mmx/models/parameter_shapes.h"
 #include "mmx/nn/patch_merging.h"
 #include "mmx/nn/vim2_stage.h"
 
@@ -118,7 +119,7 @@ TORCH_MODULE(ViM2);
 /// model is built. Equals the shapes of a built model (tested for the presets and every layout,
 /// order and switch). Throws c10::Error for invalid options (ViM2Options::validate) or a shape
 /// whose size does not fit int64.
-std::vector<std::pair<std::string, std::vector<int64_t>>> vim2_parameter_shapes(const ViM2Options& options);
+ParameterShapes vim2_parameter_shapes(const ViM2Options& options);
 
 /// The number of elements of all those tensors (the parameter count), saturating at INT64_MAX.
 int64_t vim2_parameter_count(const ViM2Options& options);
