@@ -28,8 +28,7 @@ Inputs make_inputs(const ScanShape& s, bool grad) {
   in.z = torch::randn({s.batch, s.E, s.L});
   in.bias = torch::rand({s.E}) - 4.0;
   if (grad)
-    for (auto* t : {&in.u, &in.delta, &in.A, &in.B, &in.C, &in.D, &in.z, &in.bias})
-      t->requires_grad_(true);
+    for (auto* t : {&in.u, &in.delta, &in.A, &in.B, &in.C, &in.D, &in.z, &in.bias}) t->requires_grad_(true);
   return in;
 }
 
@@ -44,8 +43,7 @@ void BM_scan(benchmark::State& state) {
   for (auto _ : state) {
     if (backward) {
       auto y = fn(in.u, in.delta, in.A, in.B, in.C, {in.D, in.z, in.bias, {}}, {true, false, false}).out;
-      auto g = torch::autograd::grad({y}, {in.u, in.delta, in.A, in.B, in.C, in.D, in.z, in.bias},
-                                     {dout});
+      auto g = torch::autograd::grad({y}, {in.u, in.delta, in.A, in.B, in.C, in.D, in.z, in.bias}, {dout});
       benchmark::DoNotOptimize(g[0].data_ptr());
     } else {
       torch::NoGradGuard ng;
@@ -57,8 +55,8 @@ void BM_scan(benchmark::State& state) {
   state.counters["elem/s"] = benchmark::Counter(elems, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["upd/s"] =
       benchmark::Counter(elems * static_cast<double>(s.N), benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(std::string(s.name) + (kernel ? " kernel" : " reference") +
-                 (backward ? " fwd+bwd" : " fwd") + " threads=" + std::to_string(state.range(3)));
+  state.SetLabel(std::string(s.name) + (kernel ? " kernel" : " reference") + (backward ? " fwd+bwd" : " fwd") +
+                 " threads=" + std::to_string(state.range(3)));
 }
 
 void register_all() {
@@ -66,16 +64,15 @@ void register_all() {
   for (size_t i = 0; i < shapes.size(); ++i) {
     const std::string name = shapes[i].name;
     // CPU table: the TSM2 shapes and ViM2 stage 1 at batch 8 and 1 (issue #2).
-    if (name != "tsm2_time" && name != "tsm2_chan" && name != "vim2_s1" && name != "vim2_s1_b1")
-      continue;
+    if (name != "tsm2_time" && name != "tsm2_chan" && name != "vim2_s1" && name != "vim2_s1_b1") continue;
     const bool big = name == "vim2_s1";
     for (int backend : {0, 1})
       for (int mode : {0, 1})
         for (int threads : {1, 2}) {
-          auto* b = benchmark::RegisterBenchmark(
-              ("scan/" + name + (backend ? "/kernel" : "/reference") + (mode ? "/fwd_bwd" : "/fwd") +
-               "/threads:" + std::to_string(threads)).c_str(),
-              BM_scan);
+          auto* b = benchmark::RegisterBenchmark(("scan/" + name + (backend ? "/kernel" : "/reference") +
+                                                  (mode ? "/fwd_bwd" : "/fwd") + "/threads:" + std::to_string(threads))
+                                                     .c_str(),
+                                                 BM_scan);
           b->Args({static_cast<int64_t>(i), backend, mode, threads})->Unit(benchmark::kMillisecond)->UseRealTime();
           if (backend == 0 || big) b->Iterations(backend == 0 && big ? 1 : 3);
         }

@@ -15,8 +15,8 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <optional>
@@ -24,8 +24,8 @@
 #include <vector>
 
 #include "mmx/ops/selective_scan.h"
-#include "scan_shapes.h"
 #include "ops/scan_op_types.h"
+#include "scan_shapes.h"
 
 namespace {
 
@@ -134,7 +134,8 @@ int main(int argc, char** argv) {
   std::printf("device: %s, %d SMs\n", prop->name, prop->multiProcessorCount);
 
   // Device-to-device copy bandwidth (bytes read + written), 2 GiB buffer.
-  auto src = torch::empty({int64_t{1} << 29}, torch::TensorOptions().dtype(torch::kFloat32).device(torch::kCUDA)).uniform_();
+  auto src =
+      torch::empty({int64_t{1} << 29}, torch::TensorOptions().dtype(torch::kFloat32).device(torch::kCUDA)).uniform_();
   auto dst = torch::empty_like(src);
   const double copy_ms = time_eager([&] { dst.copy_(src); }, 3, 20);
   const double copy_gbs = 2.0 * src.numel() * 4 / (copy_ms * 1e-3) / 1e9;
@@ -149,7 +150,8 @@ int main(int argc, char** argv) {
   char line[512];
   std::snprintf(line, sizeof line,
                 "| shape | batch,E,L,N,G | fwd ms | fwd GB/s | fwd %%copy | fwd upd/s (%% of 4.2e12) | "
-                "fwd+bwd ms | fwd+bwd GB/s | fwd eager ms | fwd+bwd eager ms | ref fwd ms | ref fwd+bwd ms | speed-up fwd | speed-up fwd+bwd |");
+                "fwd+bwd ms | fwd+bwd GB/s | fwd eager ms | fwd+bwd eager ms | ref fwd ms | ref fwd+bwd ms | speed-up "
+                "fwd | speed-up fwd+bwd |");
   rows.push_back(line);
   rows.push_back("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   const std::string only = argc > 2 ? argv[2] : "";
@@ -158,16 +160,17 @@ int main(int argc, char** argv) {
     Inputs in = make_inputs(s);
     const double s2 = 2.0;  // bytes per bf16 element
     const double bel = double(s.batch) * s.E * s.L, bgnl = double(s.batch) * s.G * s.N * s.L;
-    const double fwd_bytes = s2 * (4 * bel + 2 * bgnl);               // u, delta, z, B, C in; out
-    const double bwd_bytes = s2 * (7 * bel + 4 * bgnl);               // + dout in; du, ddelta, dz, dB, dC out
+    const double fwd_bytes = s2 * (4 * bel + 2 * bgnl);  // u, delta, z, B, C in; out
+    const double bwd_bytes = s2 * (7 * bel + 4 * bgnl);  // + dout in; du, ddelta, dz, dB, dC out
     Fn fwd = [&] {
       auto r = fwd_op.call(in.u, in.delta, in.A, in.B, in.C, in.D, in.z, in.bias, std::nullopt, true, false, false);
       (void)r;
     };
     Fn fwdbwd = [&] {
-      auto [out, last, ckpt] = fwd_op.call(in.u, in.delta, in.A, in.B, in.C, in.D, in.z, in.bias, std::nullopt, true, false, true);
-      auto g = bwd_op.call(in.dout, std::nullopt, in.u, in.delta, in.A, in.B, in.C, in.D, in.z, in.bias,
-                           std::nullopt, ckpt, true, false);
+      auto [out, last, ckpt] =
+          fwd_op.call(in.u, in.delta, in.A, in.B, in.C, in.D, in.z, in.bias, std::nullopt, true, false, true);
+      auto g = bwd_op.call(in.dout, std::nullopt, in.u, in.delta, in.A, in.B, in.C, in.D, in.z, in.bias, std::nullopt,
+                           ckpt, true, false);
       (void)g;
     };
     const double fe = time_eager(fwd, 3, 20), fbe = time_eager(fwdbwd, 3, 20);
@@ -178,7 +181,10 @@ int main(int argc, char** argv) {
     std::string ref_f = "-", ref_fb = "-", sp_f = "-", sp_fb = "-";
     if (only.empty()) {
       mmx::SelectiveScanExtras ex{in.D, in.z, in.bias, torch::Tensor()};
-      auto rf = [&] { auto r = mmx::selective_scan_ref(in.u, in.delta, in.A, in.B, in.C, ex, {true, false, false}); (void)r; };
+      auto rf = [&] {
+        auto r = mmx::selective_scan_ref(in.u, in.delta, in.A, in.B, in.C, ex, {true, false, false});
+        (void)r;
+      };
       const double t = time_eager(rf, 1, 3);
       std::snprintf(line, sizeof line, "%.3f", t);
       ref_f = line;
@@ -201,11 +207,11 @@ int main(int argc, char** argv) {
       }
     }
     std::snprintf(line, sizeof line,
-                  "| %s | %lld,%lld,%lld,%lld,%lld | %.4f | %.0f | %.0f%% | %.2e (%.0f%%) | %.4f | %.0f | %.4f | %.4f | %s | %s | %s | %s |",
-                  s.name, (long long)s.batch, (long long)s.E, (long long)s.L, (long long)s.N,
-                  (long long)s.G, f, fwd_bytes / (f * 1e-3) / 1e9,
-                  100.0 * fwd_bytes / (f * 1e-3) / 1e9 / copy_gbs, upd, 100.0 * upd / 4.2e12, fb,
-                  (fwd_bytes + bwd_bytes) / (fb * 1e-3) / 1e9, fe, fbe, ref_f.c_str(),
+                  "| %s | %lld,%lld,%lld,%lld,%lld | %.4f | %.0f | %.0f%% | %.2e (%.0f%%) | %.4f | %.0f | %.4f | %.4f "
+                  "| %s | %s | %s | %s |",
+                  s.name, (long long)s.batch, (long long)s.E, (long long)s.L, (long long)s.N, (long long)s.G, f,
+                  fwd_bytes / (f * 1e-3) / 1e9, 100.0 * fwd_bytes / (f * 1e-3) / 1e9 / copy_gbs, upd,
+                  100.0 * upd / 4.2e12, fb, (fwd_bytes + bwd_bytes) / (fb * 1e-3) / 1e9, fe, fbe, ref_f.c_str(),
                   ref_fb.c_str(), sp_f.c_str(), sp_fb.c_str());
     rows.push_back(line);
     std::printf("%s\n", line);
@@ -226,9 +232,10 @@ int main(int argc, char** argv) {
         (void)r;
       };
       Fn fwdbwd = [&] {
-        auto [out, last, ckpt] = fwd_op.call(in.u, in.delta, in.A, in.B, in.C, in.D, in.z, in.bias, std::nullopt, true, false, true);
-        auto g = bwd_op.call(in.dout, std::nullopt, in.u, in.delta, in.A, in.B, in.C, in.D, in.z, in.bias,
-                             std::nullopt, ckpt, true, false);
+        auto [out, last, ckpt] =
+            fwd_op.call(in.u, in.delta, in.A, in.B, in.C, in.D, in.z, in.bias, std::nullopt, true, false, true);
+        auto g = bwd_op.call(in.dout, std::nullopt, in.u, in.delta, in.A, in.B, in.C, in.D, in.z, in.bias, std::nullopt,
+                             ckpt, true, false);
         (void)g;
       };
       const double f = time_graph(fwd, 10).value_or(-1), fb = time_graph(fwdbwd, 10).value_or(-1);
@@ -241,7 +248,8 @@ int main(int argc, char** argv) {
     }
     unsetenv("MMX_CUDA_SCAN_CHUNK");
   }
-  std::snprintf(line, sizeof line, "\ndevice-to-device copy: %.1f GB/s (read + write); device %s", copy_gbs, prop->name);
+  std::snprintf(line, sizeof line, "\ndevice-to-device copy: %.1f GB/s (read + write); device %s", copy_gbs,
+                prop->name);
   rows.push_back(line);
   std::printf("\n");
   for (const auto& r : rows) std::printf("%s\n", r.c_str());

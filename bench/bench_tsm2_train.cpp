@@ -78,8 +78,7 @@ mmx::models::TSM2 make_model(int64_t n_vars) {
   return model;
 }
 
-ModeResult run_mode(const std::string& mode, const mmx::data::ForecastData& fd, int64_t batch,
-                    int64_t steps) {
+ModeResult run_mode(const std::string& mode, const mmx::data::ForecastData& fd, int64_t batch, int64_t steps) {
   ModeResult r;
   r.mode = mode;
   const bool bf16 = mode.find("bf16") != std::string::npos;
@@ -181,9 +180,8 @@ void print_json(const ModeResult& r, int64_t batch) {
       "\"timed_steps\": %lld, \"windows_per_s\": %.1f, \"epoch_s\": %.4f, \"epoch_windows\": %lld, "
       "\"peak_allocated_gb\": %.4f, \"peak_reserved_gb\": %.4f, \"final_loss\": %s, "
       "\"finite\": %s, \"fallback\": \"%s\", \"error\": \"%s\"}\n",
-      r.mode.c_str(), r.ok ? "true" : "false", r.graphed ? "true" : "false",
-      static_cast<long long>(batch), r.ms_median, r.ms_p10, r.ms_p90,
-      static_cast<long long>(r.timed_steps), r.windows_per_s, r.epoch_s,
+      r.mode.c_str(), r.ok ? "true" : "false", r.graphed ? "true" : "false", static_cast<long long>(batch), r.ms_median,
+      r.ms_p10, r.ms_p90, static_cast<long long>(r.timed_steps), r.windows_per_s, r.epoch_s,
       static_cast<long long>(r.epoch_windows), r.peak_alloc_gb, r.peak_reserved_gb, loss.c_str(),
       r.finite ? "true" : "false", json_escape(r.fallback).c_str(), json_escape(r.error).c_str());
   std::fflush(stdout);
@@ -214,9 +212,10 @@ void profile_steps(const mmx::data::ForecastData& fd, int64_t batch, const std::
     torch::cuda::synchronize();
     auto result = prof::disableProfiler();
     result->save(path);
-    std::printf("profile: 20 eager bf16 steps, Chrome trace written to %s "
-                "(python3 tools/bench/profile_split.py %s --steps 20)\n",
-                path.c_str(), path.c_str());
+    std::printf(
+        "profile: 20 eager bf16 steps, Chrome trace written to %s "
+        "(python3 tools/bench/profile_split.py %s --steps 20)\n",
+        path.c_str(), path.c_str());
   } catch (const std::exception& e) {
     std::printf("profile: Kineto unavailable (%.300s); see the scan estimate below\n", e.what());
   }
@@ -309,11 +308,12 @@ int main(int argc, char** argv) {
     auto m = make_model(fd.n_vars());
     int64_t n_params = 0;
     for (const auto& p : m->parameters()) n_params += p.numel();
-    std::printf("device: %s (%d SMs); torch %s; ETTh1 (%s): %lld training windows, batch %lld, "
-                "%lld steps/epoch; TSM2 defaults, %lld parameters\n",
-                prop->name, prop->multiProcessorCount, TORCH_VERSION, fd.table.source.c_str(),
-                static_cast<long long>(n_train), static_cast<long long>(batch),
-                static_cast<long long>((n_train + batch - 1) / batch), static_cast<long long>(n_params));
+    std::printf(
+        "device: %s (%d SMs); torch %s; ETTh1 (%s): %lld training windows, batch %lld, "
+        "%lld steps/epoch; TSM2 defaults, %lld parameters\n",
+        prop->name, prop->multiProcessorCount, TORCH_VERSION, fd.table.source.c_str(), static_cast<long long>(n_train),
+        static_cast<long long>(batch), static_cast<long long>((n_train + batch - 1) / batch),
+        static_cast<long long>(n_params));
   }
 
   std::vector<ModeResult> results;
@@ -322,7 +322,9 @@ int main(int argc, char** argv) {
     print_json(results.back(), batch);
   }
 
-  std::printf("\n| mode | graphed | ms/step (median; p10-p90) | windows/s | epoch s | peak alloc GB | peak reserved GB | final loss |\n");
+  std::printf(
+      "\n| mode | graphed | ms/step (median; p10-p90) | windows/s | epoch s | peak alloc GB | peak reserved GB | final "
+      "loss |\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
   for (const auto& r : results) {
     if (!r.ok) {
@@ -330,9 +332,9 @@ int main(int argc, char** argv) {
       continue;
     }
     std::printf("| %s | %s | %.3f (%.3f-%.3f) | %.0f | %.3f | %.3f | %.3f | %.5f%s |\n", r.mode.c_str(),
-                r.graphed ? "yes" : (r.mode.rfind("graph", 0) == 0 ? "FELL BACK" : "no"), r.ms_median,
-                r.ms_p10, r.ms_p90, r.windows_per_s, r.epoch_s, r.peak_alloc_gb, r.peak_reserved_gb,
-                r.final_loss, r.finite ? "" : " NOT FINITE");
+                r.graphed ? "yes" : (r.mode.rfind("graph", 0) == 0 ? "FELL BACK" : "no"), r.ms_median, r.ms_p10,
+                r.ms_p90, r.windows_per_s, r.epoch_s, r.peak_alloc_gb, r.peak_reserved_gb, r.final_loss,
+                r.finite ? "" : " NOT FINITE");
     if (!r.fallback.empty()) std::printf("  (%s fell back: %.300s)\n", r.mode.c_str(), r.fallback.c_str());
   }
 
@@ -348,11 +350,11 @@ int main(int argc, char** argv) {
     double step_ms = 0;
     for (const auto& r : results)
       if (r.ok && r.mode == (bf16 ? "graph_bf16" : "graph_fp32")) step_ms = r.ms_median;
-    std::printf("{\"bench\": \"tsm2_scan_share\", \"dtype\": \"%s\", \"time_scan_ms\": %.4f, "
-                "\"chan_scan_ms\": %.4f, \"scan_ms_per_step\": %.4f, \"graph_step_ms\": %.4f, "
-                "\"scan_fraction\": %.3f}\n",
-                bf16 ? "bf16" : "fp32", *t, *c, per_step, step_ms,
-                step_ms > 0 ? per_step / step_ms : 0.0);
+    std::printf(
+        "{\"bench\": \"tsm2_scan_share\", \"dtype\": \"%s\", \"time_scan_ms\": %.4f, "
+        "\"chan_scan_ms\": %.4f, \"scan_ms_per_step\": %.4f, \"graph_step_ms\": %.4f, "
+        "\"scan_fraction\": %.3f}\n",
+        bf16 ? "bf16" : "fp32", *t, *c, per_step, step_ms, step_ms > 0 ? per_step / step_ms : 0.0);
   }
   bool all_ok = true;
   for (const auto& r : results) all_ok = all_ok && r.ok && r.finite;

@@ -5,7 +5,8 @@
 // allocator statistics, reset between modes). On the CPU, `--mode latency` times single forwards
 // (batch 1) and reports the median.
 //
-// Usage: bench_vim2 [--preset vim2_tiny | --config configs/vim2/X.toml (its [model])] [--image-size 224] [--batch 128] [--device cuda|cpu]
+// Usage: bench_vim2 [--preset vim2_tiny | --config configs/vim2/X.toml (its [model])] [--image-size 224] [--batch 128]
+// [--device cuda|cpu]
 //                   [--precision bf16|fp32] [--mode train,infer,latency] [--steps 20] [--warmup 5]
 // Output: one JSON line per mode.
 #include <ATen/autocast_mode.h>
@@ -19,9 +20,9 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
-#include <set>
 #include <chrono>
 #include <cstdio>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>

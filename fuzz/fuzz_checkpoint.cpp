@@ -15,8 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   mmx::fuzz::expect_clean([&] {
     const auto ckpt = mmx::train::parse_checkpoint(bytes, "fuzz.safetensors");
     for (const auto& [name, t] : ckpt.tensors) {
-      if (!t.defined() || !t.is_contiguous() || t.nbytes() > size)
-        mmx::fuzz::finding("parse_checkpoint", name.c_str());
+      if (!t.defined() || !t.is_contiguous() || t.nbytes() > size) mmx::fuzz::finding("parse_checkpoint", name.c_str());
     }
   });
   return 0;

@@ -18,18 +18,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using mmx::data::MissingPolicy;
   const uint8_t flags = data[0];
   mmx::data::CsvReadOptions options;
-  constexpr MissingPolicy kPolicies[] = {MissingPolicy::kError, MissingPolicy::kForwardFill,
-                                         MissingPolicy::kZero, MissingPolicy::kError};
+  constexpr MissingPolicy kPolicies[] = {MissingPolicy::kError, MissingPolicy::kForwardFill, MissingPolicy::kZero,
+                                         MissingPolicy::kError};
   options.missing = kPolicies[flags & 3];
   options.skip_non_numeric = (flags >> 2) & 1;
   options.require_increasing = (flags >> 3) & 1;
   constexpr const char* kDateColumns[] = {"", "date", "ds", "OT"};
   options.date_column = kDateColumns[(flags >> 4) & 3];
   switch ((flags >> 6) & 3) {
-    case 1: options.columns = {"OT"}; break;
-    case 2: options.columns = {"OT", "HUFL"}; break;
-    case 3: options.columns = {"HUFL", "HUFL"}; break;
-    default: break;
+    case 1:
+      options.columns = {"OT"};
+      break;
+    case 2:
+      options.columns = {"OT", "HUFL"};
+      break;
+    case 3:
+      options.columns = {"HUFL", "HUFL"};
+      break;
+    default:
+      break;
   }
   options.delimiter = static_cast<char>(data[1]);
   const std::string_view text(reinterpret_cast<const char*>(data + 2), size - 2);

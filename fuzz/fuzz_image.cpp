@@ -24,8 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (img.dim() != 3 || img.size(0) != 3 || img.size(1) < 1 || img.size(2) < 1)
       mmx::fuzz::finding("decode_image_bytes", "not a (3, H, W) image");
     const auto crop = mmx::data::resize_shorter_center_crop(img, 32);
-    if (crop.size(1) != 32 || crop.size(2) != 32)
-      mmx::fuzz::finding("resize_shorter_center_crop", "not 32 x 32");
+    if (crop.size(1) != 32 || crop.size(2) != 32) mmx::fuzz::finding("resize_shorter_center_crop", "not 32 x 32");
   });
   return 0;
 }

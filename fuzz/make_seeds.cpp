@@ -53,10 +53,9 @@ void write_images(const std::string& dir) {
     if (!stbi_write_png(png.c_str(), w, h, channels, pattern(w, h, channels).data(), w * channels))
       throw std::runtime_error("cannot write " + png);
     if (channels == 2 || channels == 4) continue;  // JPEG: gray and RGB only
-    for (int quality : {50, 95}) {  // stb_image_write subsamples chroma below quality 90
+    for (int quality : {50, 95}) {                 // stb_image_write subsamples chroma below quality 90
       const std::string jpg = dir + "/c" + std::to_string(channels) + "_q" + std::to_string(quality) + ".jpg";
-      if (!stbi_write_jpg(jpg.c_str(), 3 * w, 3 * h + 1, channels, pattern(3 * w, 3 * h + 1, channels).data(),
-                          quality))
+      if (!stbi_write_jpg(jpg.c_str(), 3 * w, 3 * h + 1, channels, pattern(3 * w, 3 * h + 1, channels).data(), quality))
         throw std::runtime_error("cannot write " + jpg);
     }
   }

@@ -21,7 +21,9 @@ void add_classify(CLI::App& app) {
   static bool ema = false, as_json = false;
   cmd->add_option("--checkpoint", ckpt, "best.safetensors of a ViM2 run")->required();
   cmd->add_option("images", images, "PNG or JPEG files")->required();
-  cmd->add_option("--device", device, "cpu or cuda")->check(CLI::IsMember(train::device_names()))->capture_default_str();
+  cmd->add_option("--device", device, "cpu or cuda")
+      ->check(CLI::IsMember(train::device_names()))
+      ->capture_default_str();
   cmd->add_flag("--ema", ema, "use the EMA weights of the checkpoint");
   cmd->add_flag("--json", as_json, "print one JSON document instead of text");
   cmd->callback([] {
@@ -41,7 +43,8 @@ void add_classify(CLI::App& app) {
       nlohmann::json top = nlohmann::json::array();
       for (int64_t j = 0; j < k; ++j) {
         const int64_t label = idx[j].item<int64_t>();
-        top.push_back({{"class", c.classes.at(static_cast<size_t>(label))}, {"index", label},
+        top.push_back({{"class", c.classes.at(static_cast<size_t>(label))},
+                       {"index", label},
                        {"probability", p[j].item<double>()}});
       }
       out["images"].push_back({{"file", images[i]}, {"top5", top}});

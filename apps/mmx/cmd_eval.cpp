@@ -20,15 +20,18 @@ void add_eval(CLI::App& app) {
   static bool original = false, ema = false;
   cmd->add_option("--checkpoint", ckpt, "best.safetensors of a run")->required();
   cmd->add_option("--split", split, "test or val")->check(CLI::IsMember({"test", "val"}))->capture_default_str();
-  cmd->add_option("--device", device, "cpu or cuda")->check(CLI::IsMember(train::device_names()))->capture_default_str();
+  cmd->add_option("--device", device, "cpu or cuda")
+      ->check(CLI::IsMember(train::device_names()))
+      ->capture_default_str();
   cmd->add_flag("--original-units", original, "also report MSE/MAE in the data's own units");
   cmd->add_flag("--ema", ema, "ViM2: evaluate the EMA weights of the checkpoint");
   cmd->callback([] {
     if (train::is_classifier_checkpoint(ckpt)) {
       if (split != "test" || original) {
-        throw std::runtime_error(ckpt + ": a ViM2 checkpoint is evaluated on its config's validation "
-                                        "images (CIFAR-10 test set or data.val_dir); --split and "
-                                        "--original-units apply to TSM2 only");
+        throw std::runtime_error(ckpt +
+                                 ": a ViM2 checkpoint is evaluated on its config's validation "
+                                 "images (CIFAR-10 test set or data.val_dir); --split and "
+                                 "--original-units apply to TSM2 only");
       }
       return eval_vim2_command(ckpt, device, ema);
     }
@@ -39,20 +42,27 @@ void add_eval(CLI::App& app) {
         data::load_forecast_source(train::forecast_source(f.config), f.config.data.seq_len, f.config.data.pred_len);
     const data::ForecastData& fd = series.data;
     if (fd.table.columns != f.columns)
-      throw std::runtime_error(ckpt + ": the data's columns changed since training (the CSV was edited?); "
-                                      "expected the columns stored in the checkpoint");
+      throw std::runtime_error(ckpt +
+                               ": the data's columns changed since training (the CSV was edited?); "
+                               "expected the columns stored in the checkpoint");
     const auto windows = split == "test" ? fd.test() : fd.val();
     const int64_t target = series.features == data::FeatureMode::kMultiSingle ? series.target_index : -1;
-    const train::EvalMetrics m = train::evaluate(f.model, windows, f.config.train.eval_batch_size,
-                                                 dev, original ? &fd.scaler : nullptr, target);
+    const train::EvalMetrics m =
+        train::evaluate(f.model, windows, f.config.train.eval_batch_size, dev, original ? &fd.scaler : nullptr, target);
     if (!std::isfinite(m.mse) || (original && !std::isfinite(m.mse_orig)))
-      throw std::runtime_error(ckpt + ": the model gives non-finite forecasts on the " + split +
-                               " windows (mse " + std::to_string(m.mse) + "); the checkpoint may be corrupt");
+      throw std::runtime_error(ckpt + ": the model gives non-finite forecasts on the " + split + " windows (mse " +
+                               std::to_string(m.mse) + "); the checkpoint may be corrupt");
     const std::string name = f.config.data.dataset.empty() ? f.config.data.path : f.config.data.dataset;
-    nlohmann::json j{{"checkpoint", ckpt}, {"dataset", name}, {"split", split},
-                     {"seq_len", f.config.data.seq_len}, {"pred_len", f.config.data.pred_len},
-                     {"mse", m.mse}, {"mae", m.mae}, {"windows", m.windows},
-                     {"mse_per_step", m.mse_per_step}, {"mae_per_step", m.mae_per_step}};
+    nlohmann::json j{{"checkpoint", ckpt},
+                     {"dataset", name},
+                     {"split", split},
+                     {"seq_len", f.config.data.seq_len},
+                     {"pred_len", f.config.data.pred_len},
+                     {"mse", m.mse},
+                     {"mae", m.mae},
+                     {"windows", m.windows},
+                     {"mse_per_step", m.mse_per_step},
+                     {"mae_per_step", m.mae_per_step}};
     if (original) {
       j["mse_original_units"] = m.mse_orig;
       j["mae_original_units"] = m.mae_orig;

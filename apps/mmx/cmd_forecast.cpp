@@ -8,9 +8,9 @@
 #include <iostream>
 
 #include "commands.h"
+#include "mmx/data/error.h"
 #include "mmx/data/timeseries/csv_reader.h"
 #include "mmx/data/timeseries/csv_writer.h"
-#include "mmx/data/error.h"
 #include "mmx/data/timeseries/timestamps.h"
 #include "mmx/train/tsm2_trainer.h"
 #include "plot.h"
@@ -48,7 +48,8 @@ void add_forecast(CLI::App& app) {
                 "seq_len rows before and report MSE/MAE against them");
   cmd->callback([] {
     // Everything is checked before anything is written.
-    if (!output.empty()) check_not_an_input("--output", output, {{"--input", input}, {"--checkpoint", ckpt}, {"--plot", plot}});
+    if (!output.empty())
+      check_not_an_input("--output", output, {{"--input", input}, {"--checkpoint", ckpt}, {"--plot", plot}});
     if (!plot.empty()) check_not_an_input("--plot", plot, {{"--input", input}, {"--checkpoint", ckpt}});
     if (!plot.empty() && std::filesystem::path(plot).extension() != ".png")
       throw std::runtime_error("--plot " + plot + ": the plot is written as PNG; give a .png file name");
@@ -73,7 +74,8 @@ void add_forecast(CLI::App& app) {
     }
     // The written columns: every variate (M), or the target alone (S, MS).
     const bool one = f.target_index >= 0;
-    const std::vector<std::string> out_columns = one ? std::vector<std::string>{f.columns[static_cast<size_t>(f.target_index)]} : f.columns;
+    const std::vector<std::string> out_columns =
+        one ? std::vector<std::string>{f.columns[static_cast<size_t>(f.target_index)]} : f.columns;
     const std::string col = column.empty() ? out_columns.back() : column;
     const auto col_it = std::find(out_columns.begin(), out_columns.end(), col);
     if (col_it == out_columns.end())
@@ -84,21 +86,22 @@ void add_forecast(CLI::App& app) {
                                std::to_string(need) + " (seq_len " + std::to_string(L) +
                                (holdout ? " + pred_len " + std::to_string(H) + " held out)" : ")"));
     const int64_t end = t.n_rows() - (holdout ? H : 0);
-    auto hist = t.values.slice(0, end - L, end);                       // (L, M) original units
+    auto hist = t.values.slice(0, end - L, end);  // (L, M) original units
     auto x = f.scaler.transform(hist).to(torch::kFloat32);
     if (!x.isfinite().all().item<bool>()) {
       const auto where = x.isfinite().logical_not().nonzero()[0];
       const int64_t r = where[0].item<int64_t>() + end - L, c = where[1].item<int64_t>();
-      throw std::runtime_error(input + ":" + std::to_string(t.lines[static_cast<size_t>(r)]) + ": column '" +
-                               t.columns[static_cast<size_t>(c)] + "': value " + mmx::data::format_value(t.values[r][c].item<double>()) +
-                               " is too far from the training data's range to standardise; expected values on its scale");
+      throw std::runtime_error(
+          input + ":" + std::to_string(t.lines[static_cast<size_t>(r)]) + ": column '" +
+          t.columns[static_cast<size_t>(c)] + "': value " + mmx::data::format_value(t.values[r][c].item<double>()) +
+          " is too far from the training data's range to standardise; expected values on its scale");
     }
     torch::Tensor pred;
     {
       torch::NoGradGuard ng;
       pred = f.model->forward(x.unsqueeze(0)).squeeze(0).to(torch::kFloat64);
     }
-    pred = f.scaler.inverse_transform(pred);                           // (H, M) original units
+    pred = f.scaler.inverse_transform(pred);  // (H, M) original units
     if (!pred.isfinite().all().item<bool>()) {
       const int64_t c = pred.isfinite().logical_not().nonzero()[0][1].item<int64_t>();
       throw std::runtime_error(ckpt + ": the forecast of column '" + t.columns[static_cast<size_t>(c)] +
@@ -106,18 +109,20 @@ void add_forecast(CLI::App& app) {
                                "is corrupt); nothing was written");
     }
     if (one) pred = pred.narrow(1, f.target_index, 1).contiguous();
-    const data::Frequency step = (f.freq.seconds > 0 || f.freq.months > 0) ? f.freq : data::infer_frequency(t.timestamps);
+    const data::Frequency step =
+        (f.freq.seconds > 0 || f.freq.months > 0) ? f.freq : data::infer_frequency(t.timestamps);
     const auto dates = data::next_timestamps(t.date_string(end - 1), step, H);
     const auto stamps = data::next_timestamps(t.timestamps[static_cast<size_t>(end - 1)], step, H);
     torch::Tensor truth;
     if (holdout) {
       truth = t.values.slice(0, end, end + H);
-      const torch::Tensor d = one ? (pred - truth.narrow(1, f.target_index, 1)) / f.scaler.std.narrow(0, f.target_index, 1)
+      const torch::Tensor d =
+          one ? (pred - truth.narrow(1, f.target_index, 1)) / f.scaler.std.narrow(0, f.target_index, 1)
               : f.scaler.transform(pred) - f.scaler.transform(truth);
       if (one) truth = truth.narrow(1, f.target_index, 1).contiguous();
       log_line("holdout: mse " + std::to_string(d.pow(2).mean().item<double>()) + ", mae " +
-               std::to_string(d.abs().mean().item<double>()) + " (standardised), " +
-               std::to_string(H) + " steps x " + std::to_string(pred.size(1)) + " variate(s)");
+               std::to_string(d.abs().mean().item<double>()) + " (standardised), " + std::to_string(H) + " steps x " +
+               std::to_string(pred.size(1)) + " variate(s)");
     }
     if (output.empty()) {
       std::cout << data::format_csv(t.date_column, out_columns, dates, pred);
@@ -138,7 +143,8 @@ void add_forecast(CLI::App& app) {
                                    ? std::filesystem::path(f.config.data.path).filename().string()
                                    : f.config.data.dataset;
       const bool show_time = step.months == 0 && step.seconds < 86400;
-      plot_forecast(plot, name + " " + col + ": TSM2 forecast of " + std::to_string(H) + " steps of " + data::to_string(step),
+      plot_forecast(plot,
+                    name + " " + col + ": TSM2 forecast of " + std::to_string(H) + " steps of " + data::to_string(step),
                     hist_t, to_vec(hist.slice(0, L - shown, L), m_in), stamps, to_vec(pred, m_out),
                     holdout ? to_vec(truth, m_out) : std::vector<double>{}, show_time);
       log_line("wrote plot " + plot);

@@ -24,8 +24,10 @@ void add_info(CLI::App& app) {
     // A bad config or --set fails before anything is printed.
     const bool vim2 = !config_path.empty() && train::is_classify_config(config_path);
     std::optional<train::TrainConfig> tsm2;
-    if (vim2) train::load_classify_config(config_path, overrides);
-    else if (!config_path.empty()) tsm2 = train::load_config(config_path, overrides);
+    if (vim2)
+      train::load_classify_config(config_path, overrides);
+    else if (!config_path.empty())
+      tsm2 = train::load_config(config_path, overrides);
     const BuildInfo b = build_info();
     const std::string data_root = default_data_root();
     std::cout << "mambamixer " << b.mmx_version << "\n"
@@ -34,8 +36,7 @@ void add_info(CLI::App& app) {
               << (b.cuda_available ? std::to_string(b.cuda_devices) + " device(s) available"
                                    : std::string("no device available"))
               << "\n"
-              << "cpu        " << b.cpu_threads << " threads, scan kernel SIMD " << b.cpu_simd
-              << "\n"
+              << "cpu        " << b.cpu_threads << " threads, scan kernel SIMD " << b.cpu_simd << "\n"
               << "data root  " << data_root
               << (::access(data_root.c_str(), F_OK) == 0
                       ? std::string()
@@ -48,12 +49,14 @@ void add_info(CLI::App& app) {
     if (!c.data.dataset.empty()) {
       c.model.n_vars(data::find_dataset(c.data.dataset).n_vars);
     } else {
-      const data::LoadedSeries s = data::load_forecast_source(train::forecast_source(c), c.data.seq_len, c.data.pred_len);
+      const data::LoadedSeries s =
+          data::load_forecast_source(train::forecast_source(c), c.data.seq_len, c.data.pred_len);
       c.model.n_vars(s.data.n_vars());
       std::cout << "\ndata       " << s.description << "\n";
     }
     models::TSM2 model(c.model);
-    std::cout << "\nconfig     " << config_path << " (data " << (c.data.dataset.empty() ? c.data.path : c.data.dataset) << ")\n"
+    std::cout << "\nconfig     " << config_path << " (data " << (c.data.dataset.empty() ? c.data.path : c.data.dataset)
+              << ")\n"
               << model->summary() << "\n";
   });
 }

@@ -13,9 +13,9 @@
 namespace mmx::cli {
 
 void add_train(CLI::App& app) {
-  auto* cmd = app.add_subcommand(
-      "train", "Train TSM2 on a CSV of your own (--data) or from a TOML config (configs/tsm2/*.toml, "
-               "configs/vim2/*.toml)");
+  auto* cmd = app.add_subcommand("train",
+                                 "Train TSM2 on a CSV of your own (--data) or from a TOML config (configs/tsm2/*.toml, "
+                                 "configs/vim2/*.toml)");
   static std::string config_path, out_dir, data_path, target, features;
   static int64_t seq_len = 0, pred_len = 0;
   static std::vector<std::string> overrides;
@@ -67,9 +67,8 @@ void add_train(CLI::App& app) {
     }
     train::TrainHooks hooks{log_line, !no_progress};
     const train::TrainResult r = train::train_tsm2(config, out_dir, resume, hooks);
-    std::cout << "test_mse " << r.test.mse << "\ntest_mae " << r.test.mae << "\ntest_windows "
-              << r.test.windows << "\nbest_epoch " << r.best_epoch << "\nrun_dir " << r.run_dir
-              << "\n";
+    std::cout << "test_mse " << r.test.mse << "\ntest_mae " << r.test.mae << "\ntest_windows " << r.test.windows
+              << "\nbest_epoch " << r.best_epoch << "\nrun_dir " << r.run_dir << "\n";
   });
 }
 

@@ -12,8 +12,8 @@
 
 namespace mmx::cli {
 
-void train_vim2_command(const std::string& config_path, const std::vector<std::string>& overrides,
-                        std::string out_dir, bool resume, bool progress) {
+void train_vim2_command(const std::string& config_path, const std::vector<std::string>& overrides, std::string out_dir,
+                        bool resume, bool progress) {
   const train::ClassifyConfig config = train::load_classify_config(config_path, overrides);
   if (resume && out_dir.empty()) throw std::runtime_error("--resume needs --out RUN_DIR");
   if (out_dir.empty()) {
@@ -27,7 +27,8 @@ void train_vim2_command(const std::string& config_path, const std::vector<std::s
   hooks.progress_bar = progress;
   const train::ClassifyResult r = train::train_vim2(config, out_dir, resume, hooks);
   std::cout << "val_top1 " << r.final_val.top1 << "\nval_top5 " << r.final_val.top5 << "\n";
-  if (config.train.ema) std::cout << "ema_top1 " << r.final_val_ema.top1 << "\nema_top5 " << r.final_val_ema.top5 << "\n";
+  if (config.train.ema)
+    std::cout << "ema_top1 " << r.final_val_ema.top1 << "\nema_top5 " << r.final_val_ema.top5 << "\n";
   std::cout << "val_images " << r.final_val.n << "\nbest_epoch " << r.best_epoch << "\nbest_top1 " << r.best_top1
             << "\nepochs_run " << r.epochs_run << "\ntrain_seconds " << r.train_seconds << "\nrun_dir " << r.run_dir
             << "\n";

@@ -17,8 +17,8 @@ void add_classify(CLI::App& app);
 
 /// The ViM2 parts of `train`, `eval` and `info` (cmd_train_vim2.cpp), reached when
 /// train::is_classify_config / train::is_classifier_checkpoint say so.
-void train_vim2_command(const std::string& config_path, const std::vector<std::string>& overrides,
-                        std::string out_dir, bool resume, bool progress);
+void train_vim2_command(const std::string& config_path, const std::vector<std::string>& overrides, std::string out_dir,
+                        bool resume, bool progress);
 void eval_vim2_command(const std::string& checkpoint, const std::string& device, bool ema);
 void info_vim2_command(const std::string& config_path, const std::vector<std::string>& overrides);
 

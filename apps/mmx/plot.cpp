@@ -14,10 +14,9 @@
 // it crashed (docs/data.md).
 namespace mmx::cli {
 
-void plot_forecast(const std::string& png_path, const std::string& title,
-                   const std::vector<std::int64_t>& history_t, const std::vector<double>& history,
-                   const std::vector<std::int64_t>& forecast_t, const std::vector<double>& forecast,
-                   const std::vector<double>& truth, bool show_time) {
+void plot_forecast(const std::string& png_path, const std::string& title, const std::vector<std::int64_t>& history_t,
+                   const std::vector<double>& history, const std::vector<std::int64_t>& forecast_t,
+                   const std::vector<double>& forecast, const std::vector<double>& truth, bool show_time) {
   char tmpl[] = "/tmp/mmx-plot-XXXXXX";
   if (!mkdtemp(tmpl)) throw std::runtime_error("cannot create a temporary directory for the plot");
   const std::string dir(tmpl);
@@ -36,8 +35,8 @@ void plot_forecast(const std::string& png_path, const std::string& title,
   if (!truth.empty()) write_series("truth.dat", forecast_t, truth);
   // Temporary PNG next to the target, renamed into place when gnuplot succeeded.
   const auto slash = png_path.rfind('/');
-  const std::string tmp_png = (slash == std::string::npos ? std::string() : png_path.substr(0, slash + 1)) +
-                              "." + png_path.substr(slash == std::string::npos ? 0 : slash + 1) + ".tmp";
+  const std::string tmp_png = (slash == std::string::npos ? std::string() : png_path.substr(0, slash + 1)) + "." +
+                              png_path.substr(slash == std::string::npos ? 0 : slash + 1) + ".tmp";
   std::string safe_title = title;  // a column name may hold gnuplot's quote or escape character
   for (auto& c : safe_title)
     if (c == '"' || c == '\\' || c == '\n' || c == '\r') c = '\'';

@@ -12,9 +12,8 @@ namespace mmx::cli {
 /// since 1970, read as UTC: history_t matches history, forecast_t matches forecast and truth);
 /// the time axis shows dates, with the time of day when `show_time`.
 /// Throws std::runtime_error when gnuplot is missing or fails.
-void plot_forecast(const std::string& png_path, const std::string& title,
-                   const std::vector<std::int64_t>& history_t, const std::vector<double>& history,
-                   const std::vector<std::int64_t>& forecast_t, const std::vector<double>& forecast,
-                   const std::vector<double>& truth, bool show_time);
+void plot_forecast(const std::string& png_path, const std::string& title, const std::vector<std::int64_t>& history_t,
+                   const std::vector<double>& history, const std::vector<std::int64_t>& forecast_t,
+                   const std::vector<double>& forecast, const std::vector<double>& truth, bool show_time);
 
 }  // namespace mmx::cli

@@ -15,8 +15,7 @@ namespace mmx {
 namespace {
 
 [[noreturn]] void fail(const std::string& path, const std::string& step, int err) {
-  throw std::runtime_error("write_file_atomic(" + path + "): " + step + " failed: " +
-                           std::strerror(err));
+  throw std::runtime_error("write_file_atomic(" + path + "): " + step + " failed: " + std::strerror(err));
 }
 
 AtomicWriteHook& hook() {

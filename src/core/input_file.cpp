@@ -54,8 +54,8 @@ std::string file_type_text(mode_t mode) {
 
 [[noreturn]] void too_large(const std::string& path, uint64_t size, uint64_t max_bytes, const std::string& what,
                             const std::string& env_var, bool grew) {
-  std::string reason = (grew ? "grew past " : "is " + bytes_text(size) + ", larger than ") + std::string("the limit of ") +
-                       bytes_text(max_bytes) + " for " + with_article(what);
+  std::string reason = (grew ? "grew past " : "is " + bytes_text(size) + ", larger than ") +
+                       std::string("the limit of ") + bytes_text(max_bytes) + " for " + with_article(what);
   reason += env_var.empty() ? std::string(" (the limit is fixed by the caller)")
                             : "; set " + env_var + "=<bytes> to raise it";
   throw InputFileError(path, reason);
@@ -102,8 +102,8 @@ std::string read_input_file(const std::string& path, uint64_t max_bytes, const s
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     const int err = errno;
-    throw InputFileError(path, err == ENOENT ? "no such " + what
-                                             : "cannot access the " + what + ": " + std::strerror(err));
+    throw InputFileError(path,
+                         err == ENOENT ? "no such " + what : "cannot access the " + what + ": " + std::strerror(err));
   }
   if (!S_ISREG(st.st_mode)) not_regular(path, st.st_mode, what);
   if (static_cast<uint64_t>(st.st_size) > max_bytes)

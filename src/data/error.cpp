@@ -6,8 +6,7 @@
 namespace mmx::data {
 namespace {
 
-std::string compose(const std::string& file, std::int64_t line, const std::string& column,
-                    const std::string& message) {
+std::string compose(const std::string& file, std::int64_t line, const std::string& column, const std::string& message) {
   std::string out;
   if (!file.empty()) out.append(file).append(line > 0 ? ":" : "");
   if (file.empty() && line > 0) out.append("line ");
@@ -20,8 +19,7 @@ std::string compose(const std::string& file, std::int64_t line, const std::strin
 
 }  // namespace
 
-DataError::DataError(std::string file_, std::int64_t line_, std::string column_,
-                     const std::string& message)
+DataError::DataError(std::string file_, std::int64_t line_, std::string column_, const std::string& message)
     : std::runtime_error(compose(file_, line_, column_, message)),
       file(std::move(file_)),
       line(line_),

@@ -12,8 +12,8 @@ void TSM2Options::validate() const {
   TORCH_CHECK(seq_len_ >= 1, "TSM2: seq_len must be >= 1, got ", seq_len_);
   TORCH_CHECK(pred_len_ >= 1, "TSM2: pred_len must be >= 1, got ", pred_len_);
   TORCH_CHECK(n_vars_ >= 1, "TSM2: n_vars must be >= 1, got ", n_vars_);
-  TORCH_CHECK(patch_len_ >= 1 && patch_len_ <= seq_len_,
-              "TSM2: patch_len must be in [1, seq_len = ", seq_len_, "], got ", patch_len_);
+  TORCH_CHECK(patch_len_ >= 1 && patch_len_ <= seq_len_, "TSM2: patch_len must be in [1, seq_len = ", seq_len_,
+              "], got ", patch_len_);
   TORCH_CHECK(stride_ >= 1, "TSM2: stride must be >= 1, got ", stride_);
   TORCH_CHECK(d_model_ >= 1, "TSM2: d_model must be >= 1, got ", d_model_);
   TORCH_CHECK(n_layers_ >= 1, "TSM2: n_layers must be >= 1, got ", n_layers_);
@@ -22,42 +22,37 @@ void TSM2Options::validate() const {
   TORCH_CHECK(expand_ >= 1, "TSM2: expand must be >= 1, got ", expand_);
   TORCH_CHECK(!dt_rank_ || *dt_rank_ >= 1, "TSM2: dt_rank must be >= 1, got ", dt_rank_.value_or(0));
   TORCH_CHECK(dropout_ >= 0.0 && dropout_ < 1.0, "TSM2: dropout must be in [0, 1), got ", dropout_);
-  TORCH_CHECK(drop_path_ >= 0.0 && drop_path_ < 1.0, "TSM2: drop_path must be in [0, 1), got ",
-              drop_path_);
+  TORCH_CHECK(drop_path_ >= 0.0 && drop_path_ < 1.0, "TSM2: drop_path must be in [0, 1), got ", drop_path_);
 }
 
 TSM2Impl::TSM2Impl(const TSM2Options& options_) : options(options_) {
   options.validate();
   const int64_t P = options.n_patches(), d = options.d_model();
   if (options.revin()) {
-    revin = register_module(
-        "revin", nn::RevIN(nn::RevINOptions(options.n_vars()).affine(options.revin_affine())));
+    revin = register_module("revin", nn::RevIN(nn::RevINOptions(options.n_vars()).affine(options.revin_affine())));
   }
-  patch_embed = register_module("patch_embed",
-                                torch::nn::Linear(torch::nn::LinearOptions(options.patch_len(), d)));
-  backbone = register_module(
-      "backbone", nn::MambaMixer(nn::MambaMixerOptions(d, options.n_layers())
-                                     .d_state(options.d_state())
-                                     .d_conv(options.d_conv())
-                                     .expand(options.expand())
-                                     .dt_rank(options.dt_rank())
-                                     .token_bidirectional(false)
-                                     .channel_bidirectional(true)
-                                     .channel_layout(options.channel_layout())
-                                     .n_tokens(P)
-                                     .norm(nn::MixerNorm::kNorm2D)
-                                     .norm_eps(options.norm_eps())
-                                     .drop_path(options.drop_path())));
+  patch_embed = register_module("patch_embed", torch::nn::Linear(torch::nn::LinearOptions(options.patch_len(), d)));
+  backbone = register_module("backbone", nn::MambaMixer(nn::MambaMixerOptions(d, options.n_layers())
+                                                            .d_state(options.d_state())
+                                                            .d_conv(options.d_conv())
+                                                            .expand(options.expand())
+                                                            .dt_rank(options.dt_rank())
+                                                            .token_bidirectional(false)
+                                                            .channel_bidirectional(true)
+                                                            .channel_layout(options.channel_layout())
+                                                            .n_tokens(P)
+                                                            .norm(nn::MixerNorm::kNorm2D)
+                                                            .norm_eps(options.norm_eps())
+                                                            .drop_path(options.drop_path())));
   norm = register_module("norm", nn::Norm2D(nn::Norm2DOptions(d).eps(options.norm_eps())));
   head_dropout = register_module("head_dropout", torch::nn::Dropout(options.dropout()));
-  head = register_module("head",
-                         torch::nn::Linear(torch::nn::LinearOptions(P * d, options.pred_len())));
+  head = register_module("head", torch::nn::Linear(torch::nn::LinearOptions(P * d, options.pred_len())));
 }
 
 torch::Tensor TSM2Impl::forward(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 3 && x.size(1) == options.seq_len() && x.size(2) == options.n_vars(),
-              "TSM2: x must have shape (B, seq_len, n_vars) = (B, ", options.seq_len(), ", ",
-              options.n_vars(), "), got ", x.sizes());
+              "TSM2: x must have shape (B, seq_len, n_vars) = (B, ", options.seq_len(), ", ", options.n_vars(),
+              "), got ", x.sizes());
   const int64_t B = x.size(0), M = x.size(2), P = options.n_patches(), d = options.d_model();
   torch::Tensor h = x;
   nn::RevINStats stats;
@@ -65,8 +60,8 @@ torch::Tensor TSM2Impl::forward(const torch::Tensor& x) {
   auto patches = h.transpose(1, 2).unfold(2, options.patch_len(), options.stride());  // (B, M, P, patch_len)
   auto grid = patch_embed(patches);                                                   // (B, M, P, d)
   grid = norm(backbone(grid));
-  auto y = head(head_dropout(grid.reshape({B, M, P * d})));                           // (B, M, H)
-  y = y.transpose(1, 2);                                                              // (B, H, M)
+  auto y = head(head_dropout(grid.reshape({B, M, P * d})));  // (B, M, H)
+  y = y.transpose(1, 2);                                     // (B, H, M)
   if (options.revin()) y = revin->denormalize(y, stats);
   return y;
 }
@@ -138,12 +133,10 @@ int64_t tsm2_parameter_count(const TSM2Options& options) { return count_paramete
 
 std::string TSM2Impl::summary() const {
   std::ostringstream s;
-  s << "TSM2 seq_len=" << options.seq_len() << " pred_len=" << options.pred_len()
-    << " n_vars=" << options.n_vars() << " patch_len=" << options.patch_len()
-    << " stride=" << options.stride() << " n_patches=" << options.n_patches()
-    << " d_model=" << options.d_model() << " n_layers=" << options.n_layers()
-    << " d_state=" << options.d_state() << " d_conv=" << options.d_conv()
-    << " expand=" << options.expand()
+  s << "TSM2 seq_len=" << options.seq_len() << " pred_len=" << options.pred_len() << " n_vars=" << options.n_vars()
+    << " patch_len=" << options.patch_len() << " stride=" << options.stride() << " n_patches=" << options.n_patches()
+    << " d_model=" << options.d_model() << " n_layers=" << options.n_layers() << " d_state=" << options.d_state()
+    << " d_conv=" << options.d_conv() << " expand=" << options.expand()
     << " dt_rank=" << options.dt_rank().value_or(nn::auto_dt_rank(options.d_model()))
     << " channel_layout=" << nn::to_string(options.channel_layout())
     << " revin=" << (options.revin() ? (options.revin_affine() ? "affine" : "on") : "off")
@@ -161,11 +154,11 @@ std::string TSM2Impl::summary() const {
   size_t width = 5;
   for (const auto& r : rows) width = std::max(width, r.size());
   for (const auto& r : rows) {
-    s << "  " << std::left << std::setw(static_cast<int>(width)) << r << "  " << std::right
-      << std::setw(12) << nn::count_parameters(*this, r) << "\n";
+    s << "  " << std::left << std::setw(static_cast<int>(width)) << r << "  " << std::right << std::setw(12)
+      << nn::count_parameters(*this, r) << "\n";
   }
-  s << "  " << std::left << std::setw(static_cast<int>(width)) << "total" << "  " << std::right
-    << std::setw(12) << nn::count_parameters(*this) << "\n";
+  s << "  " << std::left << std::setw(static_cast<int>(width)) << "total"
+    << "  " << std::right << std::setw(12) << nn::count_parameters(*this) << "\n";
   return s.str();
 }
 

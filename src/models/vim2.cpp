@@ -30,37 +30,33 @@ int64_t ViM2Options::n_subblocks() const {
 
 void ViM2Options::validate() const {
   TORCH_CHECK(dims_.size() == kStages && depths_.size() == kStages && channel_d_inner_.size() == kStages,
-              "ViM2Options: dims, depths and channel_d_inner need 4 entries (one per stage), got ",
-              dims_.size(), ", ", depths_.size(), ", ", channel_d_inner_.size());
+              "ViM2Options: dims, depths and channel_d_inner need 4 entries (one per stage), got ", dims_.size(), ", ",
+              depths_.size(), ", ", channel_d_inner_.size());
   for (int s = 0; s < kStages; ++s) {
     TORCH_CHECK(dims_[s] >= 1 && depths_[s] >= 1 && channel_d_inner_[s] >= 1,
                 "ViM2Options: dims, depths and channel_d_inner must be >= 1 (stage ", s + 1, ")");
   }
   for (int s = 1; s < kStages; ++s) {
-    TORCH_CHECK(dims_[s] == 2 * dims_[s - 1], "ViM2Options: patch merging doubles the width, so dims[",
-                s, "] must be 2 * dims[", s - 1, "] = ", 2 * dims_[s - 1], ", got ", dims_[s]);
+    TORCH_CHECK(dims_[s] == 2 * dims_[s - 1], "ViM2Options: patch merging doubles the width, so dims[", s,
+                "] must be 2 * dims[", s - 1, "] = ", 2 * dims_[s - 1], ", got ", dims_[s]);
   }
   TORCH_CHECK(in_chans_ >= 1 && num_classes_ >= 1 && patch_size_ >= 1 && d_state_ >= 1 && expand_ >= 1,
               "ViM2Options: in_chans, num_classes, patch_size, d_state and expand must be >= 1");
-  TORCH_CHECK(image_size_ >= patch_size_ && image_size_ % patch_size_ == 0,
-              "ViM2Options: image_size (", image_size_, ") must be a multiple of patch_size (",
-              patch_size_, ")");
+  TORCH_CHECK(image_size_ >= patch_size_ && image_size_ % patch_size_ == 0, "ViM2Options: image_size (", image_size_,
+              ") must be a multiple of patch_size (", patch_size_, ")");
   TORCH_CHECK(channel_layout_ == "literal" || channel_layout_ == "token_wise",
-              "ViM2Options: channel_layout must be \"literal\" or \"token_wise\", got \"",
-              channel_layout_, "\"");
-  TORCH_CHECK(channel_branches_ == 2 || channel_branches_ == 4,
-              "ViM2Options: channel_branches must be 2 or 4, got ", channel_branches_);
+              "ViM2Options: channel_layout must be \"literal\" or \"token_wise\", got \"", channel_layout_, "\"");
+  TORCH_CHECK(channel_branches_ == 2 || channel_branches_ == 4, "ViM2Options: channel_branches must be 2 or 4, got ",
+              channel_branches_);
   TORCH_CHECK(block_order_ == "TTC" || block_order_ == "TCT",
               "ViM2Options: block_order must be \"TTC\" or \"TCT\", got \"", block_order_, "\"");
-  TORCH_CHECK(drop_path_rate_ >= 0.0 && drop_path_rate_ < 1.0,
-              "ViM2Options: drop_path_rate must be in [0, 1), got ", drop_path_rate_);
+  TORCH_CHECK(drop_path_rate_ >= 0.0 && drop_path_rate_ < 1.0, "ViM2Options: drop_path_rate must be in [0, 1), got ",
+              drop_path_rate_);
 }
 
 ViM2Options ViM2Options::tiny() { return ViM2Options(); }
 
-ViM2Options ViM2Options::small() {
-  return ViM2Options().depths({1, 1, 9, 1}).drop_path_rate(0.3);
-}
+ViM2Options ViM2Options::small() { return ViM2Options().depths({1, 1, 9, 1}).drop_path_rate(0.3); }
 
 ViM2Options ViM2Options::base() {
   return ViM2Options()
@@ -80,12 +76,12 @@ ViM2Options vim2_preset(const std::string& name) {
 ViM2Impl::ViM2Impl(const ViM2Options& options_) : options(options_) {
   options.validate();
   const auto& dims = options.dims();
-  stem = register_module("stem", torch::nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), dims[0],
-                                                                            options.patch_size())
-                                                       .stride(options.patch_size())
-                                                       .bias(true)));
-  stem_norm = register_module(
-      "stem_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dims[0]}).eps(options.norm_eps())));
+  stem = register_module("stem",
+                         torch::nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), dims[0], options.patch_size())
+                                               .stride(options.patch_size())
+                                               .bias(true)));
+  stem_norm = register_module("stem_norm",
+                              torch::nn::LayerNorm(torch::nn::LayerNormOptions({dims[0]}).eps(options.norm_eps())));
   // Stochastic depth increasing linearly over all sub-blocks (VMamba / Swin schedule).
   const int64_t total = options.n_subblocks();
   std::vector<double> dpr(total);
@@ -110,14 +106,12 @@ ViM2Impl::ViM2Impl(const ViM2Options& options_) : options(options_) {
                                         .channel_layout(options.channel_layout())
                                         .channel_branches(options.channel_branches())
                                         .weighted_average(options.weighted_average())
-                                        .drop_path(std::vector<double>(dpr.begin() + offset,
-                                                                       dpr.begin() + offset + n))
+                                        .drop_path(std::vector<double>(dpr.begin() + offset, dpr.begin() + offset + n))
                                         .norm_eps(options.norm_eps())
                                         .scan_recompute(options.scan_recompute())));
     offset += n;
   }
-  norm = register_module(
-      "norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dims[3]}).eps(options.norm_eps())));
+  norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dims[3]}).eps(options.norm_eps())));
   head = register_module("head", torch::nn::Linear(dims[3], options.num_classes()));
 }
 
@@ -125,10 +119,9 @@ std::vector<torch::Tensor> ViM2Impl::forward_features(const torch::Tensor& x) {
   const int64_t S = options.image_size();
   const bool literal = options.channel_layout() == "literal";
   const int64_t unit = options.patch_size() * 8;
-  TORCH_CHECK(x.dim() == 4 && x.size(1) == options.in_chans(),
-              "ViM2: input must have shape (B, ", options.in_chans(), ", H, W), got ", x.sizes());
-  TORCH_CHECK(literal ? (x.size(2) == S && x.size(3) == S)
-                      : (x.size(2) % unit == 0 && x.size(3) % unit == 0),
+  TORCH_CHECK(x.dim() == 4 && x.size(1) == options.in_chans(), "ViM2: input must have shape (B, ", options.in_chans(),
+              ", H, W), got ", x.sizes());
+  TORCH_CHECK(literal ? (x.size(2) == S && x.size(3) == S) : (x.size(2) % unit == 0 && x.size(3) % unit == 0),
               "ViM2: input must have shape ",
               literal ? "(B, " + std::to_string(options.in_chans()) + ", " + std::to_string(S) + ", " +
                             std::to_string(S) + ") (channel_layout literal is tied to image_size)"
@@ -170,8 +163,7 @@ int64_t vim2_flops(const ViM2Options& o) {
       channel = C * L * Ec * (K == 4 ? 3 : 2) + K * C * Ec * o.channel_d_conv() +
                 K * (C * Ec * (Rc + 2 * N) + C * Rc * Ec + scan(C, Ec)) + C * Ec * L;
     } else {
-      channel = L * C * 2 * Ec + 2 * L * (Ec * o.channel_d_conv() + Ec * (1 + 2 * N) + Ec + scan(Ec, 1)) +
-                L * Ec * C;
+      channel = L * C * 2 * Ec + 2 * L * (Ec * o.channel_d_conv() + Ec * (1 + 2 * N) + Ec + scan(Ec, 1)) + L * Ec * C;
     }
     flops += o.depths()[s] * (2 * token + channel);  // each unit: two token and one channel mixer
   }
@@ -266,11 +258,10 @@ std::string ViM2Impl::summary() const {
     return n;
   };
   os << "ViM2 image_size " << options.image_size() << ", patch " << options.patch_size() << ", dims ["
-     << options.dims()[0] << ", " << options.dims()[1] << ", " << options.dims()[2] << ", "
-     << options.dims()[3] << "], depths (T,T,C units) [" << options.depths()[0] << ", "
-     << options.depths()[1] << ", " << options.depths()[2] << ", " << options.depths()[3]
-     << "], channel_layout " << options.channel_layout() << " (K = " << options.channel_branches()
-     << "), classes " << options.num_classes() << "\n";
+     << options.dims()[0] << ", " << options.dims()[1] << ", " << options.dims()[2] << ", " << options.dims()[3]
+     << "], depths (T,T,C units) [" << options.depths()[0] << ", " << options.depths()[1] << ", " << options.depths()[2]
+     << ", " << options.depths()[3] << "], channel_layout " << options.channel_layout()
+     << " (K = " << options.channel_branches() << "), classes " << options.num_classes() << "\n";
   const auto row = [&](const std::string& name, int64_t n) {
     os << "  " << std::left << std::setw(22) << name << std::right << std::setw(12) << n << "\n";
   };
@@ -288,8 +279,7 @@ std::string ViM2Impl::summary() const {
   }
   row("norm + head", count(*norm) + count(*head));
   row("total", count(*this));
-  os << "  FLOPs per image: " << std::fixed << std::setprecision(2)
-     << static_cast<double>(vim2_flops(options)) / 1e9
+  os << "  FLOPs per image: " << std::fixed << std::setprecision(2) << static_cast<double>(vim2_flops(options)) / 1e9
      << " G (multiply-add = 1; scan 9*L*E*N + L*E per direction)\n";
   return os.str();
 }

@@ -11,8 +11,7 @@ namespace mmx::nn {
 // DropPath
 
 DropPathImpl::DropPathImpl(const DropPathOptions& options_) : options(options_) {
-  TORCH_CHECK(options.p() >= 0.0 && options.p() < 1.0, "DropPath: p must be in [0, 1), got ",
-              options.p());
+  TORCH_CHECK(options.p() >= 0.0 && options.p() < 1.0, "DropPath: p must be in [0, 1), got ", options.p());
 }
 
 torch::Tensor DropPathImpl::forward(const torch::Tensor& x) {
@@ -30,8 +29,7 @@ torch::Tensor DropPathImpl::forward(const torch::Tensor& x) {
 PreNormResidualImpl::PreNormResidualImpl(torch::nn::AnyModule norm_, torch::nn::AnyModule mixer_,
                                          const PreNormResidualOptions& options_)
     : options(options_), norm(std::move(norm_)), mixer(std::move(mixer_)) {
-  TORCH_CHECK(!norm.is_empty() && !mixer.is_empty(),
-              "PreNormResidual: norm and mixer are required");
+  TORCH_CHECK(!norm.is_empty() && !mixer.is_empty(), "PreNormResidual: norm and mixer are required");
   register_module("norm", norm.ptr());
   register_module("mixer", mixer.ptr());
   drop_path = register_module("drop_path", DropPath(DropPathOptions(options.drop_path())));
@@ -58,10 +56,7 @@ torch::Tensor weighted_sum(const torch::Tensor& w, const std::vector<torch::Tens
 
 }  // namespace
 
-WeightedAverageImpl::WeightedAverageImpl(const WeightedAverageOptions& options_)
-    : options(options_) {
-  reset();
-}
+WeightedAverageImpl::WeightedAverageImpl(const WeightedAverageOptions& options_) : options(options_) { reset(); }
 
 void WeightedAverageImpl::reset() {
   const int64_t n = options.n_layers();
@@ -71,7 +66,7 @@ void WeightedAverageImpl::reset() {
     auto b = torch::zeros({l});
     b[l - 1] = 1.0;  // beta_{l,l-1}: token mixer l reads channel mixer l-1 (x for l = 1)
     auto t = torch::zeros({l + 1});
-    t[l] = 1.0;      // theta_{l,l}: channel mixer l reads token mixer l
+    t[l] = 1.0;  // theta_{l,l}: channel mixer l reads token mixer l
     alpha.push_back(register_parameter(name("alpha"), torch::zeros({l})));
     beta.push_back(register_parameter(name("beta"), b));
     theta.push_back(register_parameter(name("theta"), t));
@@ -79,27 +74,23 @@ void WeightedAverageImpl::reset() {
   }
 }
 
-torch::Tensor WeightedAverageImpl::token_input(int64_t layer,
-                                               const std::vector<torch::Tensor>& y_token,
+torch::Tensor WeightedAverageImpl::token_input(int64_t layer, const std::vector<torch::Tensor>& y_token,
                                                const std::vector<torch::Tensor>& y_channel) const {
-  TORCH_CHECK(layer >= 1 && layer <= options.n_layers(), "WeightedAverage: layer must be in [1, ",
-              options.n_layers(), "], got ", layer);
-  TORCH_CHECK(static_cast<int64_t>(y_token.size()) >= layer &&
-                  static_cast<int64_t>(y_channel.size()) >= layer,
-              "WeightedAverage: token input ", layer, " needs y_T^(0..", layer - 1, ") and y_C^(0..",
-              layer - 1, "), got ", y_token.size(), " and ", y_channel.size(), " tensors");
+  TORCH_CHECK(layer >= 1 && layer <= options.n_layers(), "WeightedAverage: layer must be in [1, ", options.n_layers(),
+              "], got ", layer);
+  TORCH_CHECK(static_cast<int64_t>(y_token.size()) >= layer && static_cast<int64_t>(y_channel.size()) >= layer,
+              "WeightedAverage: token input ", layer, " needs y_T^(0..", layer - 1, ") and y_C^(0..", layer - 1,
+              "), got ", y_token.size(), " and ", y_channel.size(), " tensors");
   return weighted_sum(alpha[layer - 1], y_token) + weighted_sum(beta[layer - 1], y_channel);
 }
 
-torch::Tensor WeightedAverageImpl::channel_input(int64_t layer,
-                                                 const std::vector<torch::Tensor>& y_token,
+torch::Tensor WeightedAverageImpl::channel_input(int64_t layer, const std::vector<torch::Tensor>& y_token,
                                                  const std::vector<torch::Tensor>& y_channel) const {
-  TORCH_CHECK(layer >= 1 && layer <= options.n_layers(), "WeightedAverage: layer must be in [1, ",
-              options.n_layers(), "], got ", layer);
-  TORCH_CHECK(static_cast<int64_t>(y_token.size()) >= layer + 1 &&
-                  static_cast<int64_t>(y_channel.size()) >= layer,
-              "WeightedAverage: channel input ", layer, " needs y_T^(0..", layer, ") and y_C^(0..",
-              layer - 1, "), got ", y_token.size(), " and ", y_channel.size(), " tensors");
+  TORCH_CHECK(layer >= 1 && layer <= options.n_layers(), "WeightedAverage: layer must be in [1, ", options.n_layers(),
+              "], got ", layer);
+  TORCH_CHECK(static_cast<int64_t>(y_token.size()) >= layer + 1 && static_cast<int64_t>(y_channel.size()) >= layer,
+              "WeightedAverage: channel input ", layer, " needs y_T^(0..", layer, ") and y_C^(0..", layer - 1,
+              "), got ", y_token.size(), " and ", y_channel.size(), " tensors");
   return weighted_sum(theta[layer - 1], y_token) + weighted_sum(gamma[layer - 1], y_channel);
 }
 
@@ -115,8 +106,7 @@ namespace {
 
 torch::nn::AnyModule make_norm(const MambaMixerOptions& o) {
   if (o.norm() == MixerNorm::kLayerNorm) {
-    return torch::nn::AnyModule(
-        torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.d_model()}).eps(o.norm_eps())));
+    return torch::nn::AnyModule(torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.d_model()}).eps(o.norm_eps())));
   }
   return torch::nn::AnyModule(Norm2D(Norm2DOptions(o.d_model()).eps(o.norm_eps())));
 }
@@ -141,31 +131,24 @@ MambaMixerBlockImpl::MambaMixerBlockImpl(const MambaMixerOptions& o) {
                                            .bidirectional(o.channel_bidirectional())
                                            .s6_init(o.s6_init()));
   token_mixer = register_module(
-      "token_mixer", PreNormResidual(make_norm(o), torch::nn::AnyModule(token),
-                                     PreNormResidualOptions(o.drop_path())));
-  channel_mixer = register_module(
-      "channel_mixer", PreNormResidual(make_norm(o), torch::nn::AnyModule(channel),
-                                       PreNormResidualOptions(o.drop_path())));
+      "token_mixer", PreNormResidual(make_norm(o), torch::nn::AnyModule(token), PreNormResidualOptions(o.drop_path())));
+  channel_mixer = register_module("channel_mixer", PreNormResidual(make_norm(o), torch::nn::AnyModule(channel),
+                                                                   PreNormResidualOptions(o.drop_path())));
 }
 
-torch::Tensor MambaMixerBlockImpl::forward(const torch::Tensor& x) {
-  return channel_mixer(token_mixer(x));
-}
+torch::Tensor MambaMixerBlockImpl::forward(const torch::Tensor& x) { return channel_mixer(token_mixer(x)); }
 
 MambaMixerImpl::MambaMixerImpl(const MambaMixerOptions& options_) : options(options_) {
-  TORCH_CHECK(options.n_layers() >= 1, "MambaMixer: n_layers must be >= 1, got ",
-              options.n_layers());
+  TORCH_CHECK(options.n_layers() >= 1, "MambaMixer: n_layers must be >= 1, got ", options.n_layers());
   TORCH_CHECK(options.d_model() >= 1, "MambaMixer: d_model must be >= 1, got ", options.d_model());
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (int64_t l = 0; l < options.n_layers(); ++l) blocks->push_back(MambaMixerBlock(options));
-  averaging = register_module("averaging",
-                              WeightedAverage(WeightedAverageOptions(options.n_layers())));
+  averaging = register_module("averaging", WeightedAverage(WeightedAverageOptions(options.n_layers())));
 }
 
 torch::Tensor MambaMixerImpl::forward(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 4 && x.size(3) == options.d_model(),
-              "MambaMixer: x must have shape (B, M, P, d) with d = ", options.d_model(), ", got ",
-              x.sizes());
+              "MambaMixer: x must have shape (B, M, P, d) with d = ", options.d_model(), ", got ", x.sizes());
   std::vector<torch::Tensor> y_token{x}, y_channel{x};  // y_T^(0) = y_C^(0) = x
   for (int64_t l = 1; l <= options.n_layers(); ++l) {
     auto* block = blocks[l - 1]->as<MambaMixerBlock>();

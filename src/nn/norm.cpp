@@ -17,8 +17,7 @@ void Norm2DImpl::reset() {
 
 torch::Tensor Norm2DImpl::forward(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() >= 2 && x.size(-1) == options.d_model(),
-              "Norm2D: x must have shape (B, ..., d) with d = ", options.d_model(), ", got ",
-              x.sizes());
+              "Norm2D: x must have shape (B, ..., d) with d = ", options.d_model(), ", got ", x.sizes());
   std::vector<int64_t> dims(x.dim() - 1);
   std::iota(dims.begin(), dims.end(), 1);
   auto [var, mean] = torch::var_mean(x, dims, /*correction=*/0, /*keepdim=*/true);
@@ -38,8 +37,7 @@ void RevINImpl::reset() {
 
 std::pair<torch::Tensor, RevINStats> RevINImpl::normalize(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 3 && x.size(2) == options.n_vars(),
-              "RevIN: x must have shape (B, L, M) with M = ", options.n_vars(), ", got ",
-              x.sizes());
+              "RevIN: x must have shape (B, L, M) with M = ", options.n_vars(), ", got ", x.sizes());
   RevINStats stats;
   {
     torch::NoGradGuard no_grad;
@@ -53,10 +51,10 @@ std::pair<torch::Tensor, RevINStats> RevINImpl::normalize(const torch::Tensor& x
 }
 
 torch::Tensor RevINImpl::denormalize(const torch::Tensor& y, const RevINStats& stats) {
-  TORCH_CHECK(y.dim() == 3 && stats.mean.defined() && y.size(0) == stats.mean.size(0) &&
-                  y.size(2) == stats.mean.size(2),
-              "RevIN: y must have shape (B, H, M) matching the statistics ",
-              stats.mean.defined() ? stats.mean.sizes() : at::IntArrayRef{}, ", got ", y.sizes());
+  TORCH_CHECK(
+      y.dim() == 3 && stats.mean.defined() && y.size(0) == stats.mean.size(0) && y.size(2) == stats.mean.size(2),
+      "RevIN: y must have shape (B, H, M) matching the statistics ",
+      stats.mean.defined() ? stats.mean.sizes() : at::IntArrayRef{}, ", got ", y.sizes());
   auto x = y;
   if (options.affine()) x = (x - bias) / weight;
   return x * stats.stdev + stats.mean;

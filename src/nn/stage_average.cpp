@@ -8,8 +8,7 @@
 namespace mmx::nn {
 
 StageAverageImpl::StageAverageImpl(const StageAverageOptions& options_) : options(options_) {
-  TORCH_CHECK(options.n_subblocks() >= 1, "StageAverage: n_subblocks must be >= 1, got ",
-              options.n_subblocks());
+  TORCH_CHECK(options.n_subblocks() >= 1, "StageAverage: n_subblocks must be >= 1, got ", options.n_subblocks());
   reset();
 }
 
@@ -23,10 +22,10 @@ void StageAverageImpl::reset() {
 }
 
 torch::Tensor StageAverageImpl::input(int64_t k, const std::vector<torch::Tensor>& outputs) const {
-  TORCH_CHECK(k >= 1 && k <= options.n_subblocks(), "StageAverage: sub-block ", k,
-              " outside [1, ", options.n_subblocks(), "]");
-  TORCH_CHECK(static_cast<int64_t>(outputs.size()) >= k, "StageAverage: sub-block ", k,
-              " needs outputs o_0..o_", k - 1, ", got ", outputs.size());
+  TORCH_CHECK(k >= 1 && k <= options.n_subblocks(), "StageAverage: sub-block ", k, " outside [1, ",
+              options.n_subblocks(), "]");
+  TORCH_CHECK(static_cast<int64_t>(outputs.size()) >= k, "StageAverage: sub-block ", k, " needs outputs o_0..o_", k - 1,
+              ", got ", outputs.size());
   const auto& w = weights[k - 1];
   // Coefficients of o_0..o_{k-1}: the two weights on the stage input are summed.
   auto coeff = torch::cat({(w[0] + w[1]).unsqueeze(0), w.narrow(0, 2, k - 1)});

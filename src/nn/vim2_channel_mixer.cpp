@@ -34,8 +34,7 @@ torch::Tensor ChannelMixer2DImpl::forward(const torch::Tensor& x) {
   const int64_t C = options.d_model();
   const int64_t S = options.side();
   TORCH_CHECK(x.dim() == 4 && x.size(1) == S && x.size(2) == S && x.size(3) == C,
-              "ChannelMixer2D (CM-literal): x must have shape (B, ", S, ", ", S, ", ", C,
-              "), got ", x.sizes(),
+              "ChannelMixer2D (CM-literal): x must have shape (B, ", S, ", ", S, ", ", C, "), got ", x.sizes(),
               "; the literal layout is tied to its token grid (use channel_layout token_wise for "
               "other input sizes)");
   const int64_t B = x.size(0), L = S * S, Ec = options.d_inner();
@@ -50,8 +49,8 @@ torch::Tensor ChannelMixer2DImpl::forward(const torch::Tensor& x) {
   if (half == 2) ws.push_back(w_in.view({Ec, S, S}).transpose(1, 2).reshape({Ec, L}));
   ws.push_back(w_z);
   const auto v_row = x.permute({0, 3, 1, 2}).reshape({B, C, L});
-  const auto proj = F::linear(v_row, torch::cat(ws, 0));                        // (B, C, (half+1) E_c)
-  const auto z = proj.narrow(2, half * Ec, Ec);                                  // (B, C, E_c)
+  const auto proj = F::linear(v_row, torch::cat(ws, 0));  // (B, C, (half+1) E_c)
+  const auto z = proj.narrow(2, half * Ec, Ec);           // (B, C, E_c)
   // Scan layout (B, half * E_c, C): the channel axis is the sequence axis.
   const auto xs = proj.narrow(2, 0, half * Ec).transpose(1, 2);
   const auto w = conv_weight.view({2, half * Ec, 1, -1});
@@ -59,16 +58,15 @@ torch::Tensor ChannelMixer2DImpl::forward(const torch::Tensor& x) {
   const auto fwd = F::silu(causal_depthwise_conv1d(xs, w[0], b[0], /*reverse=*/false));
   const auto rev = F::silu(causal_depthwise_conv1d(xs, w[1], b[1], /*reverse=*/true));
   auto a = s6(fwd.contiguous(), 0, half, false) + s6(rev.contiguous(), half, half, true);
-  auto a_sum = a.view({B, half, Ec, C}).sum(1).transpose(1, 2);                // (B, C, E_c)
-  auto out = out_proj(a_sum * F::silu(z));                                       // (B, C, L)
+  auto a_sum = a.view({B, half, Ec, C}).sum(1).transpose(1, 2);  // (B, C, E_c)
+  auto out = out_proj(a_sum * F::silu(z));                       // (B, C, L)
   return out.view({B, C, S, S}).permute({0, 2, 3, 1});
 }
 
 // ---------------------------------------------------------------------------------------------
 // CM-token-wise
 
-TokenWiseChannelMixerImpl::TokenWiseChannelMixerImpl(const ChannelMixer2DOptions& options_)
-    : options(options_) {
+TokenWiseChannelMixerImpl::TokenWiseChannelMixerImpl(const ChannelMixer2DOptions& options_) : options(options_) {
   const int64_t C = options.d_model();
   const int64_t Ec = options.d_inner();
   TORCH_CHECK(C >= 1 && Ec >= 1 && options.d_conv() >= 1,
@@ -87,12 +85,12 @@ TokenWiseChannelMixerImpl::TokenWiseChannelMixerImpl(const ChannelMixer2DOptions
 
 torch::Tensor TokenWiseChannelMixerImpl::forward(const torch::Tensor& x) {
   const int64_t C = options.d_model();
-  TORCH_CHECK(x.dim() == 4 && x.size(3) == C, "TokenWiseChannelMixer: x must have shape (B, H, W, ",
-              C, "), got ", x.sizes());
+  TORCH_CHECK(x.dim() == 4 && x.size(3) == C, "TokenWiseChannelMixer: x must have shape (B, H, W, ", C, "), got ",
+              x.sizes());
   const int64_t Ec = options.d_inner();
-  const auto tokens = x.reshape({-1, C});                                        // (B H W, C)
+  const auto tokens = x.reshape({-1, C});  // (B H W, C)
   const int64_t P = tokens.size(0);
-  auto uz = in_proj(tokens).chunk(2, -1);                                        // (P, E_c) each
+  auto uz = in_proj(tokens).chunk(2, -1);  // (P, E_c) each
   // Each token's E_c entries form a scalar sequence: scan layout (P, E = 1, E_c).
   const auto seq = uz[0].unsqueeze(1);
   const auto w = conv_weight.view({2, 1, 1, -1});

@@ -11,16 +11,16 @@ namespace mmx::nn {
 
 ViM2StageImpl::ViM2StageImpl(const ViM2StageOptions& options_) : options(options_) {
   const auto& order = options.block_order();
-  TORCH_CHECK(order == "TTC" || order == "TCT", "ViM2Stage: block_order must be \"TTC\" or \"TCT\", got \"",
-              order, "\"");
+  TORCH_CHECK(order == "TTC" || order == "TCT", "ViM2Stage: block_order must be \"TTC\" or \"TCT\", got \"", order,
+              "\"");
   const auto& layout = options.channel_layout();
   TORCH_CHECK(layout == "literal" || layout == "token_wise",
               "ViM2Stage: channel_layout must be \"literal\" or \"token_wise\", got \"", layout, "\"");
   TORCH_CHECK(options.depth() >= 1, "ViM2Stage: depth must be >= 1, got ", options.depth());
   const int64_t n = 3 * options.depth();
   const auto& dpr = options.drop_path();
-  TORCH_CHECK(dpr.empty() || static_cast<int64_t>(dpr.size()) == n, "ViM2Stage: drop_path needs ",
-              n, " rates (one per sub-block), got ", dpr.size());
+  TORCH_CHECK(dpr.empty() || static_cast<int64_t>(dpr.size()) == n, "ViM2Stage: drop_path needs ", n,
+              " rates (one per sub-block), got ", dpr.size());
   const int64_t C = options.dim();
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < n; ++i) {
@@ -46,8 +46,8 @@ ViM2StageImpl::ViM2StageImpl(const ViM2StageOptions& options_) : options(options
                                   : torch::nn::AnyModule(TokenWiseChannelMixer(cm));
     }
     torch::nn::AnyModule norm(torch::nn::LayerNorm(torch::nn::LayerNormOptions({C}).eps(options.norm_eps())));
-    blocks->push_back(PreNormResidual(std::move(norm), std::move(mixer),
-                                      PreNormResidualOptions(dpr.empty() ? 0.0 : dpr[i])));
+    blocks->push_back(
+        PreNormResidual(std::move(norm), std::move(mixer), PreNormResidualOptions(dpr.empty() ? 0.0 : dpr[i])));
   }
   if (options.weighted_average()) {
     averaging = register_module("averaging", StageAverage(StageAverageOptions(n)));
@@ -55,8 +55,8 @@ ViM2StageImpl::ViM2StageImpl(const ViM2StageOptions& options_) : options(options
 }
 
 torch::Tensor ViM2StageImpl::forward(const torch::Tensor& x) {
-  TORCH_CHECK(x.dim() == 4 && x.size(3) == options.dim(), "ViM2Stage: x must have shape (B, H, W, ",
-              options.dim(), "), got ", x.sizes());
+  TORCH_CHECK(x.dim() == 4 && x.size(3) == options.dim(), "ViM2Stage: x must have shape (B, H, W, ", options.dim(),
+              "), got ", x.sizes());
   if (!options.weighted_average()) {
     auto h = x;
     for (const auto& block : *blocks) h = block->as<PreNormResidualImpl>()->forward(h);

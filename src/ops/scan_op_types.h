@@ -20,18 +20,15 @@ using OptTensor = std::optional<torch::Tensor>;
 /// states, fp32; empty when not saved).
 using ScanFwdOut = std::tuple<torch::Tensor, torch::Tensor, torch::Tensor>;
 /// du, ddelta, dA, dB, dC, dD, dz, ddelta_bias, dh0 (undefined for absent optional inputs).
-using ScanBwdOut = std::tuple<torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor,
-                              torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor,
-                              torch::Tensor>;
+using ScanBwdOut = std::tuple<torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor,
+                              torch::Tensor, torch::Tensor, torch::Tensor>;
 
-using ScanFwdFn = ScanFwdOut(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
-                             const torch::Tensor&, const torch::Tensor&, const OptTensor&,
-                             const OptTensor&, const OptTensor&, const OptTensor&, bool, bool,
-                             bool);
-using ScanBwdFn = ScanBwdOut(const torch::Tensor&, const OptTensor&, const torch::Tensor&,
-                             const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
-                             const torch::Tensor&, const OptTensor&, const OptTensor&,
-                             const OptTensor&, const OptTensor&, const torch::Tensor&, bool, bool);
+using ScanFwdFn = ScanFwdOut(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
+                             const torch::Tensor&, const OptTensor&, const OptTensor&, const OptTensor&,
+                             const OptTensor&, bool, bool, bool);
+using ScanBwdFn = ScanBwdOut(const torch::Tensor&, const OptTensor&, const torch::Tensor&, const torch::Tensor&,
+                             const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const OptTensor&,
+                             const OptTensor&, const OptTensor&, const OptTensor&, const torch::Tensor&, bool, bool);
 
 /// The inputs and flags of one call as the dispatcher ops receive them. Shapes and dtypes as in
 /// mmx::selective_scan (include/mmx/ops/selective_scan.h); an undefined optional tensor is
@@ -55,27 +52,22 @@ ScanParams make_scan_params(const ScanTensors& t);
 
 /// Adapts a backend forward `Fwd(tensors, save_ckpt)` to the schema of mmx::selective_scan_fwd.
 template <ScanFwdOut (*Fwd)(const ScanTensors&, bool)>
-ScanFwdOut fwd_op(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
-                  const torch::Tensor& B, const torch::Tensor& C, const OptTensor& D,
-                  const OptTensor& z, const OptTensor& delta_bias, const OptTensor& h0,
-                  bool delta_softplus, bool reverse, bool save_ckpt) {
+ScanFwdOut fwd_op(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A, const torch::Tensor& B,
+                  const torch::Tensor& C, const OptTensor& D, const OptTensor& z, const OptTensor& delta_bias,
+                  const OptTensor& h0, bool delta_softplus, bool reverse, bool save_ckpt) {
   auto val = [](const OptTensor& t) { return t ? *t : torch::Tensor(); };
-  return Fwd({u, delta, A, B, C, val(D), val(z), val(delta_bias), val(h0), delta_softplus, reverse},
-             save_ckpt);
+  return Fwd({u, delta, A, B, C, val(D), val(z), val(delta_bias), val(h0), delta_softplus, reverse}, save_ckpt);
 }
 
 /// Adapts a backend backward `Bwd(dout, dlast, tensors, ckpt)` (dlast undefined when absent) to
 /// the schema of mmx::selective_scan_bwd.
-template <ScanBwdOut (*Bwd)(const torch::Tensor&, const torch::Tensor&, const ScanTensors&,
-                            const torch::Tensor&)>
-ScanBwdOut bwd_op(const torch::Tensor& dout, const OptTensor& dlast, const torch::Tensor& u,
-                  const torch::Tensor& delta, const torch::Tensor& A, const torch::Tensor& B,
-                  const torch::Tensor& C, const OptTensor& D, const OptTensor& z,
-                  const OptTensor& delta_bias, const OptTensor& h0, const torch::Tensor& ckpt,
+template <ScanBwdOut (*Bwd)(const torch::Tensor&, const torch::Tensor&, const ScanTensors&, const torch::Tensor&)>
+ScanBwdOut bwd_op(const torch::Tensor& dout, const OptTensor& dlast, const torch::Tensor& u, const torch::Tensor& delta,
+                  const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C, const OptTensor& D,
+                  const OptTensor& z, const OptTensor& delta_bias, const OptTensor& h0, const torch::Tensor& ckpt,
                   bool delta_softplus, bool reverse) {
   auto val = [](const OptTensor& t) { return t ? *t : torch::Tensor(); };
-  return Bwd(dout, val(dlast),
-             {u, delta, A, B, C, val(D), val(z), val(delta_bias), val(h0), delta_softplus, reverse},
+  return Bwd(dout, val(dlast), {u, delta, A, B, C, val(D), val(z), val(delta_bias), val(h0), delta_softplus, reverse},
              ckpt);
 }
 

@@ -22,8 +22,7 @@ const char* cpu_unsupported(const ScanParams& p) {
 
 const char* cuda_unsupported(const ScanParams& p) {
 #ifdef MMX_WITH_CUDA
-  if (p.dtype == ScanDType::kFloat64)
-    return "the CUDA kernel takes float32, bfloat16 or float16 inputs";
+  if (p.dtype == ScanDType::kFloat64) return "the CUDA kernel takes float32, bfloat16 or float16 inputs";
   if (p.N > kCudaMaxDState) return "the CUDA kernel takes state sizes N <= 256";
   if (p.batch * p.E * p.L >= kCudaMaxNumel || p.batch * p.G * p.N * p.L >= kCudaMaxNumel)
     return "the CUDA kernel takes fewer than 2^31 elements per tensor";
@@ -38,9 +37,12 @@ const char* cuda_unsupported(const ScanParams& p) {
 
 const char* scan_kernel_unsupported(const ScanParams& p) {
   switch (p.device) {
-    case ScanDevice::kCpu: return cpu_unsupported(p);
-    case ScanDevice::kCuda: return cuda_unsupported(p);
-    default: return "no fused kernel for this device";
+    case ScanDevice::kCpu:
+      return cpu_unsupported(p);
+    case ScanDevice::kCuda:
+      return cuda_unsupported(p);
+    default:
+      return "no fused kernel for this device";
   }
 }
 

@@ -45,7 +45,7 @@ struct Strides4 {
 struct ScanParams {
   // ---- Problem (make_scan_params) ----
   int64_t batch = 0, E = 0, L = 0, N = 0, G = 1;  ///< G groups share B, C; G divides E
-  ScanDType dtype = ScanDType::kFloat32;           ///< of u, delta, z, B, C
+  ScanDType dtype = ScanDType::kFloat32;          ///< of u, delta, z, B, C
   ScanDevice device = ScanDevice::kCpu;
   bool delta_softplus = false;  ///< Delta = softplus(delta + delta_bias), threshold 20
   bool reverse = false;         ///< scan from step L-1 down to 0

@@ -25,73 +25,63 @@ std::string shape_str(const torch::Tensor& t) {
 }
 
 bool is_io_dtype(torch::ScalarType t) {
-  return t == torch::kFloat32 || t == torch::kBFloat16 || t == torch::kFloat16 ||
-         t == torch::kFloat64;
+  return t == torch::kFloat32 || t == torch::kBFloat16 || t == torch::kFloat16 || t == torch::kFloat64;
 }
 
-void check_optional(const torch::Tensor& t, const char* name, at::IntArrayRef shape,
-                    const char* shape_desc, torch::ScalarType dtype, const torch::Tensor& u) {
+void check_optional(const torch::Tensor& t, const char* name, at::IntArrayRef shape, const char* shape_desc,
+                    torch::ScalarType dtype, const torch::Tensor& u) {
   if (!t.defined()) return;
-  TORCH_CHECK(t.sizes() == shape, "selective_scan: ", name, " must have shape ", shape_desc, " = ",
-              shape, ", got ", shape_str(t));
-  TORCH_CHECK(t.scalar_type() == dtype, "selective_scan: ", name, " must have dtype ", dtype,
-              ", got ", t.scalar_type());
-  TORCH_CHECK(t.device() == u.device(), "selective_scan: ", name, " is on ", t.device(),
-              " but u is on ", u.device());
+  TORCH_CHECK(t.sizes() == shape, "selective_scan: ", name, " must have shape ", shape_desc, " = ", shape, ", got ",
+              shape_str(t));
+  TORCH_CHECK(t.scalar_type() == dtype, "selective_scan: ", name, " must have dtype ", dtype, ", got ",
+              t.scalar_type());
+  TORCH_CHECK(t.device() == u.device(), "selective_scan: ", name, " is on ", t.device(), " but u is on ", u.device());
 }
 
 }  // namespace
 
-void check_selective_scan_args(const torch::Tensor& u, const torch::Tensor& delta,
-                               const torch::Tensor& A, const torch::Tensor& B,
-                               const torch::Tensor& C, const SelectiveScanExtras& ex) {
+void check_selective_scan_args(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
+                               const torch::Tensor& B, const torch::Tensor& C, const SelectiveScanExtras& ex) {
   TORCH_CHECK(u.defined() && delta.defined() && A.defined() && B.defined() && C.defined(),
               "selective_scan: u, delta, A, B and C are required");
   TORCH_CHECK(u.dim() == 3, "selective_scan: u must have shape (batch, E, L), got ", shape_str(u));
   const int64_t batch = u.size(0), E = u.size(1), L = u.size(2);
-  TORCH_CHECK(batch > 0 && E > 0 && L > 0, "selective_scan: u must not be empty, got shape ",
-              shape_str(u));
-  TORCH_CHECK(is_io_dtype(u.scalar_type()),
-              "selective_scan: u must be float32, bfloat16, float16 or float64, got ",
+  TORCH_CHECK(batch > 0 && E > 0 && L > 0, "selective_scan: u must not be empty, got shape ", shape_str(u));
+  TORCH_CHECK(is_io_dtype(u.scalar_type()), "selective_scan: u must be float32, bfloat16, float16 or float64, got ",
               u.scalar_type());
-  TORCH_CHECK(delta.sizes() == u.sizes(), "selective_scan: delta must have the shape of u ",
-              u.sizes(), ", got ", shape_str(delta));
-  TORCH_CHECK(A.dim() == 2 && A.size(0) == E,
-              "selective_scan: A must have shape (E, N) with E = ", E, ", got ", shape_str(A));
+  TORCH_CHECK(delta.sizes() == u.sizes(), "selective_scan: delta must have the shape of u ", u.sizes(), ", got ",
+              shape_str(delta));
+  TORCH_CHECK(A.dim() == 2 && A.size(0) == E, "selective_scan: A must have shape (E, N) with E = ", E, ", got ",
+              shape_str(A));
   const int64_t N = A.size(1);
-  TORCH_CHECK(N >= 1 && N <= kMaxDState, "selective_scan: A's state size N must be in [1, ",
-              kMaxDState, "], got N = ", N);
+  TORCH_CHECK(N >= 1 && N <= kMaxDState, "selective_scan: A's state size N must be in [1, ", kMaxDState,
+              "], got N = ", N);
   TORCH_CHECK(B.dim() == 4 && B.size(0) == batch && B.size(2) == N && B.size(3) == L,
-              "selective_scan: B must have shape (batch, G, N, L) = (", batch, ", G, ", N, ", ", L,
-              "), got ", shape_str(B));
+              "selective_scan: B must have shape (batch, G, N, L) = (", batch, ", G, ", N, ", ", L, "), got ",
+              shape_str(B));
   const int64_t G = B.size(1);
-  TORCH_CHECK(G >= 1 && E % G == 0, "selective_scan: the group count G = B.size(1) = ", G,
-              " must divide E = ", E);
-  TORCH_CHECK(C.sizes() == B.sizes(), "selective_scan: C must have the shape of B ", B.sizes(),
-              ", got ", shape_str(C));
+  TORCH_CHECK(G >= 1 && E % G == 0, "selective_scan: the group count G = B.size(1) = ", G, " must divide E = ", E);
+  TORCH_CHECK(C.sizes() == B.sizes(), "selective_scan: C must have the shape of B ", B.sizes(), ", got ", shape_str(C));
   const auto io = u.scalar_type();
   const auto wt = io == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
   for (const auto& [t, name] : {std::pair{&delta, "delta"}, std::pair{&B, "B"}, std::pair{&C, "C"}}) {
-    TORCH_CHECK(t->scalar_type() == io, "selective_scan: ", name, " must have u's dtype ", io,
-                ", got ", t->scalar_type());
-    TORCH_CHECK(t->device() == u.device(), "selective_scan: ", name, " is on ", t->device(),
-                " but u is on ", u.device());
+    TORCH_CHECK(t->scalar_type() == io, "selective_scan: ", name, " must have u's dtype ", io, ", got ",
+                t->scalar_type());
+    TORCH_CHECK(t->device() == u.device(), "selective_scan: ", name, " is on ", t->device(), " but u is on ",
+                u.device());
   }
-  TORCH_CHECK(A.scalar_type() == wt, "selective_scan: A must have dtype ", wt, ", got ",
-              A.scalar_type());
-  TORCH_CHECK(A.device() == u.device(), "selective_scan: A is on ", A.device(), " but u is on ",
-              u.device());
+  TORCH_CHECK(A.scalar_type() == wt, "selective_scan: A must have dtype ", wt, ", got ", A.scalar_type());
+  TORCH_CHECK(A.device() == u.device(), "selective_scan: A is on ", A.device(), " but u is on ", u.device());
   check_optional(ex.D, "D", {E}, "(E)", wt, u);
   check_optional(ex.delta_bias, "delta_bias", {E}, "(E)", wt, u);
   check_optional(ex.z, "z", u.sizes(), "(batch, E, L)", io, u);
   check_optional(ex.h0, "h0", {batch, E, N}, "(batch, E, N)", wt, u);
 }
 
-bool scan_kernel_supports(const torch::Tensor& u, const torch::Tensor& delta,
-                          const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C,
-                          const SelectiveScanExtras& ex, std::string* why) {
-  const detail::ScanParams p =
-      detail::describe_scan({u, delta, A, B, C, ex.D, ex.z, ex.delta_bias, ex.h0});
+bool scan_kernel_supports(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
+                          const torch::Tensor& B, const torch::Tensor& C, const SelectiveScanExtras& ex,
+                          std::string* why) {
+  const detail::ScanParams p = detail::describe_scan({u, delta, A, B, C, ex.D, ex.z, ex.delta_bias, ex.h0});
   const char* no = detail::scan_kernel_unsupported(p);
   if (no && why) {
     *why = no;
@@ -105,11 +95,16 @@ namespace {
 
 ScanDType scan_dtype(torch::ScalarType t) {
   switch (t) {
-    case torch::kFloat32: return ScanDType::kFloat32;
-    case torch::kBFloat16: return ScanDType::kBFloat16;
-    case torch::kFloat16: return ScanDType::kFloat16;
-    case torch::kFloat64: return ScanDType::kFloat64;
-    default: break;
+    case torch::kFloat32:
+      return ScanDType::kFloat32;
+    case torch::kBFloat16:
+      return ScanDType::kBFloat16;
+    case torch::kFloat16:
+      return ScanDType::kFloat16;
+    case torch::kFloat64:
+      return ScanDType::kFloat64;
+    default:
+      break;
   }
   TORCH_CHECK(false, "selective_scan: u must be float32, bfloat16, float16 or float64, got ", t);
 }
@@ -119,9 +114,7 @@ ScanDevice scan_device(const torch::Device& d) {
 }
 
 Strides3 strides3(const torch::Tensor& t) { return {t.stride(0), t.stride(1), t.stride(2)}; }
-Strides4 strides4(const torch::Tensor& t) {
-  return {t.stride(0), t.stride(1), t.stride(2), t.stride(3)};
-}
+Strides4 strides4(const torch::Tensor& t) { return {t.stride(0), t.stride(1), t.stride(2), t.stride(3)}; }
 const float* fptr(const torch::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
 
 }  // namespace
@@ -148,8 +141,7 @@ ScanParams describe_scan(const ScanTensors& t) {
 ScanParams make_scan_params(const ScanTensors& t) {
   ScanParams p = describe_scan(t);
   const char* no = scan_kernel_unsupported(p);
-  TORCH_CHECK(no == nullptr, "selective_scan (", c10::DeviceTypeName(t.u.device().type()),
-              " kernel): ", no,
+  TORCH_CHECK(no == nullptr, "selective_scan (", c10::DeviceTypeName(t.u.device().type()), " kernel): ", no,
               "; got u of dtype ", t.u.scalar_type(), " and shape ", shape_str(t.u));
   p.u = t.u.data_ptr();
   p.delta = t.delta.data_ptr();
@@ -180,26 +172,22 @@ torch::Tensor placeholder_if_absent(const torch::Tensor& t, const torch::Tensor&
 using FwdFn = detail::ScanFwdFn;
 using BwdFn = detail::ScanBwdFn;
 
-std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> call_fwd(
-    const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
-    const torch::Tensor& B, const torch::Tensor& C, const SelectiveScanExtras& ex, bool softplus,
-    bool reverse, bool save_ckpt) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("mmx::selective_scan_fwd", "")
-                       .typed<FwdFn>();
-  return op.call(u, delta, A, B, C, as_opt(ex.D), as_opt(ex.z), as_opt(ex.delta_bias),
-                 as_opt(ex.h0), softplus, reverse, save_ckpt);
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> call_fwd(const torch::Tensor& u, const torch::Tensor& delta,
+                                                                 const torch::Tensor& A, const torch::Tensor& B,
+                                                                 const torch::Tensor& C, const SelectiveScanExtras& ex,
+                                                                 bool softplus, bool reverse, bool save_ckpt) {
+  static auto op = c10::Dispatcher::singleton().findSchemaOrThrow("mmx::selective_scan_fwd", "").typed<FwdFn>();
+  return op.call(u, delta, A, B, C, as_opt(ex.D), as_opt(ex.z), as_opt(ex.delta_bias), as_opt(ex.h0), softplus, reverse,
+                 save_ckpt);
 }
 
 // Autograd wrapper around the fused forward/backward pair. Saves the inputs and the kernel's
 // saved states (ckpt), or with `recompute` only the inputs, rebuilding ckpt in the backward.
 struct SelectiveScanFunction : public torch::autograd::Function<SelectiveScanFunction> {
-  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
-                                                torch::Tensor u, torch::Tensor delta,
-                                                torch::Tensor A, torch::Tensor B, torch::Tensor C,
-                                                torch::Tensor D, torch::Tensor z,
-                                                torch::Tensor delta_bias, torch::Tensor h0,
-                                                bool softplus, bool reverse, bool recompute) {
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, torch::Tensor u,
+                                                torch::Tensor delta, torch::Tensor A, torch::Tensor B, torch::Tensor C,
+                                                torch::Tensor D, torch::Tensor z, torch::Tensor delta_bias,
+                                                torch::Tensor h0, bool softplus, bool reverse, bool recompute) {
     SelectiveScanExtras ex{D, z, delta_bias, h0};
     auto [out, last, ckpt] = call_fwd(u, delta, A, B, C, ex, softplus, reverse, !recompute);
     ctx->save_for_backward({u, delta, A, B, C, D, z, delta_bias, h0, recompute ? torch::Tensor() : ckpt});
@@ -212,9 +200,7 @@ struct SelectiveScanFunction : public torch::autograd::Function<SelectiveScanFun
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     auto s = ctx->get_saved_variables();
-    static auto op = c10::Dispatcher::singleton()
-                         .findSchemaOrThrow("mmx::selective_scan_bwd", "")
-                         .typed<BwdFn>();
+    static auto op = c10::Dispatcher::singleton().findSchemaOrThrow("mmx::selective_scan_bwd", "").typed<BwdFn>();
     torch::Tensor dout = grads[0].defined() ? grads[0].contiguous() : torch::zeros_like(s[0]);
     std::optional<torch::Tensor> dlast;
     if (grads[1].defined()) dlast = grads[1].contiguous();
@@ -223,12 +209,11 @@ struct SelectiveScanFunction : public torch::autograd::Function<SelectiveScanFun
     torch::Tensor ckpt = s[9];
     if (ctx->saved_data["recompute"].toBool()) {
       torch::NoGradGuard no_grad;
-      ckpt = std::get<2>(call_fwd(s[0], s[1], s[2], s[3], s[4], {s[5], s[6], s[7], s[8]}, softplus,
-                                  reverse, true));
+      ckpt = std::get<2>(call_fwd(s[0], s[1], s[2], s[3], s[4], {s[5], s[6], s[7], s[8]}, softplus, reverse, true));
     }
     auto [du, ddelta, dA, dB, dC, dD, dz, dbias, dh0] =
-        op.call(dout, dlast, s[0], s[1], s[2], s[3], s[4], as_opt(s[5]), as_opt(s[6]),
-                as_opt(s[7]), as_opt(s[8]), ckpt, softplus, reverse);
+        op.call(dout, dlast, s[0], s[1], s[2], s[3], s[4], as_opt(s[5]), as_opt(s[6]), as_opt(s[7]), as_opt(s[8]), ckpt,
+                softplus, reverse);
     // No gradients for the flags softplus, reverse, recompute.
     return {du, ddelta, dA, dB, dC, dD, dz, dbias, dh0, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
@@ -236,40 +221,34 @@ struct SelectiveScanFunction : public torch::autograd::Function<SelectiveScanFun
 
 }  // namespace
 
-SelectiveScanResult selective_scan(const torch::Tensor& u, const torch::Tensor& delta,
-                                   const torch::Tensor& A, const torch::Tensor& B,
-                                   const torch::Tensor& C, const SelectiveScanExtras& extras,
+SelectiveScanResult selective_scan(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
+                                   const torch::Tensor& B, const torch::Tensor& C, const SelectiveScanExtras& extras,
                                    const SelectiveScanOptions& options) {
   check_selective_scan_args(u, delta, A, B, C, extras);
-  const detail::ScanParams call = detail::describe_scan(
-      {u, delta, A, B, C, extras.D, extras.z, extras.delta_bias, extras.h0});
-  if (detail::scan_kernel_unsupported(call))
-    return selective_scan_ref(u, delta, A, B, C, extras, options);
+  const detail::ScanParams call =
+      detail::describe_scan({u, delta, A, B, C, extras.D, extras.z, extras.delta_bias, extras.h0});
+  if (detail::scan_kernel_unsupported(call)) return selective_scan_ref(u, delta, A, B, C, extras, options);
   // The CPU kernel reads any strides (no copies of channel-last activations); the CUDA kernels
   // take contiguous inputs.
   const bool contig = !detail::scan_kernel_reads_strides(call.device);
   auto act = [&](const torch::Tensor& t) { return contig && t.defined() ? t.contiguous() : t; };
-  SelectiveScanExtras ex{opt_contig(extras.D), act(extras.z), opt_contig(extras.delta_bias),
-                         opt_contig(extras.h0)};
+  SelectiveScanExtras ex{opt_contig(extras.D), act(extras.z), opt_contig(extras.delta_bias), opt_contig(extras.h0)};
   SelectiveScanResult r;
   const bool needs_grad =
       torch::GradMode::is_enabled() &&
-      (u.requires_grad() || delta.requires_grad() || A.requires_grad() || B.requires_grad() ||
-       C.requires_grad() || (ex.D.defined() && ex.D.requires_grad()) ||
-       (ex.z.defined() && ex.z.requires_grad()) ||
-       (ex.delta_bias.defined() && ex.delta_bias.requires_grad()) ||
-       (ex.h0.defined() && ex.h0.requires_grad()));
+      (u.requires_grad() || delta.requires_grad() || A.requires_grad() || B.requires_grad() || C.requires_grad() ||
+       (ex.D.defined() && ex.D.requires_grad()) || (ex.z.defined() && ex.z.requires_grad()) ||
+       (ex.delta_bias.defined() && ex.delta_bias.requires_grad()) || (ex.h0.defined() && ex.h0.requires_grad()));
   if (needs_grad) {
-    auto outs = SelectiveScanFunction::apply(
-        act(u), act(delta), A.contiguous(), act(B), act(C),
-        placeholder_if_absent(ex.D, u), placeholder_if_absent(ex.z, u),
-        placeholder_if_absent(ex.delta_bias, u), placeholder_if_absent(ex.h0, u),
-        options.delta_softplus, options.reverse, options.recompute_states);
+    auto outs = SelectiveScanFunction::apply(act(u), act(delta), A.contiguous(), act(B), act(C),
+                                             placeholder_if_absent(ex.D, u), placeholder_if_absent(ex.z, u),
+                                             placeholder_if_absent(ex.delta_bias, u), placeholder_if_absent(ex.h0, u),
+                                             options.delta_softplus, options.reverse, options.recompute_states);
     r.out = outs[0];
     if (options.return_last_state) r.last_state = outs[1];
   } else {
-    auto [out, last, ckpt] = call_fwd(act(u), act(delta), A.contiguous(), act(B), act(C), ex,
-                                      options.delta_softplus, options.reverse, false);
+    auto [out, last, ckpt] = call_fwd(act(u), act(delta), A.contiguous(), act(B), act(C), ex, options.delta_softplus,
+                                      options.reverse, false);
     r.out = out;
     if (options.return_last_state) r.last_state = last;
   }
@@ -285,19 +264,18 @@ SelectiveScanExtras extras_of(const OptT& D, const OptT& z, const OptT& bias, co
           h0.value_or(torch::Tensor())};
 }
 std::tuple<torch::Tensor, torch::Tensor> op_scan(const torch::Tensor& u, const torch::Tensor& delta,
-                                                 const torch::Tensor& A, const torch::Tensor& B,
-                                                 const torch::Tensor& C, const OptT& D,
-                                                 const OptT& z, const OptT& bias, const OptT& h0,
+                                                 const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C,
+                                                 const OptT& D, const OptT& z, const OptT& bias, const OptT& h0,
                                                  bool softplus, bool reverse, bool last) {
   auto r = selective_scan(u, delta, A, B, C, extras_of(D, z, bias, h0), {softplus, reverse, last});
   return {r.out, r.last_state};
 }
-std::tuple<torch::Tensor, torch::Tensor> op_scan_ref(
-    const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
-    const torch::Tensor& B, const torch::Tensor& C, const OptT& D, const OptT& z, const OptT& bias,
-    const OptT& h0, bool softplus, bool reverse, bool last) {
-  auto r =
-      selective_scan_ref(u, delta, A, B, C, extras_of(D, z, bias, h0), {softplus, reverse, last});
+std::tuple<torch::Tensor, torch::Tensor> op_scan_ref(const torch::Tensor& u, const torch::Tensor& delta,
+                                                     const torch::Tensor& A, const torch::Tensor& B,
+                                                     const torch::Tensor& C, const OptT& D, const OptT& z,
+                                                     const OptT& bias, const OptT& h0, bool softplus, bool reverse,
+                                                     bool last) {
+  auto r = selective_scan_ref(u, delta, A, B, C, extras_of(D, z, bias, h0), {softplus, reverse, last});
   return {r.out, r.last_state};
 }
 

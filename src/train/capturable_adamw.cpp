@@ -6,25 +6,22 @@
 
 namespace mmx::train {
 
-CapturableAdamW::CapturableAdamW(std::vector<torch::Tensor> decay,
-                                 std::vector<torch::Tensor> no_decay,
+CapturableAdamW::CapturableAdamW(std::vector<torch::Tensor> decay, std::vector<torch::Tensor> no_decay,
                                  const CapturableAdamWOptions& options)
     : decay_(std::move(decay)), options_(options) {
-  TORCH_CHECK(options.lr >= 0 && options.weight_decay >= 0,
-              "CapturableAdamW: lr and weight_decay must be >= 0, got ", options.lr, ", ",
-              options.weight_decay);
+  TORCH_CHECK(options.lr >= 0 && options.weight_decay >= 0, "CapturableAdamW: lr and weight_decay must be >= 0, got ",
+              options.lr, ", ", options.weight_decay);
   params_ = decay_;
   params_.insert(params_.end(), no_decay.begin(), no_decay.end());
   TORCH_CHECK(!params_.empty(), "CapturableAdamW: no parameters");
   const auto dtype = params_[0].scalar_type();
   const auto device = params_[0].device();
-  TORCH_CHECK(at::isFloatingType(dtype), "CapturableAdamW: parameters must be floating point, got ",
-              dtype);
+  TORCH_CHECK(at::isFloatingType(dtype), "CapturableAdamW: parameters must be floating point, got ", dtype);
   torch::NoGradGuard no_grad;
   for (const auto& p : params_) {
     TORCH_CHECK(p.scalar_type() == dtype && p.device() == device,
-                "CapturableAdamW: all parameters must share one dtype and device; got ", dtype,
-                " on ", device, " and ", p.scalar_type(), " on ", p.device());
+                "CapturableAdamW: all parameters must share one dtype and device; got ", dtype, " on ", device, " and ",
+                p.scalar_type(), " on ", p.device());
     exp_avg_.push_back(torch::zeros_like(p, at::MemoryFormat::Preserve));
     exp_avg_sq_.push_back(torch::zeros_like(p, at::MemoryFormat::Preserve));
   }
@@ -43,8 +40,7 @@ void CapturableAdamW::step() {
   std::vector<torch::Tensor> grads;
   grads.reserve(params_.size());
   for (const auto& p : params_) {
-    TORCH_CHECK(p.grad().defined(), "CapturableAdamW::step: a parameter of shape ", p.sizes(),
-                " has no gradient");
+    TORCH_CHECK(p.grad().defined(), "CapturableAdamW::step: a parameter of shape ", p.sizes(), " has no gradient");
     grads.push_back(p.grad());
   }
   const auto dtype = params_[0].scalar_type();
@@ -102,8 +98,8 @@ void CapturableAdamW::export_state(torch::optim::AdamW& optimizer) const {
   auto& state = optimizer.state();
   for (size_t i = 0; i < params_.size(); ++i) {
     void* key = params_[i].unsafeGetTensorImpl();
-    TORCH_CHECK(known.count(key), "CapturableAdamW::export_state: a parameter of shape ",
-                params_[i].sizes(), " is not in the target optimizer");
+    TORCH_CHECK(known.count(key), "CapturableAdamW::export_state: a parameter of shape ", params_[i].sizes(),
+                " is not in the target optimizer");
     if (steps == 0) {
       state.erase(key);
       continue;
@@ -114,8 +110,7 @@ void CapturableAdamW::export_state(torch::optim::AdamW& optimizer) const {
     s->exp_avg_sq(exp_avg_sq_[i].clone());
     state[key] = std::move(s);
   }
-  for (auto& g : optimizer.param_groups())
-    static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+  for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
 }
 
 void CapturableAdamW::import_state(const torch::optim::AdamW& optimizer) {
@@ -130,21 +125,18 @@ void CapturableAdamW::import_state(const torch::optim::AdamW& optimizer) {
       continue;
     }
     const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
-    TORCH_CHECK(steps < 0 || steps == s.step(),
-                "CapturableAdamW::import_state: parameters were stepped ", steps, " and ",
-                s.step(), " times; one shared step count is required");
+    TORCH_CHECK(steps < 0 || steps == s.step(), "CapturableAdamW::import_state: parameters were stepped ", steps,
+                " and ", s.step(), " times; one shared step count is required");
     steps = s.step();
-    TORCH_CHECK(s.exp_avg().sizes() == params_[i].sizes() &&
-                    s.exp_avg_sq().sizes() == params_[i].sizes(),
-                "CapturableAdamW::import_state: moments of shape ", s.exp_avg().sizes(),
-                " for a parameter of shape ", params_[i].sizes());
+    TORCH_CHECK(s.exp_avg().sizes() == params_[i].sizes() && s.exp_avg_sq().sizes() == params_[i].sizes(),
+                "CapturableAdamW::import_state: moments of shape ", s.exp_avg().sizes(), " for a parameter of shape ",
+                params_[i].sizes());
     exp_avg_[i].copy_(s.exp_avg());
     exp_avg_sq_[i].copy_(s.exp_avg_sq());
   }
   step_.fill_(static_cast<double>(std::max<int64_t>(steps, 0)));
   const auto& groups = optimizer.param_groups();
-  if (!groups.empty())
-    lr_.fill_(static_cast<const torch::optim::AdamWOptions&>(groups[0].options()).lr());
+  if (!groups.empty()) lr_.fill_(static_cast<const torch::optim::AdamWOptions&>(groups[0].options()).lr());
 }
 
 }  // namespace mmx::train

@@ -10,10 +10,10 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <limits>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 #include <string_view>
@@ -38,11 +38,10 @@ struct DtypeInfo {
 
 // safetensors dtype names (safetensors/src/tensor.rs, enum Dtype) for the LibTorch types we store.
 constexpr DtypeInfo kDtypes[] = {
-    {"F64", c10::ScalarType::Double, 8},  {"F32", c10::ScalarType::Float, 4},
-    {"F16", c10::ScalarType::Half, 2},    {"BF16", c10::ScalarType::BFloat16, 2},
-    {"I64", c10::ScalarType::Long, 8},    {"I32", c10::ScalarType::Int, 4},
-    {"I16", c10::ScalarType::Short, 2},   {"I8", c10::ScalarType::Char, 1},
-    {"U8", c10::ScalarType::Byte, 1},     {"BOOL", c10::ScalarType::Bool, 1},
+    {"F64", c10::ScalarType::Double, 8},    {"F32", c10::ScalarType::Float, 4}, {"F16", c10::ScalarType::Half, 2},
+    {"BF16", c10::ScalarType::BFloat16, 2}, {"I64", c10::ScalarType::Long, 8},  {"I32", c10::ScalarType::Int, 4},
+    {"I16", c10::ScalarType::Short, 2},     {"I8", c10::ScalarType::Char, 1},   {"U8", c10::ScalarType::Byte, 1},
+    {"BOOL", c10::ScalarType::Bool, 1},
 };
 
 const DtypeInfo* dtype_by_type(c10::ScalarType type) {
@@ -65,9 +64,7 @@ std::string shape_str(c10::IntArrayRef shape) {
   return s.str();
 }
 
-[[noreturn]] void fail(const std::string& file, const std::string& what) {
-  throw CheckpointError(file + ": " + what);
-}
+[[noreturn]] void fail(const std::string& file, const std::string& what) { throw CheckpointError(file + ": " + what); }
 
 // One tensor entry of a header, validated on its own.
 struct Entry {
@@ -97,24 +94,21 @@ Entry parse_entry(const std::string& path, const std::string& name, const json& 
       fail(path, where + ": \"shape\" " + shape.dump() + " is not a list of non-negative integers");
     const uint64_t n = d.get<uint64_t>();
     e.shape.push_back(static_cast<int64_t>(n));
-    if (__builtin_mul_overflow(nbytes, n, &nbytes))
-      fail(path, where + ": shape " + shape.dump() + " is too large");
+    if (__builtin_mul_overflow(nbytes, n, &nbytes)) fail(path, where + ": shape " + shape.dump() + " is too large");
   }
   const json& off = v.at("data_offsets");
-  if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
-      !off[1].is_number_unsigned())
+  if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
     fail(path, where + ": \"data_offsets\" is not a pair of non-negative integers");
   e.begin = off[0].get<uint64_t>();
   e.end = off[1].get<uint64_t>();
   if (e.end < e.begin)
-    fail(path, where + ": data_offsets [" + std::to_string(e.begin) + ", " +
-                   std::to_string(e.end) + "] out of range (end before begin)");
+    fail(path, where + ": data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
+                   "] out of range (end before begin)");
   if (e.end - e.begin != nbytes)
-    fail(path, where + ": data_offsets [" + std::to_string(e.begin) + ", " +
-                   std::to_string(e.end) + "] span " + std::to_string(e.end - e.begin) +
-                   " bytes but shape " + shape_str(e.shape) + " x " +
-                   std::to_string(e.dtype->itemsize) + " bytes (" + e.dtype->name +
-                   ") needs " + std::to_string(nbytes));
+    fail(path, where + ": data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) + "] span " +
+                   std::to_string(e.end - e.begin) + " bytes but shape " + shape_str(e.shape) + " x " +
+                   std::to_string(e.dtype->itemsize) + " bytes (" + e.dtype->name + ") needs " +
+                   std::to_string(nbytes));
   return e;
 }
 
@@ -130,30 +124,26 @@ std::string format_value(double x) {
 // any floating dtype (F64/F32/F16/BF16, converted) but no integer or bool tensor (that would be a
 // silent cast of what is probably not a weight), and every value must be finite (a NaN or inf
 // weight makes every output NaN); other targets need exactly their own dtype.
-void check_values(const torch::Tensor& t, c10::ScalarType target, const std::string& name,
-                  const std::string& source) {
+void check_values(const torch::Tensor& t, c10::ScalarType target, const std::string& name, const std::string& source) {
   const DtypeInfo* have = dtype_by_type(t.scalar_type());
   const DtypeInfo* want = dtype_by_type(target);
   const std::string have_name = have ? have->name : std::string(c10::toString(t.scalar_type()));
   const std::string want_name = want ? want->name : std::string(c10::toString(target));
   if (c10::isFloatingType(target)) {
     if (!t.is_floating_point())
-      fail(source, "tensor '" + name + "' has dtype " + have_name +
-                       " but the model expects floating-point values (" + want_name +
-                       "; F64, F32, F16 or BF16 are converted): not a weight tensor of this model");
+      fail(source, "tensor '" + name + "' has dtype " + have_name + " but the model expects floating-point values (" +
+                       want_name + "; F64, F32, F16 or BF16 are converted): not a weight tensor of this model");
     const auto finite = torch::isfinite(t);
     if (!finite.all().item<bool>()) {
       const int64_t bad = t.numel() - finite.sum().item<int64_t>();
       const int64_t first = (~finite).flatten().nonzero().flatten()[0].item<int64_t>();
       fail(source, "tensor '" + name + "' holds " + std::to_string(bad) +
-                       " non-finite value(s) (NaN or inf; first at flat index " +
-                       std::to_string(first) + ", value " +
+                       " non-finite value(s) (NaN or inf; first at flat index " + std::to_string(first) + ", value " +
                        format_value(t.flatten()[first].item<double>()) +
                        "): the checkpoint is corrupt or the training diverged");
     }
   } else if (t.scalar_type() != target) {
-    fail(source, "tensor '" + name + "' has dtype " + have_name + " but the model expects " +
-                     want_name);
+    fail(source, "tensor '" + name + "' has dtype " + have_name + " but the model expects " + want_name);
   }
 }
 
@@ -172,8 +162,7 @@ bool parse_number(const std::string& s, T& out) {
 
 std::string meta_or_fail(const Checkpoint& ckpt, const std::string& key, const std::string& source) {
   auto it = ckpt.metadata.find(key);
-  if (it == ckpt.metadata.end())
-    fail(source, "no optimizer state: metadata '" + key + "' is missing");
+  if (it == ckpt.metadata.end()) fail(source, "no optimizer state: metadata '" + key + "' is missing");
   return it->second;
 }
 
@@ -197,19 +186,15 @@ void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
   std::vector<torch::Tensor> data;
   uint64_t offset = 0;
   for (const auto& [name, tensor] : ckpt.tensors) {
-    if (name.empty() || name == "__metadata__")
-      fail(path, "cannot save a tensor named \"" + name + "\"");
+    if (name.empty() || name == "__metadata__") fail(path, "cannot save a tensor named \"" + name + "\"");
     if (!tensor.defined()) fail(path, "cannot save tensor '" + name + "': it is undefined");
     const DtypeInfo* dtype = dtype_by_type(tensor.scalar_type());
     if (!dtype)
-      fail(path, "cannot save tensor '" + name + "': dtype " +
-                     std::string(c10::toString(tensor.scalar_type())) +
+      fail(path, "cannot save tensor '" + name + "': dtype " + std::string(c10::toString(tensor.scalar_type())) +
                      " has no safetensors equivalent here");
     auto cpu = tensor.detach().to(torch::kCPU).contiguous();
     const uint64_t nbytes = static_cast<uint64_t>(cpu.numel()) * dtype->itemsize;
-    header[name] = {{"dtype", dtype->name},
-                    {"shape", cpu.sizes().vec()},
-                    {"data_offsets", {offset, offset + nbytes}}};
+    header[name] = {{"dtype", dtype->name}, {"shape", cpu.sizes().vec()}, {"data_offsets", {offset, offset + nbytes}}};
     offset += nbytes;
     data.push_back(std::move(cpu));
   }
@@ -218,8 +203,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
   try {
     text = header.dump();
   } catch (const json::exception& e) {
-    fail(path, std::string("cannot encode the header (names and metadata must be UTF-8): ") +
-                   e.what());
+    fail(path, std::string("cannot encode the header (names and metadata must be UTF-8): ") + e.what());
   }
   text.append((8 - text.size() % 8) % 8, ' ');
 
@@ -228,8 +212,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
   const uint64_t n = text.size();
   for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
   bytes += text;
-  for (const auto& t : data)
-    bytes.append(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
+  for (const auto& t : data) bytes.append(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
   try {
     write_file_atomic(path, bytes);
   } catch (const std::runtime_error& e) {
@@ -247,8 +230,8 @@ struct Layout {
 
 void check_file_size(const std::string& file, uint64_t size) {
   if (size < 8)
-    fail(file, "file is " + std::to_string(size) +
-                   " bytes, shorter than the 8-byte header length of the safetensors layout");
+    fail(file,
+         "file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length of the safetensors layout");
 }
 
 // The little-endian header length of the first 8 bytes, checked against the file size.
@@ -256,11 +239,10 @@ uint64_t header_length(const std::string& file, const unsigned char* len_bytes, 
   uint64_t n = 0;
   for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(len_bytes[i]) << (8 * i);
   if (n > size - 8)
-    fail(file, "header length " + std::to_string(n) + " is beyond the file (" +
-                   std::to_string(size) + " bytes): truncated, or not a safetensors file");
+    fail(file, "header length " + std::to_string(n) + " is beyond the file (" + std::to_string(size) +
+                   " bytes): truncated, or not a safetensors file");
   if (n > kMaxHeaderBytes)
-    fail(file, "header length " + std::to_string(n) + " exceeds the limit of " +
-                   std::to_string(kMaxHeaderBytes) +
+    fail(file, "header length " + std::to_string(n) + " exceeds the limit of " + std::to_string(kMaxHeaderBytes) +
                    " bytes (the safetensors reader's limit): corrupt, or not a safetensors file");
   return n;
 }
@@ -281,8 +263,7 @@ Layout parse_layout(const std::string& file, std::string_view text, uint64_t ava
     if (it.key() == "__metadata__") {
       if (!it->is_object()) fail(file, "\"__metadata__\" is not a JSON object");
       for (auto m = it->begin(); m != it->end(); ++m) {
-        if (!m->is_string())
-          fail(file, "\"__metadata__\" value of '" + m.key() + "' is not a string");
+        if (!m->is_string()) fail(file, "\"__metadata__\" value of '" + m.key() + "' is not a string");
         layout.metadata[m.key()] = m->get<std::string>();
       }
       continue;
@@ -300,24 +281,22 @@ Layout parse_layout(const std::string& file, std::string_view text, uint64_t ava
   const Entry* prev = nullptr;
   for (const Entry* e : order) {
     if (e->begin < pos)
-      fail(file, "tensor '" + e->name + "' data_offsets [" + std::to_string(e->begin) + ", " +
-                     std::to_string(e->end) + "] overlap tensor '" + prev->name + "' [" +
-                     std::to_string(prev->begin) + ", " + std::to_string(prev->end) + "]");
+      fail(file, "tensor '" + e->name + "' data_offsets [" + std::to_string(e->begin) + ", " + std::to_string(e->end) +
+                     "] overlap tensor '" + prev->name + "' [" + std::to_string(prev->begin) + ", " +
+                     std::to_string(prev->end) + "]");
     if (e->begin > pos)
       fail(file, "tensor '" + e->name + "' data_offsets start at " + std::to_string(e->begin) +
-                     " but the previous tensor ends at " + std::to_string(pos) +
-                     " (a gap: offsets out of range)");
+                     " but the previous tensor ends at " + std::to_string(pos) + " (a gap: offsets out of range)");
     if (e->end > available)
-      fail(file, "data truncated: tensor '" + e->name + "' occupies bytes [" +
-                     std::to_string(e->begin) + ", " + std::to_string(e->end) +
-                     ") of the data section but the file holds only " +
+      fail(file, "data truncated: tensor '" + e->name + "' occupies bytes [" + std::to_string(e->begin) + ", " +
+                     std::to_string(e->end) + ") of the data section but the file holds only " +
                      std::to_string(available) + " bytes after the header");
     pos = e->end;
     prev = e;
   }
   if (pos != available)
-    fail(file, "the header declares " + std::to_string(pos) + " bytes of tensor data but " +
-                   std::to_string(available) + " bytes follow it (trailing bytes)");
+    fail(file, "the header declares " + std::to_string(pos) + " bytes of tensor data but " + std::to_string(available) +
+                   " bytes follow it (trailing bytes)");
   return layout;
 }
 
@@ -356,8 +335,7 @@ Checkpoint load_checkpoint(const std::string& path) {
       in.seekg(static_cast<std::streamoff>(8 + n + e.begin));
       in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(nbytes));
       if (!in || static_cast<uint64_t>(in.gcount()) != nbytes)
-        fail(path, "data truncated: cannot read the " + std::to_string(nbytes) +
-                       " bytes of tensor '" + e.name + "'");
+        fail(path, "data truncated: cannot read the " + std::to_string(nbytes) + " bytes of tensor '" + e.name + "'");
     }
     ckpt.tensors.emplace(e.name, std::move(t));
   }
@@ -428,8 +406,7 @@ void load_module_state(torch::nn::Module& module, const std::map<std::string, to
   for (auto& [name, target] : targets) target.copy_(state.at(name));
 }
 
-void load_module_state(torch::nn::Module& module, const Checkpoint& ckpt,
-                       const std::string& source) {
+void load_module_state(torch::nn::Module& module, const Checkpoint& ckpt, const std::string& source) {
   load_module_state(module, model_tensors(ckpt), source);
 }
 
@@ -447,16 +424,14 @@ void add_optimizer_state(Checkpoint& ckpt, const torch::optim::AdamW& optimizer,
   std::vector<Found> found;
   int64_t step = 0;
   for (const auto& [name, p] : named_params) {
-    if (!seen.insert(name).second)
-      fail("checkpoint", "add_optimizer_state: parameter name '" + name + "' repeats");
+    if (!seen.insert(name).second) fail("checkpoint", "add_optimizer_state: parameter name '" + name + "' repeats");
     auto g = group_of.find(p.unsafeGetTensorImpl());
     if (g == group_of.end())
       fail("checkpoint", "add_optimizer_state: parameter '" + name + "' is not in the optimizer");
     auto s = state.find(p.unsafeGetTensorImpl());
     if (s == state.end()) continue;
     const auto* adamw = dynamic_cast<const torch::optim::AdamWParamState*>(s->second.get());
-    if (!adamw)
-      fail("checkpoint", "add_optimizer_state: the state of '" + name + "' is not AdamW state");
+    if (!adamw) fail("checkpoint", "add_optimizer_state: the state of '" + name + "' is not AdamW state");
     found.push_back({&name, adamw, group_amsgrad(optimizer.param_groups()[g->second])});
     step = std::max(step, adamw->step());
   }
@@ -476,8 +451,7 @@ void add_optimizer_state(Checkpoint& ckpt, const torch::optim::AdamW& optimizer,
   ckpt.metadata[prefix + "step"] = std::to_string(step);
   ckpt.metadata[prefix + "param_groups"] = std::to_string(groups.size());
   for (size_t g = 0; g < groups.size(); ++g)
-    ckpt.metadata[prefix + "group." + std::to_string(g) + ".lr"] =
-        format_double(groups[g].options().get_lr());
+    ckpt.metadata[prefix + "group." + std::to_string(g) + ".lr"] = format_double(groups[g].options().get_lr());
 }
 
 void load_optimizer_state(torch::optim::AdamW& optimizer, const Checkpoint& ckpt,
@@ -485,8 +459,7 @@ void load_optimizer_state(torch::optim::AdamW& optimizer, const Checkpoint& ckpt
                           const std::string& source) {
   const std::string prefix = kOptimizerPrefix;
   const std::string type = meta_or_fail(ckpt, prefix + "type", source);
-  if (type != "AdamW")
-    fail(source, "optimizer state is for '" + type + "', not AdamW");
+  if (type != "AdamW") fail(source, "optimizer state is for '" + type + "', not AdamW");
   int64_t step = 0;
   const std::string step_text = meta_or_fail(ckpt, prefix + "step", source);
   if (!parse_number(step_text, step) || step < 0)
@@ -494,12 +467,10 @@ void load_optimizer_state(torch::optim::AdamW& optimizer, const Checkpoint& ckpt
   size_t n_groups = 0;
   const std::string groups_text = meta_or_fail(ckpt, prefix + "param_groups", source);
   if (!parse_number(groups_text, n_groups))
-    fail(source, "metadata '" + prefix + "param_groups' = \"" + groups_text +
-                     "\" is not a number");
+    fail(source, "metadata '" + prefix + "param_groups' = \"" + groups_text + "\" is not a number");
   auto& groups = optimizer.param_groups();
   if (n_groups != groups.size())
-    fail(source, "the checkpoint has " + std::to_string(n_groups) +
-                     " optimizer param groups but the optimizer has " +
+    fail(source, "the checkpoint has " + std::to_string(n_groups) + " optimizer param groups but the optimizer has " +
                      std::to_string(groups.size()));
   std::vector<double> lrs(n_groups);
   for (size_t g = 0; g < n_groups; ++g) {
@@ -512,8 +483,7 @@ void load_optimizer_state(torch::optim::AdamW& optimizer, const Checkpoint& ckpt
   // Every optimizer tensor must belong to a named parameter.
   std::map<std::string, const torch::Tensor*> params;
   for (const auto& [name, p] : named_params)
-    if (!params.emplace(name, &p).second)
-      fail(source, "load_optimizer_state: parameter name '" + name + "' repeats");
+    if (!params.emplace(name, &p).second) fail(source, "load_optimizer_state: parameter name '" + name + "' repeats");
   for (const auto& [key, t] : ckpt.tensors) {
     if (key.rfind(prefix, 0) != 0) continue;
     std::string rest = key.substr(prefix.size());
@@ -525,9 +495,7 @@ void load_optimizer_state(torch::optim::AdamW& optimizer, const Checkpoint& ckpt
         break;
       }
     }
-    if (!known)
-      fail(source, "unexpected optimizer tensor '" + key +
-                       "': no such parameter moment in this model");
+    if (!known) fail(source, "unexpected optimizer tensor '" + key + "': no such parameter moment in this model");
   }
 
   const auto group_of = group_of_params(optimizer);
@@ -535,16 +503,15 @@ void load_optimizer_state(torch::optim::AdamW& optimizer, const Checkpoint& ckpt
   std::vector<void*> cleared;
   for (const auto& [name, p] : named_params) {
     auto g = group_of.find(p.unsafeGetTensorImpl());
-    if (g == group_of.end())
-      fail(source, "load_optimizer_state: parameter '" + name + "' is not in the optimizer");
+    if (g == group_of.end()) fail(source, "load_optimizer_state: parameter '" + name + "' is not in the optimizer");
     const std::string key = prefix + name;
     auto get = [&](const std::string& suffix) -> const torch::Tensor* {
       auto it = ckpt.tensors.find(key + suffix);
       if (it == ckpt.tensors.end()) return nullptr;
       if (!it->second.defined() || it->second.sizes() != p.sizes())
         fail(source, "optimizer tensor '" + key + suffix + "' has shape " +
-                         (it->second.defined() ? shape_str(it->second.sizes()) : "undefined") +
-                         " but parameter '" + name + "' has shape " + shape_str(p.sizes()));
+                         (it->second.defined() ? shape_str(it->second.sizes()) : "undefined") + " but parameter '" +
+                         name + "' has shape " + shape_str(p.sizes()));
       return &it->second;
     };
     const torch::Tensor* exp_avg = get(".exp_avg");
@@ -556,12 +523,12 @@ void load_optimizer_state(torch::optim::AdamW& optimizer, const Checkpoint& ckpt
       continue;
     }
     if (!exp_avg || !exp_avg_sq)
-      fail(source, "optimizer state of '" + name + "' is incomplete: '" + key +
-                       (exp_avg ? ".exp_avg_sq" : ".exp_avg") + "' is missing");
+      fail(source, "optimizer state of '" + name + "' is incomplete: '" + key + (exp_avg ? ".exp_avg_sq" : ".exp_avg") +
+                       "' is missing");
     const bool amsgrad = group_amsgrad(groups[g->second]);
     if (amsgrad && !max_sq)
-      fail(source, "optimizer state of '" + name + "' has no '" + key +
-                       ".max_exp_avg_sq' but the optimizer uses amsgrad");
+      fail(source,
+           "optimizer state of '" + name + "' has no '" + key + ".max_exp_avg_sq' but the optimizer uses amsgrad");
     int64_t own_step = step;
     auto own = ckpt.metadata.find(key + ".step");
     if (own != ckpt.metadata.end() && (!parse_number(own->second, own_step) || own_step < 0))
@@ -608,20 +575,19 @@ void check_state_shapes(const std::vector<std::pair<std::string, std::vector<int
                        "buffer");
 }
 
-const std::string& metadata_value(const Checkpoint& ckpt, const std::string& key,
-                                  const std::string& source) {
+const std::string& metadata_value(const Checkpoint& ckpt, const std::string& key, const std::string& source) {
   auto it = ckpt.metadata.find(key);
   if (it == ckpt.metadata.end()) fail(source, "metadata key '" + key + "' is missing");
   return it->second;
 }
 
-int64_t metadata_int(const Checkpoint& ckpt, const std::string& key, const std::string& source,
-                     int64_t min_value, int64_t max_value) {
+int64_t metadata_int(const Checkpoint& ckpt, const std::string& key, const std::string& source, int64_t min_value,
+                     int64_t max_value) {
   const std::string& text = metadata_value(ckpt, key, source);
   int64_t v = 0;
   if (!parse_number(text, v) || v < min_value || v > max_value)
-    fail(source, "metadata '" + key + "' = \"" + text + "\" is not an integer in [" +
-                     std::to_string(min_value) + ", " + std::to_string(max_value) + "]");
+    fail(source, "metadata '" + key + "' = \"" + text + "\" is not an integer in [" + std::to_string(min_value) + ", " +
+                     std::to_string(max_value) + "]");
   return v;
 }
 
@@ -637,8 +603,8 @@ static json metadata_json(const Checkpoint& ckpt, const std::string& key, const 
   const std::string& text = metadata_value(ckpt, key, source);
   const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded())
-    fail(source, "metadata '" + key + "' is not valid JSON (" + std::to_string(text.size()) +
-                     " bytes starting \"" + text.substr(0, 40) + "\")");
+    fail(source, "metadata '" + key + "' is not valid JSON (" + std::to_string(text.size()) + " bytes starting \"" +
+                     text.substr(0, 40) + "\")");
   return j;
 }
 
@@ -649,22 +615,19 @@ std::vector<std::string> metadata_string_list(const Checkpoint& ckpt, const std:
   std::vector<std::string> out;
   for (size_t i = 0; i < j.size(); ++i) {
     if (!j[i].is_string())
-      fail(source, "metadata '" + key + "' item " + std::to_string(i) + " is " + j[i].dump() +
-                       ", not a string");
+      fail(source, "metadata '" + key + "' item " + std::to_string(i) + " is " + j[i].dump() + ", not a string");
     out.push_back(j[i].get<std::string>());
   }
   return out;
 }
 
-std::vector<double> metadata_number_list(const Checkpoint& ckpt, const std::string& key,
-                                         const std::string& source) {
+std::vector<double> metadata_number_list(const Checkpoint& ckpt, const std::string& key, const std::string& source) {
   const json j = metadata_json(ckpt, key, source);
   if (!j.is_array()) fail(source, "metadata '" + key + "' is not a JSON array of numbers");
   std::vector<double> out;
   for (size_t i = 0; i < j.size(); ++i) {
     if (!j[i].is_number() || !std::isfinite(j[i].get<double>()))
-      fail(source, "metadata '" + key + "' item " + std::to_string(i) + " is " + j[i].dump() +
-                       ", not a finite number");
+      fail(source, "metadata '" + key + "' item " + std::to_string(i) + " is " + j[i].dump() + ", not a finite number");
     out.push_back(j[i].get<double>());
   }
   return out;

@@ -30,8 +30,7 @@ std::pair<std::string, size_t> closest_with_distance(const std::string& word,
   for (const auto& c : candidates) {
     const auto dot = c.rfind('.');
     const size_t d = std::min(edit_distance(word, c),
-                              dot == std::string::npos ? SIZE_MAX
-                                                       : edit_distance(word, c.substr(dot + 1)) + 1);
+                              dot == std::string::npos ? SIZE_MAX : edit_distance(word, c.substr(dot + 1)) + 1);
     if (d < best_d) {
       best_d = d;
       best = c;
@@ -56,7 +55,8 @@ std::string did_you_mean(const std::string& word, const std::vector<std::string>
     const auto cdot = c.find('.');
     const std::string csec = c.substr(0, cdot);
     if (!section.empty() && csec == section) keys += (keys.empty() ? "" : ", ") + c.substr(cdot + 1);
-    if (sections.find("[" + csec + "]") == std::string::npos) sections += (sections.empty() ? "" : ", ") + ("[" + csec + "]");
+    if (sections.find("[" + csec + "]") == std::string::npos)
+      sections += (sections.empty() ? "" : ", ") + ("[" + csec + "]");
   }
   if (!keys.empty()) return "no similar key; [" + section + "] has: " + keys;
   return "no similar key; keys are section.key with the sections " + sections;

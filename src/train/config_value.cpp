@@ -11,13 +11,20 @@ namespace mmx::train::config_value {
 
 const char* kind_name(Kind k) {
   switch (k) {
-    case Kind::kInt: return "an integer";
-    case Kind::kFloat: return "a number";
-    case Kind::kBool: return "true or false";
-    case Kind::kIntList: return "an array of integers";
-    case Kind::kFloatList: return "an array of numbers";
-    case Kind::kStringList: return "an array of strings";
-    default: return "a string";
+    case Kind::kInt:
+      return "an integer";
+    case Kind::kFloat:
+      return "a number";
+    case Kind::kBool:
+      return "true or false";
+    case Kind::kIntList:
+      return "an array of integers";
+    case Kind::kFloatList:
+      return "an array of numbers";
+    case Kind::kStringList:
+      return "an array of strings";
+    default:
+      return "a string";
   }
 }
 
@@ -35,11 +42,16 @@ bool valid_utf8(const std::string& s) {
     const auto c = static_cast<unsigned char>(s[i]);
     size_t n = 0;
     unsigned char lo = 0x80, hi = 0xBF;
-    if (c < 0x80) n = 0;
-    else if (c >= 0xC2 && c <= 0xDF) n = 1;
-    else if (c >= 0xE0 && c <= 0xEF) n = 2, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-    else if (c >= 0xF0 && c <= 0xF4) n = 3, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-    else return false;
+    if (c < 0x80)
+      n = 0;
+    else if (c >= 0xC2 && c <= 0xDF)
+      n = 1;
+    else if (c >= 0xE0 && c <= 0xEF)
+      n = 2, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4)
+      n = 3, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    else
+      return false;
     if (i + n >= s.size() && n > 0) return false;
     for (size_t k = 1; k <= n; ++k) {
       const auto d = static_cast<unsigned char>(s[i + k]);
@@ -120,7 +132,8 @@ Value from_string(const std::string& text, Kind kind, const std::string& where) 
     std::stringstream ss(body);
     for (std::string item; std::getline(ss, item, ',');) {
       const auto b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
-      if (b == std::string::npos) throw ConfigError(where + " must be " + kind_name(kind) + ", got \"" + text + "\" (an empty name)");
+      if (b == std::string::npos)
+        throw ConfigError(where + " must be " + kind_name(kind) + ", got \"" + text + "\" (an empty name)");
       out.push_back(item.substr(b, e - b + 1));
     }
     return out;
@@ -161,8 +174,7 @@ void insert_value(toml::table& root, const std::string& key, const Value& value)
   std::visit(
       [&](const auto& v) {
         using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, IntList> || std::is_same_v<T, FloatList> ||
-                      std::is_same_v<T, StringList>) {
+        if constexpr (std::is_same_v<T, IntList> || std::is_same_v<T, FloatList> || std::is_same_v<T, StringList>) {
           toml::array arr;
           for (const auto& x : v) arr.push_back(x);
           t->insert_or_assign(name, std::move(arr));
@@ -181,8 +193,7 @@ std::vector<std::string> KeyTable::keys() const {
 
 Kind KeyTable::kind_of(const std::string& key, const std::string& where) const {
   const auto it = kinds_.find(key);
-  if (it == kinds_.end())
-    throw ConfigError(where + ": unknown key '" + key + "' (" + did_you_mean(key, keys()) + ")");
+  if (it == kinds_.end()) throw ConfigError(where + ": unknown key '" + key + "' (" + did_you_mean(key, keys()) + ")");
   return it->second;
 }
 
@@ -203,7 +214,8 @@ std::vector<Assignment> KeyTable::read(const std::string& toml_text, const std::
     if (!t) {
       std::string live;
       for (const auto& s : sections_) live += (live.empty() ? "[" : ", [") + s + "]";
-      throw ConfigError(source + ": unknown key '" + sec + "' (" + did_you_mean(sec, keys()) + "); keys live in " + live);
+      throw ConfigError(source + ": unknown key '" + sec + "' (" + did_you_mean(sec, keys()) + "); keys live in " +
+                        live);
     }
     for (const auto& [key, value] : *t) {
       const std::string full = sec + "." + std::string(key.str());

@@ -52,7 +52,7 @@ void insert_value(toml::table& root, const std::string& key, const Value& value)
 
 /// One `key = value` of a config, converted to its key's kind.
 struct Assignment {
-  std::string key;             ///< "section.key"
+  std::string key;  ///< "section.key"
   Value value;
   bool from_override = false;  ///< from a `--set` override, else from the TOML text
 };
@@ -84,17 +84,25 @@ class KeyTable {
 /// lists), and back.
 template <class T>
 T value_as(const Value& v) {
-  if constexpr (std::is_same_v<T, bool>) return std::get<bool>(v);
-  else if constexpr (std::is_floating_point_v<T>) return static_cast<T>(std::get<double>(v));
-  else if constexpr (std::is_integral_v<T>) return static_cast<T>(std::get<int64_t>(v));
-  else return std::get<T>(v);
+  if constexpr (std::is_same_v<T, bool>)
+    return std::get<bool>(v);
+  else if constexpr (std::is_floating_point_v<T>)
+    return static_cast<T>(std::get<double>(v));
+  else if constexpr (std::is_integral_v<T>)
+    return static_cast<T>(std::get<int64_t>(v));
+  else
+    return std::get<T>(v);
 }
 template <class T>
 Value to_value(const T& x) {
-  if constexpr (std::is_same_v<T, bool>) return Value(x);
-  else if constexpr (std::is_floating_point_v<T>) return Value(static_cast<double>(x));
-  else if constexpr (std::is_integral_v<T>) return Value(static_cast<int64_t>(x));
-  else return Value(x);
+  if constexpr (std::is_same_v<T, bool>)
+    return Value(x);
+  else if constexpr (std::is_floating_point_v<T>)
+    return Value(static_cast<double>(x));
+  else if constexpr (std::is_integral_v<T>)
+    return Value(static_cast<int64_t>(x));
+  else
+    return Value(x);
 }
 
 /// The schema of the config struct `Config`: its KeyTable plus, per key, how the bound field is
@@ -116,14 +124,16 @@ class Schema {
   template <class Ref>
   void field(const std::string& key, Kind kind, Ref ref) {
     using T = std::decay_t<decltype(ref(std::declval<Config&>()))>;
-    bind(key, kind, [ref](Config& c, const Value& v) { ref(c) = value_as<T>(v); },
-         [ref](const Config& c) { return to_value(ref(const_cast<Config&>(c))); });
+    bind(
+        key, kind, [ref](Config& c, const Value& v) { ref(c) = value_as<T>(v); },
+        [ref](const Config& c) { return to_value(ref(const_cast<Config&>(c))); });
   }
   /// Binds `key` to an accessor pair (TORCH_ARG options): get(config) -> T, set(config, T).
   template <class T, class G, class S>
   void option(const std::string& key, Kind kind, G get, S set) {
-    bind(key, kind, [set](Config& c, const Value& v) { set(c, value_as<T>(v)); },
-         [get](const Config& c) { return to_value(static_cast<T>(get(c))); });
+    bind(
+        key, kind, [set](Config& c, const Value& v) { set(c, value_as<T>(v)); },
+        [get](const Config& c) { return to_value(static_cast<T>(get(c))); });
   }
 
   std::vector<std::string> keys() const { return table_.keys(); }
@@ -158,11 +168,12 @@ class Schema {
 
 /// Binds "<section>.<name>" of `schema` to the plain field `config.<section>.<name>`.
 #define MMX_CONFIG_FIELD(schema, section, name, kind) \
-  (schema).field(#section "." #name, kind, [](auto& c) -> auto& { return c.section.name; })
+  (schema).field(                                     \
+      #section "." #name, kind, [](auto& c) -> auto& { return c.section.name; })
 /// Binds "model.<name>" of `schema` to the TORCH_ARG accessor `config.model.<name>()` of type `type`.
-#define MMX_CONFIG_MODEL_OPTION(schema, name, kind, type)                                            \
-  (schema).option<type>("model." #name, kind, [](const auto& c) { return c.model.name(); }, \
-                        [](auto& c, type v) { c.model.name(v); })
+#define MMX_CONFIG_MODEL_OPTION(schema, name, kind, type) \
+  (schema).option<type>(                                  \
+      "model." #name, kind, [](const auto& c) { return c.model.name(); }, [](auto& c, type v) { c.model.name(v); })
 
 /// Binds the keys every model's config has to the same-named fields of Config::data and
 /// Config::train: data.data_root and the [train] keys of the optimisation loop (epochs, batch

@@ -26,8 +26,7 @@ struct AbortableGraph : at::cuda::CUDAGraph {
     if (cudaStreamIsCapturing(capture_stream_.stream(), &status) == cudaSuccess &&
         status != cudaStreamCaptureStatusNone) {
       cudaGraph_t partial = nullptr;
-      if (cudaStreamEndCapture(capture_stream_.stream(), &partial) == cudaSuccess && partial)
-        cudaGraphDestroy(partial);
+      if (cudaStreamEndCapture(capture_stream_.stream(), &partial) == cudaSuccess && partial) cudaGraphDestroy(partial);
     }
     if (capture_dev_ != UNDEFINED_DEVICE && !capture_ended_) {
       try {

@@ -28,7 +28,8 @@ std::string device_settings_problem(const std::string& device, const std::string
   if (!is_device_name(device)) return "train.device must be \"cpu\" or \"cuda\", got \"" + device + "\"";
   if (precision != "fp32" && precision != "bf16")
     return "train.precision must be \"fp32\" or \"bf16\", got \"" + precision + "\"";
-  if (precision == "bf16" && !is_cuda_device_name(device)) return "train.precision = \"bf16\" needs train.device = \"cuda\"";
+  if (precision == "bf16" && !is_cuda_device_name(device))
+    return "train.precision = \"bf16\" needs train.device = \"cuda\"";
   return "";
 }
 

@@ -19,8 +19,7 @@ torch::Tensor clip_grad_norm_device(const std::vector<torch::Tensor>& grads, dou
   const auto g = defined_only(grads);
   if (g.empty()) return torch::zeros({}, torch::kFloat32);
   for (const auto& t : g)
-    TORCH_CHECK(t.device() == g[0].device(), "clip_grad_norm_device: grads on ", g[0].device(),
-                " and ", t.device());
+    TORCH_CHECK(t.device() == g[0].device(), "clip_grad_norm_device: grads on ", g[0].device(), " and ", t.device());
   torch::NoGradGuard no_grad;
   const auto norms = at::_foreach_norm(g, 2);
   torch::Tensor total = norms.size() == 1 ? norms[0] : torch::stack(norms).norm(2);

@@ -33,8 +33,8 @@ LrScheduleOptions tsm2_lr_schedule(double lr, double min_lr, double warmup_epoch
   return o;
 }
 
-LrScheduleOptions vim2_lr_schedule(double lr, double min_lr, double warmup_lr, double warmup_epochs,
-                                   int64_t epochs, int64_t steps_per_epoch) {
+LrScheduleOptions vim2_lr_schedule(double lr, double min_lr, double warmup_lr, double warmup_epochs, int64_t epochs,
+                                   int64_t steps_per_epoch) {
   LrScheduleOptions o = schedule_options(lr, min_lr, warmup_lr, warmup_epochs, epochs, steps_per_epoch);
   o.warmup_rounding = LrScheduleOptions::Rounding::kNearest;
   o.warmup_from_first_unit = false;

@@ -83,8 +83,10 @@ RunDir open_run_dir(const std::string& run_dir, bool resume) {
   if (resume) {
     std::error_code ec;
     if (!fs::is_regular_file(last, ec))
-      throw CheckpointError(last.string() + ": no such checkpoint to resume (train without --resume "
-                                            "to start a run in " + run_dir + ")");
+      throw CheckpointError(last.string() +
+                            ": no such checkpoint to resume (train without --resume "
+                            "to start a run in " +
+                            run_dir + ")");
     r.log_mode = std::ios::app;
     r.lock = RunLock(run_dir);
     remove_temporaries(r);
@@ -145,8 +147,10 @@ std::vector<std::string> changed_settings(const std::string& stored_toml, const 
   auto name = [&](const std::string& k) { return section + "." + k; };
   for (const auto& [k, v] : a) {
     auto it = b.find(k);
-    if (it == b.end()) out.push_back(name(k) + ": " + v + " -> (absent)");
-    else if (it->second != v) out.push_back(name(k) + ": " + v + " -> " + it->second);
+    if (it == b.end())
+      out.push_back(name(k) + ": " + v + " -> (absent)");
+    else if (it->second != v)
+      out.push_back(name(k) + ": " + v + " -> " + it->second);
   }
   for (const auto& [k, v] : b)
     if (!a.count(k)) out.push_back(name(k) + ": (absent) -> " + v);

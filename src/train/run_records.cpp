@@ -32,9 +32,12 @@ json row_json(const std::vector<EpochColumn>& columns, const EpochRow& row) {
   json j = json::object();
   for (size_t i = 0; i < columns.size(); ++i) {
     const double v = row.at(i);
-    if (columns[i].kind == Kind::kInteger) j[columns[i].name] = static_cast<int64_t>(v);
-    else if (columns[i].kind == Kind::kOptionalNumber && std::isnan(v)) j[columns[i].name] = nullptr;
-    else j[columns[i].name] = v;
+    if (columns[i].kind == Kind::kInteger)
+      j[columns[i].name] = static_cast<int64_t>(v);
+    else if (columns[i].kind == Kind::kOptionalNumber && std::isnan(v))
+      j[columns[i].name] = nullptr;
+    else
+      j[columns[i].name] = v;
   }
   return j;
 }
@@ -99,9 +102,12 @@ void RunRecords::write_metrics(const json& summary, const std::vector<EpochRow>&
     for (size_t i = 0; i < columns_.size(); ++i) {
       if (i) csv << ",";
       const double v = r.at(i);
-      if (columns_[i].kind == Kind::kInteger) csv << static_cast<int64_t>(v);
-      else if (columns_[i].kind == Kind::kOptionalNumber) csv << (std::isnan(v) ? std::string() : format_g10(v));
-      else csv << v;
+      if (columns_[i].kind == Kind::kInteger)
+        csv << static_cast<int64_t>(v);
+      else if (columns_[i].kind == Kind::kOptionalNumber)
+        csv << (std::isnan(v) ? std::string() : format_g10(v));
+      else
+        csv << v;
     }
     csv << "\n";
   }

@@ -41,8 +41,7 @@ LoadedForecaster load_forecaster(const std::string& path, torch::Device device) 
   auto need = [&](const char* key) -> const std::string& {
     auto it = ck.metadata.find(key);
     if (it == ck.metadata.end())
-      throw CheckpointError(path + ": metadata key '" + key +
-                            "' missing: not a TSM2 checkpoint written by mmx train");
+      throw CheckpointError(path + ": metadata key '" + key + "' missing: not a TSM2 checkpoint written by mmx train");
     return it->second;
   };
   if (need("format") != kTsm2CheckpointFormat)

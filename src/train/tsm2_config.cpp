@@ -12,8 +12,8 @@
 #include <optional>
 #include <sstream>
 
-#include "mmx/data/timeseries/csv_reader.h"
 #include "mmx/data/error.h"
+#include "mmx/data/timeseries/csv_reader.h"
 #include "mmx/data/timeseries/timestamps.h"
 #include "mmx/train/device.h"
 
@@ -89,7 +89,8 @@ void validate(const TrainConfig& c, const std::string& source) {
   auto in_range_f = [&](const char* key, double v, double lo, double hi, bool hi_open = false) {
     if (!(v >= lo) || (hi_open ? !(v < hi) : !(v <= hi))) {
       std::ostringstream os;
-      os << key << " = " << v << " is out of range; expected " << lo << " <= " << key << (hi_open ? " < " : " <= ") << hi;
+      os << key << " = " << v << " is out of range; expected " << lo << " <= " << key << (hi_open ? " < " : " <= ")
+         << hi;
       fail(os.str());
     }
   };
@@ -105,7 +106,8 @@ void validate(const TrainConfig& c, const std::string& source) {
   if (d.features != "M" && d.features != "S" && d.features != "MS")
     fail("data.features must be \"M\", \"S\" or \"MS\", got \"" + d.features + "\"");
   if (d.features != "M" && d.target.empty()) fail("data.features = \"" + d.features + "\" needs data.target");
-  if (d.split.size() != 3) fail("data.split must hold 3 fractions (train, val, test), got " + std::to_string(d.split.size()));
+  if (d.split.size() != 3)
+    fail("data.split must hold 3 fractions (train, val, test), got " + std::to_string(d.split.size()));
   double total = 0;
   for (double f : d.split) {
     in_range_f("data.split entries", f, 0.0, 1.0);
@@ -155,8 +157,7 @@ void validate(const TrainConfig& c, const std::string& source) {
   in_range("train.max_batches_per_epoch", t.max_batches_per_epoch, 0, std::numeric_limits<int64_t>::max() / 2);
   in_range_f("train.time_budget_minutes", t.time_budget_minutes, 0.0, 1e9);
   if (const std::string problem = device_settings_problem(t.device, t.precision); !problem.empty()) fail(problem);
-  if (t.cuda_graph && !is_cuda_device_name(t.device))
-    fail("train.cuda_graph = true needs train.device = \"cuda\"");
+  if (t.cuda_graph && !is_cuda_device_name(t.device)) fail("train.cuda_graph = true needs train.device = \"cuda\"");
   // Last, so that a config fragment with a wrong value names that value first.
   if (d.dataset.empty() == d.path.empty())
     fail(d.dataset.empty() ? "no data: set data.path (a CSV of your own) or data.dataset (a benchmark: ETTh1, "

@@ -3,8 +3,8 @@
 
 namespace mmx::train {
 
-EvalMetrics evaluate(models::TSM2& model, const data::WindowDataset& windows, int64_t batch_size,
-                     torch::Device device, const data::StandardScaler* scaler, int64_t target_channel) {
+EvalMetrics evaluate(models::TSM2& model, const data::WindowDataset& windows, int64_t batch_size, torch::Device device,
+                     const data::StandardScaler* scaler, int64_t target_channel) {
   torch::NoGradGuard ng;
   const bool was_training = model->is_training();
   model->eval();

@@ -11,8 +11,7 @@ namespace mmx::train {
 
 TSM2TrainStep::TSM2TrainStep(models::TSM2 model, const TrainStepOptions& options)
     : model_(std::move(model)), options_(options), device_(torch::kCPU) {
-  TORCH_CHECK(options.batch_size >= 1, "TSM2TrainStep: batch_size must be >= 1, got ",
-              options.batch_size);
+  TORCH_CHECK(options.batch_size >= 1, "TSM2TrainStep: batch_size must be >= 1, got ", options.batch_size);
   params_ = model_->parameters();
   TORCH_CHECK(!params_.empty(), "TSM2TrainStep: the model has no parameters");
   device_ = params_[0].device();
@@ -38,8 +37,7 @@ TSM2TrainStep::TSM2TrainStep(models::TSM2 model, const TrainStepOptions& options
   // undefined): one probe backward on a zero window.
   for (auto& p : params_) p.mutable_grad() = torch::Tensor();
   {
-    auto probe = model_->forward(torch::zeros({1, seq_len_, n_vars_},
-                                              torch::TensorOptions().device(device_)));
+    auto probe = model_->forward(torch::zeros({1, seq_len_, n_vars_}, torch::TensorOptions().device(device_)));
     probe.sum().backward();
   }
   std::unordered_set<void*> reached;
@@ -79,32 +77,28 @@ void TSM2TrainStep::prepare_graph_buffers() {
 }
 
 void TSM2TrainStep::bind_windows(const torch::Tensor& series, const data::WindowDataset& windows) {
-  TORCH_CHECK(windows.seq_len() == seq_len_ && windows.pred_len() == pred_len_ &&
-                  windows.n_vars() == n_vars_,
-              "TSM2TrainStep::bind_windows: windows of (seq_len, pred_len, n_vars) = (",
-              windows.seq_len(), ", ", windows.pred_len(), ", ", windows.n_vars(),
-              ") for a model of (", seq_len_, ", ", pred_len_, ", ", n_vars_, ")");
+  TORCH_CHECK(windows.seq_len() == seq_len_ && windows.pred_len() == pred_len_ && windows.n_vars() == n_vars_,
+              "TSM2TrainStep::bind_windows: windows of (seq_len, pred_len, n_vars) = (", windows.seq_len(), ", ",
+              windows.pred_len(), ", ", windows.n_vars(), ") for a model of (", seq_len_, ", ", pred_len_, ", ",
+              n_vars_, ")");
   const auto rows = windows.rows();
   TORCH_CHECK(series.dim() == 2 && series.size(1) == n_vars_ && series.size(0) >= rows.end,
-              "TSM2TrainStep::bind_windows: series must be (n_rows >= ", rows.end, ", ", n_vars_,
-              "), got ", series.sizes());
+              "TSM2TrainStep::bind_windows: series must be (n_rows >= ", rows.end, ", ", n_vars_, "), got ",
+              series.sizes());
   // Only the split's rows (no window reads outside them), float32 on the device.
-  series_ = series.narrow(0, rows.begin, rows.end - rows.begin)
-                .to(torch::kFloat32)
-                .contiguous()
-                .to(device_);
+  series_ = series.narrow(0, rows.begin, rows.end - rows.begin).to(torch::kFloat32).contiguous().to(device_);
   rows_begin_ = 0;
   n_windows_ = windows.size();
-  window_rows_ = torch::arange(seq_len_ + pred_len_,
-                               torch::TensorOptions().dtype(torch::kLong).device(device_));
+  window_rows_ = torch::arange(seq_len_ + pred_len_, torch::TensorOptions().dtype(torch::kLong).device(device_));
   // The series must be the one the windows were cut from: compare the first and last window.
   for (const int64_t i : {int64_t{0}, n_windows_ - 1}) {
     const auto b = windows.batch({i});
     const auto w = series_.narrow(0, i, seq_len_ + pred_len_).to(torch::kCPU);
-    TORCH_CHECK(torch::equal(w.narrow(0, 0, seq_len_), b.x[0]) &&
-                    torch::equal(w.narrow(0, seq_len_, pred_len_), b.y[0]),
-                "TSM2TrainStep::bind_windows: window ", i, " of the series differs from the "
-                "dataset's (pass the series the WindowDataset was built from)");
+    TORCH_CHECK(
+        torch::equal(w.narrow(0, 0, seq_len_), b.x[0]) && torch::equal(w.narrow(0, seq_len_, pred_len_), b.y[0]),
+        "TSM2TrainStep::bind_windows: window ", i,
+        " of the series differs from the "
+        "dataset's (pass the series the WindowDataset was built from)");
   }
 }
 
@@ -115,21 +109,19 @@ void TSM2TrainStep::step(const std::vector<int64_t>& indices, double lr) {
   TORCH_CHECK(!options_.cuda_graph || n <= options_.batch_size, "TSM2TrainStep::step: ", n,
               " windows for a graph of batch_size ", options_.batch_size);
   for (const auto i : indices)
-    TORCH_CHECK(i >= 0 && i < n_windows_, "TSM2TrainStep::step: window index ", i,
-                " outside [0, ", n_windows_, ")");
+    TORCH_CHECK(i >= 0 && i < n_windows_, "TSM2TrainStep::step: window index ", i, " outside [0, ", n_windows_, ")");
   if (!options_.cuda_graph) {
     std::vector<int64_t> starts(indices.begin(), indices.end());
     for (auto& s : starts) s += rows_begin_;
     auto st = torch::from_blob(starts.data(), {n}, torch::kLong).to(device_, /*non_blocking=*/true);
     auto rows = st.unsqueeze(1) + window_rows_;  // (n, L + H)
-    auto x = series_.index_select(0, rows.narrow(1, 0, seq_len_).reshape({-1}))
-                 .view({n, seq_len_, n_vars_});
-    auto y = series_.index_select(0, rows.narrow(1, seq_len_, pred_len_).reshape({-1}))
-                 .view({n, pred_len_, n_vars_});
+    auto x = series_.index_select(0, rows.narrow(1, 0, seq_len_).reshape({-1})).view({n, seq_len_, n_vars_});
+    auto y = series_.index_select(0, rows.narrow(1, seq_len_, pred_len_).reshape({-1})).view({n, pred_len_, n_vars_});
     run_eager(x, y, lr);
     return;
   }
-  TORCH_CHECK(input_ != Input::kBatch, "TSM2TrainStep::step(indices): the graph was captured "
+  TORCH_CHECK(input_ != Input::kBatch,
+              "TSM2TrainStep::step(indices): the graph was captured "
               "for step(x, y)");
   input_ = Input::kIndices;
   load_indices(indices);
@@ -139,10 +131,8 @@ void TSM2TrainStep::step(const std::vector<int64_t>& indices, double lr) {
 void TSM2TrainStep::step(const torch::Tensor& x, const torch::Tensor& y, double lr) {
   TORCH_CHECK(x.dim() == 3 && x.size(1) == seq_len_ && x.size(2) == n_vars_ && x.size(0) >= 1,
               "TSM2TrainStep::step: x must be (n, ", seq_len_, ", ", n_vars_, "), got ", x.sizes());
-  TORCH_CHECK(y.dim() == 3 && y.size(0) == x.size(0) && y.size(1) == pred_len_ &&
-                  y.size(2) == n_vars_,
-              "TSM2TrainStep::step: y must be (", x.size(0), ", ", pred_len_, ", ", n_vars_,
-              "), got ", y.sizes());
+  TORCH_CHECK(y.dim() == 3 && y.size(0) == x.size(0) && y.size(1) == pred_len_ && y.size(2) == n_vars_,
+              "TSM2TrainStep::step: y must be (", x.size(0), ", ", pred_len_, ", ", n_vars_, "), got ", y.sizes());
   if (!options_.cuda_graph) {
     run_eager(x.to(device_, torch::kFloat32, /*non_blocking=*/true),
               y.to(device_, torch::kFloat32, /*non_blocking=*/true), lr);
@@ -150,7 +140,8 @@ void TSM2TrainStep::step(const torch::Tensor& x, const torch::Tensor& y, double 
   }
   TORCH_CHECK(x.size(0) <= options_.batch_size, "TSM2TrainStep::step: ", x.size(0),
               " windows for a graph of batch_size ", options_.batch_size);
-  TORCH_CHECK(input_ != Input::kIndices, "TSM2TrainStep::step(x, y): the graph was captured "
+  TORCH_CHECK(input_ != Input::kIndices,
+              "TSM2TrainStep::step(x, y): the graph was captured "
               "for step(indices)");
   input_ = Input::kBatch;
   load_batch(x, y);
@@ -193,8 +184,7 @@ void TSM2TrainStep::load_batch(const torch::Tensor& x, const torch::Tensor& y) {
 }
 
 void TSM2TrainStep::run_eager(const torch::Tensor& x, const torch::Tensor& y, double lr) {
-  for (auto& g : torch_opt_->param_groups())
-    static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+  for (auto& g : torch_opt_->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
   torch::Tensor loss;
   {
     AutocastScope ac(options_.bf16, /*cache=*/true);
@@ -229,10 +219,8 @@ void TSM2TrainStep::graph_body() {
   if (input_ == Input::kIndices) {
     const int64_t B = options_.batch_size;
     auto rows = starts_.unsqueeze(1) + window_rows_;
-    x = series_.index_select(0, rows.narrow(1, 0, seq_len_).reshape({-1}))
-            .view({B, seq_len_, n_vars_});
-    y = series_.index_select(0, rows.narrow(1, seq_len_, pred_len_).reshape({-1}))
-            .view({B, pred_len_, n_vars_});
+    x = series_.index_select(0, rows.narrow(1, 0, seq_len_).reshape({-1})).view({B, seq_len_, n_vars_});
+    y = series_.index_select(0, rows.narrow(1, seq_len_, pred_len_).reshape({-1})).view({B, pred_len_, n_vars_});
   }
   torch::Tensor pred;
   {
@@ -297,14 +285,13 @@ void TSM2TrainStep::capture() {
     return;
   }
   auto graph = std::make_unique<CudaGraph>();
-  const std::string failure =
-      graph->capture(device_, [this] { warm_up_and_restore(); }, [this] { graph_body(); });
+  const std::string failure = graph->capture(
+      device_, [this] { warm_up_and_restore(); }, [this] { graph_body(); });
   graph_ = std::move(graph);
   if (!failure.empty()) {
     fallback_ = true;
     fallback_reason_ = failure;
-    TORCH_WARN("TSM2TrainStep: CUDA graph capture failed; training steps run eagerly: ",
-               fallback_reason_);
+    TORCH_WARN("TSM2TrainStep: CUDA graph capture failed; training steps run eagerly: ", fallback_reason_);
   }
 }
 

@@ -34,21 +34,23 @@ constexpr int64_t kLossReadEvery = 25;
 
 // The epoch table of metrics.json, metrics.csv and the checkpoints' history.
 const EpochTable<EpochRecord>& epoch_table() {
-  static const EpochTable<EpochRecord> table(
-      &EpochRecord::epoch, {{"train_loss", &EpochRecord::train_loss},
-                            {"val_mse", &EpochRecord::val_mse},
-                            {"val_mae", &EpochRecord::val_mae},
-                            {"lr", &EpochRecord::lr},
-                            {"seconds", &EpochRecord::seconds},
-                            {"windows_per_second", &EpochRecord::windows_per_second}});
+  static const EpochTable<EpochRecord> table(&EpochRecord::epoch,
+                                             {{"train_loss", &EpochRecord::train_loss},
+                                              {"val_mse", &EpochRecord::val_mse},
+                                              {"val_mae", &EpochRecord::val_mae},
+                                              {"lr", &EpochRecord::lr},
+                                              {"seconds", &EpochRecord::seconds},
+                                              {"windows_per_second", &EpochRecord::windows_per_second}});
   return table;
 }
 
 void use_threads(int64_t threads) {
   const auto cores = static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
   if (threads > cores)
-    throw ConfigError("train.threads = " + std::to_string(threads) + " is out of range; expected 0 (LibTorch's "
-                      "default) to " + std::to_string(cores) + " (this machine's hardware threads)");
+    throw ConfigError("train.threads = " + std::to_string(threads) +
+                      " is out of range; expected 0 (LibTorch's "
+                      "default) to " +
+                      std::to_string(cores) + " (this machine's hardware threads)");
   if (threads > 0) at::set_num_threads(static_cast<int>(threads));
 }
 
@@ -61,9 +63,9 @@ struct EpochTraining {
   bool out_of_time = false;
 };
 
-EpochTraining train_epoch(TSM2TrainStep& stepper, const LrSchedule& schedule, const OptimConfig& tc,
-                          int64_t n_windows, int64_t batches_per_epoch, int64_t read_every, bool progress_bar,
-                          Clock::time_point t_start, int64_t epoch, int64_t& step) {
+EpochTraining train_epoch(TSM2TrainStep& stepper, const LrSchedule& schedule, const OptimConfig& tc, int64_t n_windows,
+                          int64_t batches_per_epoch, int64_t read_every, bool progress_bar, Clock::time_point t_start,
+                          int64_t epoch, int64_t& step) {
   auto batches = data::batch_indices(n_windows, tc.batch_size, true,
                                      static_cast<uint64_t>(tc.seed) * 1000003ULL + static_cast<uint64_t>(epoch));
   batches.resize(static_cast<size_t>(batches_per_epoch));
@@ -105,8 +107,11 @@ EpochTraining train_epoch(TSM2TrainStep& stepper, const LrSchedule& schedule, co
 }
 
 json metrics_json(const EvalMetrics& m) {
-  json j{{"mse", m.mse}, {"mae", m.mae}, {"windows", m.windows},
-         {"mse_per_step", m.mse_per_step}, {"mae_per_step", m.mae_per_step}};
+  json j{{"mse", m.mse},
+         {"mae", m.mae},
+         {"windows", m.windows},
+         {"mse_per_step", m.mse_per_step},
+         {"mae_per_step", m.mae_per_step}};
   if (!std::isnan(m.mse_orig)) {
     j["mse_original_units"] = m.mse_orig;
     j["mae_original_units"] = m.mae_orig;
@@ -117,8 +122,12 @@ json metrics_json(const EvalMetrics& m) {
 // metrics.json's fields besides the epochs.
 json metrics_summary(const TrainConfig& config, const TrainResult& res, bool with_target) {
   json j{{"dataset", config.data.dataset.empty() ? config.data.path : config.data.dataset},
-         {"seq_len", config.data.seq_len}, {"pred_len", config.data.pred_len}, {"n_params", res.n_params},
-         {"features", config.data.features}, {"best_epoch", res.best_epoch}, {"best_val_mse", res.best_val_mse},
+         {"seq_len", config.data.seq_len},
+         {"pred_len", config.data.pred_len},
+         {"n_params", res.n_params},
+         {"features", config.data.features},
+         {"best_epoch", res.best_epoch},
+         {"best_val_mse", res.best_val_mse},
          {"train_seconds", res.train_seconds}};
   if (with_target) j["target"] = config.data.target;
   if (res.test.windows > 0) j["test"] = metrics_json(res.test);
@@ -129,11 +138,12 @@ std::string header_line(const TrainConfig& config, const data::LoadedSeries& ser
                         torch::Device device) {
   const data::ForecastData& fd = series.data;
   std::ostringstream os;
-  os << "TSM2 on " << (config.data.dataset.empty() ? fs::path(config.data.path).filename().string() : config.data.dataset)
-     << ": " << series.description << "; seq_len " << config.data.seq_len << ", pred_len "
-     << config.data.pred_len << "; windows train " << fd.train().size() << ", val " << fd.val().size()
-     << ", test " << fd.test().size() << "; " << res.n_params << " parameters; device " << device << "; threads "
-     << at::get_num_threads() << (config.train.cuda_graph ? "; CUDA graph step" : "");
+  os << "TSM2 on "
+     << (config.data.dataset.empty() ? fs::path(config.data.path).filename().string() : config.data.dataset) << ": "
+     << series.description << "; seq_len " << config.data.seq_len << ", pred_len " << config.data.pred_len
+     << "; windows train " << fd.train().size() << ", val " << fd.val().size() << ", test " << fd.test().size() << "; "
+     << res.n_params << " parameters; device " << device << "; threads " << at::get_num_threads()
+     << (config.train.cuda_graph ? "; CUDA graph step" : "");
   return os.str();
 }
 
@@ -202,7 +212,8 @@ std::vector<std::string> resume_tsm2(const RunRecords& records, const TrainConfi
   const TrainConfig stored = parse_config(rp.config_toml, last + " (stored config)");
   if (to_toml(TrainConfig{stored.data, stored.model, config.train}) !=
       to_toml(TrainConfig{config.data, config.model, config.train}))
-    throw ConfigError(last + ": the run was trained with other [data]/[model] settings; "
+    throw ConfigError(last +
+                      ": the run was trained with other [data]/[model] settings; "
                       "resume with the run's config.toml");
   std::vector<std::string> notes = changed_setting_notes(rp.config_toml, to_toml(config), {"train"});
   load_module_state(*model, model_tensors(rp.checkpoint), last);
@@ -219,8 +230,7 @@ std::vector<std::string> resume_tsm2(const RunRecords& records, const TrainConfi
 
 }  // namespace
 
-TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir, bool resume,
-                       const TrainHooks& hooks) {
+TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir, bool resume, const TrainHooks& hooks) {
   TrainConfig config = config_in;
   const auto& tc = config.train;
   use_threads(tc.threads);
@@ -266,7 +276,9 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
   records.write_config(to_toml(config));
   log(header_line(config, series, res, device));
   const bool with_target = target >= 0 || series.features == data::FeatureMode::kSingle;
-  auto write_metrics = [&] { records.write_metrics(metrics_summary(config, res, with_target), epoch_table().rows(res.history)); };
+  auto write_metrics = [&] {
+    records.write_metrics(metrics_summary(config, res, with_target), epoch_table().rows(res.history));
+  };
 
   // Reading the device-side loss synchronises; on the CPU that costs nothing, so divergence is
   // caught at the step where it happens; on a GPU every kLossReadEvery steps.
@@ -288,10 +300,16 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
     const EvalMetrics val = evaluate(model, val_set, tc.eval_batch_size, device, nullptr, target);
     if (!std::isfinite(val.mse) || !std::isfinite(val.mae))
       throw std::runtime_error("validation after epoch " + std::to_string(epoch) + " gave mse " +
-                               std::to_string(val.mse) + ": the model outputs non-finite values; nothing of "
+                               std::to_string(val.mse) +
+                               ": the model outputs non-finite values; nothing of "
                                "this epoch was saved (try a lower train.lr)");
-    const EpochRecord rec{epoch, tr.loss_sum / std::max<int64_t>(1, tr.seen), val.mse, val.mae,
-                          schedule.at(step - 1), seconds_since(t0), static_cast<double>(tr.seen) / train_secs};
+    const EpochRecord rec{epoch,
+                          tr.loss_sum / std::max<int64_t>(1, tr.seen),
+                          val.mse,
+                          val.mae,
+                          schedule.at(step - 1),
+                          seconds_since(t0),
+                          static_cast<double>(tr.seen) / train_secs};
     res.history.push_back(rec);
     res.epochs_run = epoch;
     const bool improved = val.mse < res.best_val_mse;
@@ -323,7 +341,8 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
   res.test = evaluate(model, test_set, tc.eval_batch_size, device, &fd.scaler, target);
   if (!std::isfinite(res.test.mse) || !std::isfinite(res.test.mse_orig))
     throw std::runtime_error("test of the best epoch gave mse " + std::to_string(res.test.mse) + " (original units " +
-                             std::to_string(res.test.mse_orig) + "): non-finite forecasts; metrics.json keeps "
+                             std::to_string(res.test.mse_orig) +
+                             "): non-finite forecasts; metrics.json keeps "
                              "the epochs without a test entry");
   log(test_line(res));
   res.train_seconds = seconds_since(t_start);

@@ -66,9 +66,9 @@ LoadedClassifier load_classifier(const std::string& path, torch::Device device, 
   out.config = parse_classify_config(need("config"), path + " (stored config)");
   out.classes = metadata_string_list(ck, "classes", path);
   if (static_cast<int64_t>(out.classes.size()) != out.config.model.num_classes())
-    throw CheckpointError(path + ": metadata 'classes' names " + std::to_string(out.classes.size()) +
-                          " classes but the stored config has model.num_classes = " +
-                          std::to_string(out.config.model.num_classes()));
+    throw CheckpointError(
+        path + ": metadata 'classes' names " + std::to_string(out.classes.size()) +
+        " classes but the stored config has model.num_classes = " + std::to_string(out.config.model.num_classes()));
   out.epoch = metadata_int(ck, "epoch", path, 0, kMaxEpochCount);
   out.ema = ema;
   auto weights = classifier_weights(ck, ema);

@@ -97,18 +97,18 @@ const Schema<ClassifyConfig>& schema() {
 // so that a config cannot ask for absurd memory or time before training starts. The parameter
 // limit (2e9, as TSM2's) is lifted by MMX_ALLOW_LARGE_MODELS=1; the per-key
 // bounds only keep the parameter count computable and are far above any model within that limit.
-constexpr int64_t kMaxImageSize = 8192;       // model.image_size (pixels)
-constexpr int64_t kMaxDim = 65536;            // model.dims[s], model.channel_d_inner[s]
-constexpr int64_t kMaxDepth = 256;            // model.depths[s] ((T, T, C) units per stage)
-constexpr int64_t kMaxExpand = 64;            // model.expand
-constexpr int64_t kMaxKernel = 63;            // model.d_conv, model.channel_d_conv
-constexpr int64_t kMaxClasses = 1000000;      // model.num_classes
-constexpr int64_t kMaxEpochs = 1000000;       // train.epochs
-constexpr int64_t kMaxBatch = 65536;          // train.batch_size, train.eval_batch_size
+constexpr int64_t kMaxImageSize = 8192;               // model.image_size (pixels)
+constexpr int64_t kMaxDim = 65536;                    // model.dims[s], model.channel_d_inner[s]
+constexpr int64_t kMaxDepth = 256;                    // model.depths[s] ((T, T, C) units per stage)
+constexpr int64_t kMaxExpand = 64;                    // model.expand
+constexpr int64_t kMaxKernel = 63;                    // model.d_conv, model.channel_d_conv
+constexpr int64_t kMaxClasses = 1000000;              // model.num_classes
+constexpr int64_t kMaxEpochs = 1000000;               // train.epochs
+constexpr int64_t kMaxBatch = 65536;                  // train.batch_size, train.eval_batch_size
 constexpr int64_t kMaxBatchInput = int64_t{1} << 32;  // batch * 3 * image_size^2 (input elements)
-constexpr int64_t kMaxWorkers = 1024;         // data.workers
-constexpr int64_t kMaxPrefetch = 1024;        // data.prefetch
-constexpr double kMaxVim2Params = 2e9;        // exact parameter count (MMX_ALLOW_LARGE_MODELS=1 lifts it)
+constexpr int64_t kMaxWorkers = 1024;                 // data.workers
+constexpr int64_t kMaxPrefetch = 1024;                // data.prefetch
+constexpr double kMaxVim2Params = 2e9;                // exact parameter count (MMX_ALLOW_LARGE_MODELS=1 lifts it)
 
 bool large_models_allowed() {
   const char* v = std::getenv("MMX_ALLOW_LARGE_MODELS");
@@ -142,10 +142,11 @@ void validate(const ClassifyConfig& c, const std::string& source) {
   }
   auto in_range = [&](const std::string& key, int64_t v, int64_t lo, int64_t hi) {
     if (v < lo || v > hi)
-      fail(key + " = " + std::to_string(v) + "; expected " + std::to_string(lo) + " <= " + key.substr(key.find('.') + 1) +
-           " <= " + std::to_string(hi));
+      fail(key + " = " + std::to_string(v) + "; expected " + std::to_string(lo) +
+           " <= " + key.substr(key.find('.') + 1) + " <= " + std::to_string(hi));
   };
-  if (c.model_name != "vim2") fail("model.name must be \"vim2\" for an image classification config, got \"" + c.model_name + "\"");
+  if (c.model_name != "vim2")
+    fail("model.name must be \"vim2\" for an image classification config, got \"" + c.model_name + "\"");
   if (c.data.dataset != "cifar10" && c.data.dataset != "folder")
     fail("data.dataset must be \"cifar10\" or \"folder\", got \"" + c.data.dataset + "\"");
   if (c.data.dataset == "folder" && (c.data.train_dir.empty() || c.data.val_dir.empty()))
@@ -163,7 +164,8 @@ void validate(const ClassifyConfig& c, const std::string& source) {
     fail("train.warmup_epochs must be in [0, train.epochs]");
   if (!(t.weight_decay >= 0)) fail("train.weight_decay must be >= 0");
   if (!(t.clip_grad >= 0)) fail("train.clip_grad must be >= 0 (0 = off)");
-  if (!(t.beta1 >= 0 && t.beta1 < 1) || !(t.beta2 >= 0 && t.beta2 < 1)) fail("train.beta1 and train.beta2 must be in [0, 1)");
+  if (!(t.beta1 >= 0 && t.beta1 < 1) || !(t.beta2 >= 0 && t.beta2 < 1))
+    fail("train.beta1 and train.beta2 must be in [0, 1)");
   if (!(t.eps > 0)) fail("train.eps must be > 0");
   if (!(t.ema_decay >= 0 && t.ema_decay < 1)) fail("train.ema_decay must be in [0, 1)");
   if (t.max_batches_per_epoch < 0 || t.max_eval_batches < 0)
@@ -185,11 +187,13 @@ void validate(const ClassifyConfig& c, const std::string& source) {
   in_range("model.expand", m.expand(), 1, kMaxExpand);
   in_range("model.d_conv", m.d_conv(), 1, kMaxKernel);
   in_range("model.channel_d_conv", m.channel_d_conv(), 1, kMaxKernel);
-  for (const auto& [key, list, hi] : {std::tuple{"model.dims", &m.dims(), kMaxDim},
-                                      std::tuple{"model.depths", &m.depths(), kMaxDepth},
-                                      std::tuple{"model.channel_d_inner", &m.channel_d_inner(), kMaxDim}})
-    for (size_t s = 0; s < list->size(); ++s) in_range(std::string(key) + "[" + std::to_string(s) + "]", (*list)[s], 1, hi);
-  if (!(m.norm_eps() > 0 && m.norm_eps() <= 1)) fail("model.norm_eps = " + num(m.norm_eps()) + "; expected 0 < norm_eps <= 1");
+  for (const auto& [key, list, hi] :
+       {std::tuple{"model.dims", &m.dims(), kMaxDim}, std::tuple{"model.depths", &m.depths(), kMaxDepth},
+        std::tuple{"model.channel_d_inner", &m.channel_d_inner(), kMaxDim}})
+    for (size_t s = 0; s < list->size(); ++s)
+      in_range(std::string(key) + "[" + std::to_string(s) + "]", (*list)[s], 1, hi);
+  if (!(m.norm_eps() > 0 && m.norm_eps() <= 1))
+    fail("model.norm_eps = " + num(m.norm_eps()) + "; expected 0 < norm_eps <= 1");
   try {
     m.validate();
   } catch (const c10::Error& e) {
@@ -203,12 +207,14 @@ void validate(const ClassifyConfig& c, const std::string& source) {
          " GiB as float32), more than the limit of " + g17(kMaxVim2Params) +
          " (set MMX_ALLOW_LARGE_MODELS=1 to train larger models)");
   }
-  for (const auto& [key, batch] : {std::pair{"train.batch_size", t.batch_size}, std::pair{"train.eval_batch_size", t.eval_batch_size}}) {
-    const double input = static_cast<double>(batch) * 3.0 * static_cast<double>(m.image_size()) * static_cast<double>(m.image_size());
+  for (const auto& [key, batch] :
+       {std::pair{"train.batch_size", t.batch_size}, std::pair{"train.eval_batch_size", t.eval_batch_size}}) {
+    const double input =
+        static_cast<double>(batch) * 3.0 * static_cast<double>(m.image_size()) * static_cast<double>(m.image_size());
     if (input > static_cast<double>(kMaxBatchInput))
       fail(std::string(key) + " = " + std::to_string(batch) + " at model.image_size " + std::to_string(m.image_size()) +
-           " gives input batches of " + g17(input) + " values, more than the limit of " + std::to_string(kMaxBatchInput) +
-           " (2^32); use a smaller batch");
+           " gives input batches of " + g17(input) + " values, more than the limit of " +
+           std::to_string(kMaxBatchInput) + " (2^32); use a smaller batch");
   }
   if (c.augment.image_size != c.model.image_size())
     fail("augment.image_size (" + std::to_string(c.augment.image_size) + ") must equal model.image_size (" +
@@ -218,7 +224,8 @@ void validate(const ClassifyConfig& c, const std::string& source) {
   // The eval resize is to image_size / eval_resize_ratio: a tiny ratio would resize every image to
   // a huge one.
   if (!(c.augment.eval_resize_ratio >= 0.0625 && c.augment.eval_resize_ratio <= 1))
-    fail("augment.eval_resize_ratio = " + num(c.augment.eval_resize_ratio) + "; expected 0.0625 <= eval_resize_ratio <= 1");
+    fail("augment.eval_resize_ratio = " + num(c.augment.eval_resize_ratio) +
+         "; expected 0.0625 <= eval_resize_ratio <= 1");
   try {
     data::BatchAugment check(c.augment, 0);
   } catch (const std::exception& e) {

@@ -80,7 +80,8 @@ void ViM2TrainStep::check_losses(const LrSchedule& schedule) {
     const int64_t at_step = first_step_ + k + 1;
     TORCH_CHECK(false, "training loss became " + fmt("%g", bad) + " at epoch " + std::to_string(epoch_) + ", step " +
                            std::to_string(at_step) + " (batch " + std::to_string(k + 1) + " of the epoch) with lr " +
-                           fmt("%.6g", schedule.at(at_step - 1)) + "; nothing of this epoch was written (try a lower "
+                           fmt("%.6g", schedule.at(at_step - 1)) +
+                           "; nothing of this epoch was written (try a lower "
                            "train.lr, or a train.clip_grad > 0)");
   }
   checked_ = losses_.size();

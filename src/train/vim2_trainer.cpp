@@ -185,7 +185,8 @@ int64_t resume_vim2(const RunRecords& records, const ClassifyConfig& config, con
   stored.train = config.train;
   stored.model.scan_recompute(config.model.scan_recompute());  // memory knob, not architecture
   if (to_toml(stored) != config_toml)
-    throw ConfigError(last + ": the run was trained with other [model]/[augment] settings; "
+    throw ConfigError(last +
+                      ": the run was trained with other [model]/[augment] settings; "
                       "resume with the run's config.toml");
   for (const auto& note : changed_setting_notes(rp.config_toml, config_toml, {"data", "model", "train"})) log(note);
   load_module_state(model, classifier_weights(rp.checkpoint, false), last);
@@ -252,15 +253,18 @@ ClassifyResult train_vim2(const ClassifyConfig& config, const std::string& run_d
   records.write_config(config_toml);
   log(header_line(config, data, res, batches_per_epoch, device));
   auto write_metrics = [&] {
-    const json summary{{"model", config.preset.empty() ? "vim2" : config.preset}, {"dataset", config.data.dataset},
-                       {"n_params", res.n_params},          {"best_epoch", res.best_epoch},
-                       {"best_top1", res.best_top1},        {"train_seconds", res.train_seconds},
+    const json summary{{"model", config.preset.empty() ? "vim2" : config.preset},
+                       {"dataset", config.data.dataset},
+                       {"n_params", res.n_params},
+                       {"best_epoch", res.best_epoch},
+                       {"best_top1", res.best_top1},
+                       {"train_seconds", res.train_seconds},
                        {"out_of_time", res.out_of_time}};
     records.write_metrics(summary, epoch_table().rows(res.history));
   };
   auto save = [&](const std::string& path, bool with_optimizer, int64_t epoch) {
-    save_checkpoint(path, run_checkpoint(records, meta, *model, ema_model, stepper, res, elapsed_before,
-                                         with_optimizer, epoch));
+    save_checkpoint(
+        path, run_checkpoint(records, meta, *model, ema_model, stepper, res, elapsed_before, with_optimizer, epoch));
   };
 
   const auto t_start = Clock::now();
@@ -270,9 +274,9 @@ ClassifyResult train_vim2(const ClassifyConfig& config, const std::string& run_d
     torch::manual_seed(static_cast<uint64_t>(tc.seed) * 7919ULL + static_cast<uint64_t>(epoch));
     model->train();
     const auto t0 = Clock::now();
-    const EpochTraining tr = train_epoch(stepper, *data.train, schedule, config, device, batches_per_epoch,
-                                         hooks.progress_bar, tc.time_budget_minutes * 60.0, elapsed_before, t_start,
-                                         epoch);
+    const EpochTraining tr =
+        train_epoch(stepper, *data.train, schedule, config, device, batches_per_epoch, hooks.progress_bar,
+                    tc.time_budget_minutes * 60.0, elapsed_before, t_start, epoch);
     if (tr.out_of_time) res.out_of_time = true;
     const auto losses = stepper.epoch_losses();
     const double train_secs = seconds_since(t0);
@@ -282,11 +286,11 @@ ClassifyResult train_vim2(const ClassifyConfig& config, const std::string& run_d
                 epoch, " (try a lower train.lr)");
     res.epochs_run = epoch;
     res.steps = stepper.steps();
-    const bool stop_now = res.out_of_time || epoch == tc.epochs ||
-                          (hooks.stop_after_epoch > 0 && epoch >= hooks.stop_after_epoch);
+    const bool stop_now =
+        res.out_of_time || epoch == tc.epochs || (hooks.stop_after_epoch > 0 && epoch >= hooks.stop_after_epoch);
     const bool evaluated = epoch % tc.eval_every == 0 || stop_now;
-    ClassifyEpochRecord rec = evaluated ? validate(*model, ema_model, *data.val, config, device, epoch, res)
-                                        : ClassifyEpochRecord{};
+    ClassifyEpochRecord rec =
+        evaluated ? validate(*model, ema_model, *data.val, config, device, epoch, res) : ClassifyEpochRecord{};
     rec.epoch = epoch;
     rec.train_loss = train_loss;
     rec.lr = tr.lr;

@@ -18,10 +18,10 @@ struct ScanCase {
   bool has_D = true, has_z = true, has_bias = true, has_h0 = true;
   bool softplus = true, reverse = false, noncontig = false;
   std::string name() const {
-    return "b" + std::to_string(batch) + "_E" + std::to_string(E) + "_L" + std::to_string(L) +
-           "_N" + std::to_string(N) + "_G" + std::to_string(G) + (has_D ? "_D" : "") +
-           (has_z ? "_z" : "") + (has_bias ? "_bias" : "") + (has_h0 ? "_h0" : "") +
-           (softplus ? "_sp" : "") + (reverse ? "_rev" : "") + (noncontig ? "_nc" : "");
+    return "b" + std::to_string(batch) + "_E" + std::to_string(E) + "_L" + std::to_string(L) + "_N" +
+           std::to_string(N) + "_G" + std::to_string(G) + (has_D ? "_D" : "") + (has_z ? "_z" : "") +
+           (has_bias ? "_bias" : "") + (has_h0 ? "_h0" : "") + (softplus ? "_sp" : "") + (reverse ? "_rev" : "") +
+           (noncontig ? "_nc" : "");
   }
 };
 
@@ -48,7 +48,7 @@ inline FlagVariants flag_variants(const ScanCase& all_on) {
 /// Inputs in float64 (the master copy); `cast` makes a same-valued set in another dtype/device.
 struct ScanInputs {
   torch::Tensor u, delta, A, B, C, D, z, bias, h0;  // undefined when off
-  torch::Tensor dout, dlast;                         // upstream gradients
+  torch::Tensor dout, dlast;                        // upstream gradients
 };
 
 inline ScanInputs make_scan_inputs(const ScanCase& c, uint64_t seed = 0) {
@@ -81,8 +81,7 @@ struct ScanRun {
   std::vector<torch::Tensor> grads;  // u, delta, A, B, C, D, z, delta_bias, h0
 };
 inline const std::vector<std::string>& grad_names() {
-  static const std::vector<std::string> n = {"du", "ddelta", "dA", "dB", "dC",
-                                             "dD", "dz", "ddelta_bias", "dh0"};
+  static const std::vector<std::string> n = {"du", "ddelta", "dA", "dB", "dC", "dD", "dz", "ddelta_bias", "dh0"};
   return n;
 }
 
@@ -111,16 +110,15 @@ inline SelectiveScanResult selective_scan_recomputed(const torch::Tensor& u, con
 /// Runs `fn` (selective_scan or selective_scan_ref) with the inputs cast to `io` (u, delta, B, C, z)
 /// and `wt` (A, D, bias, h0) on `device`, and backpropagates dout and dlast.
 template <typename Fn>
-ScanRun run_scan(Fn fn, const ScanCase& c, const ScanInputs& in, torch::ScalarType io,
-                 torch::ScalarType wt, torch::Device device = torch::kCPU) {
+ScanRun run_scan(Fn fn, const ScanCase& c, const ScanInputs& in, torch::ScalarType io, torch::ScalarType wt,
+                 torch::Device device = torch::kCPU) {
   auto leaf = [&](const torch::Tensor& t, torch::ScalarType dt) {
     if (!t.defined()) return torch::Tensor();
     // .to() keeps the strides of a dense tensor: non-contiguous inputs stay non-contiguous.
     return t.to(device, dt).detach().requires_grad_(true);
   };
-  auto u = leaf(in.u, io), delta = leaf(in.delta, io), A = leaf(in.A, wt), B = leaf(in.B, io),
-       C = leaf(in.C, io), D = leaf(in.D, wt), z = leaf(in.z, io), bias = leaf(in.bias, wt),
-       h0 = leaf(in.h0, wt);
+  auto u = leaf(in.u, io), delta = leaf(in.delta, io), A = leaf(in.A, wt), B = leaf(in.B, io), C = leaf(in.C, io),
+       D = leaf(in.D, wt), z = leaf(in.z, io), bias = leaf(in.bias, wt), h0 = leaf(in.h0, wt);
   SelectiveScanExtras ex{D, z, bias, h0};
   SelectiveScanOptions opt{c.softplus, c.reverse, true};
   auto r = fn(u, delta, A, B, C, ex, opt);

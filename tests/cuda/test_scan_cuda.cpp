@@ -46,8 +46,8 @@ ScanRun to_cpu(const ScanRun& r) {
 double floor_for(torch::ScalarType io) { return io == torch::kFloat32 ? 1e-5 : 1e-3; }
 
 // Checks the CUDA kernel on `io` inputs against the float64 truth with the project's rule.
-void expect_matches_reference(const ScanCase& c, const ScanInputs& in, const ScanRun& truth,
-                              torch::ScalarType io, int chunk = 0) {
+void expect_matches_reference(const ScanCase& c, const ScanInputs& in, const ScanRun& truth, torch::ScalarType io,
+                              int chunk = 0) {
   SCOPED_TRACE(std::string("io ") + c10::toString(io) + " chunk " + std::to_string(chunk));
   const ScanRun ref = run_scan(selective_scan_ref, c, in, io, torch::kFloat32);
   ScanRun got;
@@ -61,8 +61,7 @@ void expect_matches_reference(const ScanCase& c, const ScanInputs& in, const Sca
   EXPECT_TRUE(within_reference_tolerance("out", got.out, ref.out, truth.out, fl));
   EXPECT_TRUE(within_reference_tolerance("last_state", got.last, ref.last, truth.last, fl));
   for (size_t i = 0; i < got.grads.size(); ++i)
-    EXPECT_TRUE(within_reference_tolerance(grad_names()[i], got.grads[i], ref.grads[i],
-                                           truth.grads[i], fl));
+    EXPECT_TRUE(within_reference_tolerance(grad_names()[i], got.grads[i], ref.grads[i], truth.grads[i], fl));
 }
 
 struct CudaCase {
@@ -86,11 +85,10 @@ std::vector<CudaCase> cuda_cases() {
       cases.push_back({v.mixed2, 0, false});
     }
   };
-  for (const auto& s : shapes::test_shapes())
-    add_variants(ScanCase{s.batch, s.E, s.L, s.N, s.G}, s.L > 1000);
-  add_variants(ScanCase{1, 6, 40, 256, 2}, false);   // N at its limit: 32 lanes per channel
-  add_variants(ScanCase{2, 130, 19, 3, 1}, false);   // N = 3 (4 states, one lane), E > 128
-  add_variants(ScanCase{1, 8, 3136, 1, 2}, true);    // N = 1, long: time chunks (planner)
+  for (const auto& s : shapes::test_shapes()) add_variants(ScanCase{s.batch, s.E, s.L, s.N, s.G}, s.L > 1000);
+  add_variants(ScanCase{1, 6, 40, 256, 2}, false);  // N at its limit: 32 lanes per channel
+  add_variants(ScanCase{2, 130, 19, 3, 1}, false);  // N = 3 (4 states, one lane), E > 128
+  add_variants(ScanCase{1, 8, 3136, 1, 2}, true);   // N = 1, long: time chunks (planner)
   // The chunked path forced on small shapes (several chunks, a partial last chunk).
   for (int chunk : {32, 64}) {
     cases.push_back({ScanCase{2, 12, 127, 16, 2}, chunk, true});
@@ -155,14 +153,12 @@ TEST(ScanCuda, AgreesWithTheCpuKernel) {
     SCOPED_TRACE(c.name());
     const ScanInputs in = make_scan_inputs(c, 17);
     const ScanRun cpu = run_scan(selective_scan, c, in, torch::kFloat32, torch::kFloat32);
-    const ScanRun gpu =
-        to_cpu(run_scan(selective_scan, c, in, torch::kFloat32, torch::kFloat32, torch::kCUDA));
+    const ScanRun gpu = to_cpu(run_scan(selective_scan, c, in, torch::kFloat32, torch::kFloat32, torch::kCUDA));
     EXPECT_LT(max_abs_err(gpu.out, cpu.out), 1e-4 * cpu.out.abs().max().item<double>());
     EXPECT_LT(max_abs_err(gpu.last, cpu.last), 1e-4 * cpu.last.abs().max().item<double>());
     for (size_t i = 0; i < cpu.grads.size(); ++i) {
       SCOPED_TRACE(grad_names()[i]);
-      EXPECT_LT(max_abs_err(gpu.grads[i], cpu.grads[i]),
-                1e-4 * cpu.grads[i].abs().max().item<double>());
+      EXPECT_LT(max_abs_err(gpu.grads[i], cpu.grads[i]), 1e-4 * cpu.grads[i].abs().max().item<double>());
     }
   }
 }
@@ -178,8 +174,7 @@ TEST(ScanCuda, InferenceModeMatchesTheTrainingForward) {
     r = selective_scan(cu(in.u), cu(in.delta), cu(in.A), cu(in.B), cu(in.C),
                        {cu(in.D), cu(in.z), cu(in.bias), cu(in.h0)}, {true, false, true});
   }
-  const ScanRun train =
-      to_cpu(run_scan(selective_scan, c, in, torch::kFloat32, torch::kFloat32, torch::kCUDA));
+  const ScanRun train = to_cpu(run_scan(selective_scan, c, in, torch::kFloat32, torch::kFloat32, torch::kCUDA));
   EXPECT_TRUE(torch::equal(r.out.cpu(), train.out));
   EXPECT_TRUE(torch::equal(r.last_state.cpu(), train.last));
 }
@@ -191,15 +186,13 @@ TEST(ScanCuda, PredicateAcceptsFloatInputsAndFloat64FallsBackToTheReference) {
   auto supports = [&](torch::ScalarType io, std::string* reason = nullptr) {
     const auto wt = io == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
     auto cu = [](const torch::Tensor& t, torch::ScalarType dt) { return t.to(torch::kCUDA, dt); };
-    return scan_kernel_supports(cu(in.u, io), cu(in.delta, io), cu(in.A, wt), cu(in.B, io),
-                                cu(in.C, io), {}, reason);
+    return scan_kernel_supports(cu(in.u, io), cu(in.delta, io), cu(in.A, wt), cu(in.B, io), cu(in.C, io), {}, reason);
   };
   EXPECT_TRUE(supports(torch::kFloat16));
   std::string why;
   EXPECT_FALSE(supports(torch::kFloat64, &why));
   EXPECT_FALSE(why.empty());
-  const ScanRun a =
-      to_cpu(run_scan(selective_scan, c, in, torch::kFloat64, torch::kFloat64, torch::kCUDA));
+  const ScanRun a = to_cpu(run_scan(selective_scan, c, in, torch::kFloat64, torch::kFloat64, torch::kCUDA));
   const ScanRun b = run_scan(selective_scan_ref, c, in, torch::kFloat64, torch::kFloat64);
   EXPECT_LT(max_abs_err(a.out, b.out), 1e-12);
 }

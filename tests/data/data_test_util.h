@@ -15,15 +15,12 @@
 
 namespace mmx::data::testing {
 
-inline std::string fixture(const std::string& name) {
-  return mmx::test::test_data_dir() + "/fixtures/" + name;
-}
+inline std::string fixture(const std::string& name) { return mmx::test::test_data_dir() + "/fixtures/" + name; }
 
 /// Runs fn, expects a DataError whose file/line/column fields equal the given ones and whose
 /// message contains every fragment.
-inline void expect_data_error(const std::function<void()>& fn, const std::string& file,
-                              std::int64_t line, const std::string& column,
-                              std::initializer_list<std::string> fragments) {
+inline void expect_data_error(const std::function<void()>& fn, const std::string& file, std::int64_t line,
+                              const std::string& column, std::initializer_list<std::string> fragments) {
   try {
     fn();
     ADD_FAILURE() << "expected a DataError";
@@ -53,9 +50,8 @@ inline void remove_flat_dir(const std::string& dir) {
 struct TempDir {
   std::filesystem::path path;
   TempDir() {
-    path = std::filesystem::path("/tmp") /
-           ("mmx_data_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    path = std::filesystem::path("/tmp") / ("mmx_data_test_" + std::to_string(::getpid()) + "_" +
+                                            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     remove_flat_dir(path.string());
     std::filesystem::create_directories(path);
   }

@@ -42,7 +42,7 @@ TEST(CsvReader, CrlfReplacementCharHeaderAndDuplicateTimestamp) {
   EXPECT_EQ(t.columns[1], "SWDR (W/m\xEF\xBF\xBD)");  // U+FFFD kept byte for byte
   EXPECT_EQ(t.columns[2], "OT");                      // no stray '\r'
   ASSERT_EQ(t.n_rows(), 4);
-  EXPECT_EQ(t.timestamps[1], t.timestamps[2]);        // duplicated timestamp kept as in weather.csv
+  EXPECT_EQ(t.timestamps[1], t.timestamps[2]);  // duplicated timestamp kept as in weather.csv
   EXPECT_EQ(at(t, 3, 1), 1.5);
   EXPECT_EQ(at(t, 3, 2), 427.6);
   EXPECT_EQ(infer_step_seconds(t.timestamps), 600);
@@ -61,7 +61,9 @@ TEST(CsvReader, UnpaddedDatesWithoutFinalNewline) {
 }
 
 TEST(CsvReader, InMemoryTextWithBomQuotesAndBlankLines) {
-  const std::string text = "\xEF\xBB\xBF" "date,\"a,b\",c\n\n2016-07-01 00:00:00,\"1.5\",2\r\n\n2016-07-01 01:00:00,3,4\n";
+  const std::string text =
+      "\xEF\xBB\xBF"
+      "date,\"a,b\",c\n\n2016-07-01 00:00:00,\"1.5\",2\r\n\n2016-07-01 01:00:00,3,4\n";
   const auto t = parse_csv(text, "mem.csv");
   EXPECT_EQ(t.date_column, "date");
   EXPECT_EQ(t.columns, (std::vector<std::string>{"a,b", "c"}));
@@ -69,8 +71,8 @@ TEST(CsvReader, InMemoryTextWithBomQuotesAndBlankLines) {
   EXPECT_EQ(at(t, 0, 0), 1.5);
   EXPECT_EQ(at(t, 1, 1), 4.0);
   // Line numbers count blank lines: the bad row below is physical line 5.
-  expect_data_error([] { parse_csv("date,a\n\n2016-07-01 00:00:00,1\n\n2016-07-01 01:00:00,x\n", "m.csv"); },
-                    "m.csv", 5, "a", {"cannot parse 'x' as a number"});
+  expect_data_error([] { parse_csv("date,a\n\n2016-07-01 00:00:00,1\n\n2016-07-01 01:00:00,x\n", "m.csv"); }, "m.csv",
+                    5, "a", {"cannot parse 'x' as a number"});
 }
 
 TEST(CsvReaderErrors, MissingEmptyHeaderOnly) {
@@ -110,8 +112,8 @@ TEST(CsvReaderErrors, NonNumericBadDateAndNonFinite) {
                     {"non-finite value 'inf'", "expected a finite decimal number"});
   expect_data_error([] { parse_csv("date,a\n2016-07-01 00:00:00,1e999\n", "big.csv"); }, "big.csv", 2, "a",
                     {"non-finite value '1e999'"});
-  expect_data_error([] { parse_csv("date,a\n2016-07-01 00:00:00,1\n2016/07/01 01:00,2\n", "mix.csv"); },
-                    "mix.csv", 3, "date", {"changes layout", "expected the layout of '2016-07-01 00:00:00'"});
+  expect_data_error([] { parse_csv("date,a\n2016-07-01 00:00:00,1\n2016/07/01 01:00,2\n", "mix.csv"); }, "mix.csv", 3,
+                    "date", {"changes layout", "expected the layout of '2016-07-01 00:00:00'"});
   expect_data_error([] { parse_csv("date,a\n2016-07-01 00:00:00,\"1\n", "q.csv"); }, "q.csv", 2, "",
                     {"unterminated quoted field", "expected a closing double quote"});
 }
@@ -143,8 +145,8 @@ TEST(CsvReaderMissing, ForwardFillAndZero) {
   EXPECT_EQ(at(t, 0, 0), 0.0);
   EXPECT_EQ(at(t, 0, 1), 2.0);
 
-  expect_data_error([&] { read_csv(fixture("empty_first_row.csv"), ffill); }, fixture("empty_first_row.csv"),
-                    2, "a", {"empty cell in the first data row", "forward fill has no earlier value"});
+  expect_data_error([&] { read_csv(fixture("empty_first_row.csv"), ffill); }, fixture("empty_first_row.csv"), 2, "a",
+                    {"empty cell in the first data row", "forward fill has no earlier value"});
 }
 
 TEST(CsvReaderMissing, PolicyNames) {
@@ -158,12 +160,14 @@ TEST(CsvReaderMissing, PolicyNames) {
 
 TEST(CsvWriter, FormatsShortestRoundTripNumbers) {
   const auto v64 = torch::tensor({0.1, -2.5, 1e-7, 30.5310001373291}, torch::kFloat64).view({2, 2});
-  EXPECT_EQ(format_csv("date", {"a", "OT"}, {"d1", "d2"}, v64),
-            "date,a,OT\nd1,0.1,-2.5\nd2,1e-07,30.5310001373291\n");
+  EXPECT_EQ(format_csv("date", {"a", "OT"}, {"d1", "d2"}, v64), "date,a,OT\nd1,0.1,-2.5\nd2,1e-07,30.5310001373291\n");
   const auto v32 = torch::tensor({0.1f, 3.0f}, torch::kFloat32).view({1, 2});
   EXPECT_EQ(format_csv("date", {"x,y", "q\""}, {"d"}, v32), "date,\"x,y\",\"q\"\"\"\nd,0.1,3\n");
-  expect_data_error([&] { format_csv("date", {"a"}, {"d1", "d2"}, v64); }, "", 0, "",
-                    {"values of shape [2, 2]", "expected (2, 1)"});
+  expect_data_error(
+      [&] {
+        format_csv("date", {"a"}, {"d1", "d2"}, v64);
+      },
+      "", 0, "", {"values of shape [2, 2]", "expected (2, 1)"});
 }
 
 TEST(CsvWriter, TableRoundTripsThroughTheReader) {

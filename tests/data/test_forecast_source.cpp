@@ -28,7 +28,8 @@ std::string write(const TempDir& d, const std::string& name, const std::string& 
 std::string daily_csv(int n) {
   std::string s = "id,a,b,c,Day\n";
   for (int i = 0; i < n; ++i) {
-    const auto day = format_timestamp(parse_timestamp("2020-01-01") + i * 86400LL, TimestampFormat{'-', ' ', false, false, true});
+    const auto day =
+        format_timestamp(parse_timestamp("2020-01-01") + i * 86400LL, TimestampFormat{'-', ' ', false, false, true});
     s += "shop" + std::to_string(i % 3) + "," + std::to_string(i) + "," + std::to_string(i % 7) + "," +
          std::to_string(2 * i + 1) + "," + day + "\n";
   }
@@ -89,9 +90,15 @@ TEST(OwnCsv, FeatureModesSplitByDatesAndChosenColumns) {
 TEST(OwnCsv, ErrorsNameTheFileLineAndColumn) {
   TempDir d;
   // Excel's Windows-1252 degree sign becomes UTF-8 (C2 B0); valid UTF-8 (weather.csv's U+FFFD) stays.
-  EXPECT_EQ(parse_csv("date,Temp (\xB0" "C),\xE2\x82\xAC\n2020-01-01,1,2\n", "w.csv").columns,
-            (std::vector<std::string>{"Temp (\xC2\xB0" "C)", "\xE2\x82\xAC"}));
-  EXPECT_EQ(parse_csv("date,\x80x\n2020-01-01,1\n", "euro.csv").columns, (std::vector<std::string>{"\xE2\x82\xAC" "x"}));
+  EXPECT_EQ(parse_csv("date,Temp (\xB0"
+                      "C),\xE2\x82\xAC\n2020-01-01,1,2\n",
+                      "w.csv")
+                .columns,
+            (std::vector<std::string>{"Temp (\xC2\xB0"
+                                      "C)",
+                                      "\xE2\x82\xAC"}));
+  EXPECT_EQ(parse_csv("date,\x80x\n2020-01-01,1\n", "euro.csv").columns, (std::vector<std::string>{"\xE2\x82\xAC"
+                                                                                                   "x"}));
   const std::string dup = write(d, "dup.csv", "date,x,x\n2020-01-01,1,2\n");
   expect_data_error([&] { read_csv(dup); }, dup, 1, "x", {"appears twice (columns 2 and 3)"});
   ForecastSource src;
@@ -103,7 +110,8 @@ TEST(OwnCsv, ErrorsNameTheFileLineAndColumn) {
   src.path = write(d, "text.csv", "date,name\n2020-01-01,abc\n");
   expect_data_error([&] { load_forecast_source(src, 1, 1); }, src.path, 2, "", {"no column of numbers", "'name'"});
   src.path = write(d, "shop.csv", daily_csv(40));
-  expect_data_error([&] { load_forecast_source(src, 30, 5); }, "", 0, "", {"seq_len 30 is longer than the training split (28 rows"});
+  expect_data_error([&] { load_forecast_source(src, 30, 5); }, "", 0, "",
+                    {"seq_len 30 is longer than the training split (28 rows"});
   src.csv.date_column = "when";
   expect_data_error([&] { load_forecast_source(src, 3, 2); }, src.path, 1, "when", {"no such date column", "'Day'"});
 }
@@ -128,7 +136,8 @@ TEST(OwnCsv, FrequencyInferredParsedAndContinued) {
   EXPECT_EQ(parse_frequency("1y"), (Frequency{0, 12}));
   EXPECT_EQ(to_string(Frequency{7 * 86400, 0}), "1w");
   EXPECT_EQ(to_string(Frequency{90, 0}), "90s");
-  expect_data_error([] { parse_frequency("2 fortnights"); }, "", 0, "", {"as a frequency", "s, min, h, d, w, mo, q or y"});
+  expect_data_error([] { parse_frequency("2 fortnights"); }, "", 0, "",
+                    {"as a frequency", "s, min, h, d, w, mo, q or y"});
   expect_data_error([] { parse_frequency("0h"); }, "", 0, "", {"positive count"});
 }
 
@@ -150,7 +159,8 @@ TEST(OwnCsv, ScalerSurvivesExtremeMagnitudesAndNamesABadColumn) {
             (i == 27 ? "1e300" : std::to_string(i % 2)) + "\n";
   src.path = write(d, "wild.csv", text);
   // Row 27 (line 29) lies 1e300 deviations from the training mean: no float32 holds it.
-  expect_data_error([&] { load_forecast_source(src, 4, 2); }, src.path, 29, "wild", {"too far from the training rows' mean"});
+  expect_data_error([&] { load_forecast_source(src, 4, 2); }, src.path, 29, "wild",
+                    {"too far from the training rows' mean"});
 }
 
 }  // namespace

@@ -1,15 +1,15 @@
 // Image decoding (src/data/images/image_decode.cpp, png_decode.cpp, jpeg_decode.cpp) on the inputs
 // fuzz/fuzz_image.cpp found while stb_image decoded them (docs/fuzzing.md, findings 2-11), and the
 // bounds of the libjpeg-turbo path: progressive scan count, coefficient memory, truncation.
-#include "data/images/jpeg_decode.h"
-#include "mmx/data/images/image_decode.h"
-#include "mmx/data/error.h"
 #include "data/data_test_util.h"
+#include "data/images/jpeg_decode.h"
+#include "mmx/data/error.h"
+#include "mmx/data/images/image_decode.h"
 
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <jpeglib.h>
+#include <cstdio>
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_STATIC
@@ -31,8 +31,9 @@ std::vector<uint8_t> small_png() {
   std::vector<uint8_t> px(8 * 8 * 3);
   for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>(i * 37 % 256);
   std::vector<uint8_t> out;
-  stbi_write_png_to_func([](void* ctx, void* data, int size) { append(static_cast<std::vector<uint8_t>*>(ctx), data, size); },
-                         &out, 8, 8, 3, px.data(), 8 * 3);
+  stbi_write_png_to_func(
+      [](void* ctx, void* data, int size) { append(static_cast<std::vector<uint8_t>*>(ctx), data, size); }, &out, 8, 8,
+      3, px.data(), 8 * 3);
   return out;
 }
 
@@ -40,8 +41,9 @@ std::vector<uint8_t> small_jpeg() {
   std::vector<uint8_t> px(16 * 16 * 3);
   for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>(i * 37 % 256);
   std::vector<uint8_t> out;
-  stbi_write_jpg_to_func([](void* ctx, void* data, int size) { append(static_cast<std::vector<uint8_t>*>(ctx), data, size); },
-                         &out, 16, 16, 3, px.data(), 90);
+  stbi_write_jpg_to_func(
+      [](void* ctx, void* data, int size) { append(static_cast<std::vector<uint8_t>*>(ctx), data, size); }, &out, 16,
+      16, 3, px.data(), 90);
   return out;
 }
 
@@ -51,7 +53,8 @@ size_t find_marker(const std::vector<uint8_t>& b, uint8_t marker) {
   return std::string::npos;
 }
 
-const std::string kCorrupt = "t.jpg: cannot decode image (expected a PNG or JPEG file): the file is truncated or corrupt (";
+const std::string kCorrupt =
+    "t.jpg: cannot decode image (expected a PNG or JPEG file): the file is truncated or corrupt (";
 
 std::string decode_error(const std::vector<uint8_t>& b, const std::string& name = "t.jpg") {
   try {
@@ -106,7 +109,8 @@ TEST(ImageFuzzInputs, OversizedHuffmanTablesAreRefused) {
   ASSERT_NE(dht, std::string::npos);
   for (size_t k = 0; k < 16; ++k) j[dht + 5 + k] = 16;
   j[dht + 20] = 17;
-  EXPECT_NE(decode_error(j).find("the file is truncated or corrupt (Bogus Huffman table definition)"), std::string::npos)
+  EXPECT_NE(decode_error(j).find("the file is truncated or corrupt (Bogus Huffman table definition)"),
+            std::string::npos)
       << decode_error(j);
 }
 
@@ -115,8 +119,8 @@ TEST(ImageFuzzInputs, FfC4InsideAQuantisationTableIsNotAMarker) {
   std::vector<uint8_t> b = small_jpeg();
   const size_t dqt = find_marker(b, 0xDB);
   ASSERT_NE(dqt, std::string::npos);
-  const std::vector<uint8_t> values{0xFF, 0xC4, 0x00, 0x40, 0x00, 32, 32, 32, 32, 32, 32, 32, 32,
-                                    32,   32,   32,   32,   32,   32, 32, 32};
+  const std::vector<uint8_t> values{0xFF, 0xC4, 0x00, 0x40, 0x00, 32, 32, 32, 32, 32, 32,
+                                    32,   32,   32,   32,   32,   32, 32, 32, 32, 32};
   std::copy(values.begin(), values.end(), b.begin() + static_cast<std::ptrdiff_t>(dqt + 5));
   EXPECT_EQ(decode_image_bytes(b, "t.jpg").sizes().vec(), (std::vector<int64_t>{3, 16, 16}));
 }
@@ -128,8 +132,9 @@ TEST(ImageFuzzInputs, InconsistentProgressiveScansAreRefused) {
   std::ifstream f(testing::fixture("fuzz_image_finding_11.jpg"), std::ios::binary);
   const std::vector<uint8_t> b((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   ASSERT_EQ(b.size(), 702u);
-  EXPECT_EQ(decode_error(b), "t.jpg: cannot decode image (expected a PNG or JPEG file): the file is truncated or corrupt "
-                             "(Invalid progressive parameters Ss=0 Se=0 Ah=13 Al=11)");
+  EXPECT_EQ(decode_error(b),
+            "t.jpg: cannot decode image (expected a PNG or JPEG file): the file is truncated or corrupt "
+            "(Invalid progressive parameters Ss=0 Se=0 Ah=13 Al=11)");
 }
 
 TEST(ImageFuzzInputs, PngChunkLengthBeyondTheFileIsTruncation) {
@@ -139,11 +144,13 @@ TEST(ImageFuzzInputs, PngChunkLengthBeyondTheFileIsTruncation) {
   std::vector<uint8_t> b = small_png();
   ASSERT_EQ(std::string(b.begin() + 37, b.begin() + 41), "IDAT");
   const std::vector<uint8_t> cut(b.begin(), b.begin() + 41 + 5);
-  EXPECT_EQ(decode_error(cut, "t.png"), "t.png: cannot decode image (expected a PNG or JPEG file): the file is truncated "
-                                        "or corrupt (unexpected end of file)");
+  EXPECT_EQ(decode_error(cut, "t.png"),
+            "t.png: cannot decode image (expected a PNG or JPEG file): the file is truncated "
+            "or corrupt (unexpected end of file)");
   b[33] = 0x45, b[34] = 0x4E, b[35] = 0x44, b[36] = 0x61;
-  EXPECT_EQ(decode_error(b, "t.png"), "t.png: cannot decode image (expected a PNG or JPEG file): the file is truncated "
-                                      "or corrupt (unexpected end of file)");
+  EXPECT_EQ(decode_error(b, "t.png"),
+            "t.png: cannot decode image (expected a PNG or JPEG file): the file is truncated "
+            "or corrupt (unexpected end of file)");
 }
 
 TEST(ImageFuzzInputs, EmptyIdatChunkAndBytesAfterIendStillDecode) {
@@ -152,7 +159,8 @@ TEST(ImageFuzzInputs, EmptyIdatChunkAndBytesAfterIendStillDecode) {
   const std::vector<uint8_t> b = small_png();
   const torch::Tensor expected = decode_image_bytes(b, "t.png");
   std::vector<uint8_t> empty_idat(b.begin(), b.begin() + 33);
-  for (uint8_t v : std::vector<uint8_t>{0, 0, 0, 0, 'I', 'D', 'A', 'T', 0x35, 0xAF, 0x06, 0x1E}) empty_idat.push_back(v);
+  for (uint8_t v : std::vector<uint8_t>{0, 0, 0, 0, 'I', 'D', 'A', 'T', 0x35, 0xAF, 0x06, 0x1E})
+    empty_idat.push_back(v);
   empty_idat.insert(empty_idat.end(), b.begin() + 33, b.end());
   EXPECT_TRUE(decode_image_bytes(empty_idat, "t.png").equal(expected));
   std::vector<uint8_t> trailing = b;
@@ -183,7 +191,8 @@ TEST(JpegDecode, ProgressiveScanAndMemoryLimits) {
   // chroma plane = 32 blocks = 4096 bytes. A baseline file needs no such buffer.
   EXPECT_TRUE(decode_jpeg_rgb(prog, allocate, {.max_memory = 4096}).ok());
   const DecodeStatus mem = decode_jpeg_rgb(prog, allocate, {.max_memory = 4095});
-  EXPECT_EQ(mem.reason, "the progressive file needs 4096 bytes for its coefficients, more than the limit of 4095 bytes");
+  EXPECT_EQ(mem.reason,
+            "the progressive file needs 4096 bytes for its coefficients, more than the limit of 4095 bytes");
   EXPECT_FALSE(mem.corrupt);
   EXPECT_TRUE(decode_jpeg_rgb(base, allocate, {.max_memory = 1}).ok());
 }

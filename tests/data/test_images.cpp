@@ -16,8 +16,8 @@
 #include <set>
 
 #include "data_test_util.h"
-#include "mmx/data/data_root.h"
 #include "mmx/core/input_file.h"
+#include "mmx/data/data_root.h"
 #include "mmx/data/images/augment.h"
 #include "mmx/data/images/cifar10.h"
 #include "mmx/data/images/image_decode.h"
@@ -132,7 +132,9 @@ void write_png16(const std::string& path, int w, const std::vector<uint16_t>& rg
   }
   uLongf zlen = ::compressBound(raw.size());
   std::string z(zlen, '\0');
-  ASSERT_EQ(::compress(reinterpret_cast<Bytef*>(z.data()), &zlen, reinterpret_cast<const Bytef*>(raw.data()), raw.size()), Z_OK);
+  ASSERT_EQ(
+      ::compress(reinterpret_cast<Bytef*>(z.data()), &zlen, reinterpret_cast<const Bytef*>(raw.data()), raw.size()),
+      Z_OK);
   z.resize(zlen);
   std::string png("\x89PNG\r\n\x1a\n", 8);
   chunk(png, "IHDR", ihdr);
@@ -229,8 +231,8 @@ TEST(Cifar10, ReadsTheOfficialUncompressedBinAndNamesAMissingFolder) {
   ASSERT_EQ(ds.images.size(0), 10000);
   EXPECT_EQ(ds.images[7][1][0][0].item<int>(), 7);
   EXPECT_EQ(ds.labels[9999].item<int64_t>(), 9);
-  expect_error([&] { load_cifar10(t.path + "/absent", false); }, {t.path + "/absent", "CIFAR-10 folder not found",
-                                                                  "MMX_DATA_ROOT"});
+  expect_error([&] { load_cifar10(t.path + "/absent", false); },
+               {t.path + "/absent", "CIFAR-10 folder not found", "MMX_DATA_ROOT"});
 }
 
 TEST(Cifar10, WrongSizeNamesFileAndByteCount) {
@@ -317,19 +319,22 @@ TEST(DecodeImage, GrayscaleExpandedRgbaAlphaDropped16BitReduced) {
   write_png(t.path + "/g.png", 3, 2, 1, gray);
   const torch::Tensor g = decode_image(t.path + "/g.png");
   ASSERT_EQ(g.sizes(), (std::vector<int64_t>{3, 2, 3}));
-  const torch::Tensor expect = torch::tensor(std::vector<int64_t>{0, 50, 100, 150, 200, 250}).view({2, 3}).to(torch::kUInt8);
+  const torch::Tensor expect =
+      torch::tensor(std::vector<int64_t>{0, 50, 100, 150, 200, 250}).view({2, 3}).to(torch::kUInt8);
   for (int c = 0; c < 3; ++c) EXPECT_TRUE(torch::equal(g[c], expect));
 
   const std::vector<uint8_t> rgba = {10, 20, 30, 0, 40, 50, 60, 128, 70, 80, 90, 255};
   write_png(t.path + "/a.png", 3, 1, 4, rgba);
   const torch::Tensor a = decode_image(t.path + "/a.png");
   ASSERT_EQ(a.sizes(), (std::vector<int64_t>{3, 1, 3}));
-  EXPECT_TRUE(torch::equal(a.flatten(), torch::tensor(std::vector<int64_t>{10, 40, 70, 20, 50, 80, 30, 60, 90}).to(torch::kUInt8)));
+  EXPECT_TRUE(torch::equal(a.flatten(),
+                           torch::tensor(std::vector<int64_t>{10, 40, 70, 20, 50, 80, 30, 60, 90}).to(torch::kUInt8)));
 
   write_png16(t.path + "/d.png", 2, {0xffff, 0x8000, 0x0101, 0x00ff, 0x1234, 0xabcd});
   const torch::Tensor d = decode_image(t.path + "/d.png");
   ASSERT_EQ(d.sizes(), (std::vector<int64_t>{3, 1, 2}));
-  EXPECT_TRUE(torch::equal(d.flatten(), torch::tensor(std::vector<int64_t>{0xff, 0x00, 0x80, 0x12, 0x01, 0xab}).to(torch::kUInt8)));
+  EXPECT_TRUE(torch::equal(d.flatten(),
+                           torch::tensor(std::vector<int64_t>{0xff, 0x00, 0x80, 0x12, 0x01, 0xab}).to(torch::kUInt8)));
 }
 
 TEST(DecodeImage, JpegColourAndGray) {
@@ -381,7 +386,11 @@ TEST(DecodeImage, BadInputNamesFileAndReason) {
 }
 
 TEST(ResizeImage, AntialiasedBilinearValues) {
-  const torch::Tensor img = torch::tensor(std::vector<int64_t>{0, 100, 200, 40}).view({1, 2, 2}).expand({3, 2, 2}).to(torch::kUInt8).contiguous();
+  const torch::Tensor img = torch::tensor(std::vector<int64_t>{0, 100, 200, 40})
+                                .view({1, 2, 2})
+                                .expand({3, 2, 2})
+                                .to(torch::kUInt8)
+                                .contiguous();
   const torch::Tensor one = resize_image(img, 1, 1);
   ASSERT_EQ(one.sizes(), (std::vector<int64_t>{3, 1, 1}));
   EXPECT_EQ(one.scalar_type(), torch::kUInt8);
@@ -466,7 +475,8 @@ TEST(BatchAugment, EvalResizesCentreCropsAndNormalizesExactly) {
   const torch::Tensor expect = torch::matmul(torch::matmul(wts, big[0].to(torch::kFloat64)), wts.t());
   const torch::Tensor got = aug.eval(big)[0].to(torch::kFloat64);
   const torch::Tensor pixels = (got * torch::tensor(o.std, torch::kDouble).view({3, 1, 1}) +
-                                torch::tensor(o.mean, torch::kDouble).view({3, 1, 1})) * 255.0;
+                                torch::tensor(o.mean, torch::kDouble).view({3, 1, 1})) *
+                               255.0;
   EXPECT_LE((pixels - expect.narrow(1, 2, 4).narrow(2, 2, 4)).abs().max().item<double>(), 0.5 + 1e-3);
   EXPECT_LT((pixels - pixels.round()).abs().max().item<double>(), 1e-3);
 }
@@ -606,8 +616,8 @@ TEST(BatchAugment, MixTargetsAndLabelSmoothing) {
     const double pasted = from_rev.to(torch::kDouble).mean().item<double>();
     const double lam_c = (tc[0][0].item<double>() - 0.01) / 0.9;  // smooth weight of label 0
     EXPECT_NEAR(pasted, 1 - lam_c, 1e-5) << "seed " << seed;
-    EXPECT_TRUE(torch::equal(xc.masked_select(from_rev.expand_as(xc)),
-                             x.flip({0}).masked_select(from_rev.expand_as(xc))));
+    EXPECT_TRUE(
+        torch::equal(xc.masked_select(from_rev.expand_as(xc)), x.flip({0}).masked_select(from_rev.expand_as(xc))));
   }
   expect_error([&] { smooth.mix(x, labels, 5); }, {"labels must lie in [0, 5)"});
 }
@@ -819,8 +829,8 @@ std::string png_header_only(uint32_t w, uint32_t h) {
     return be32(static_cast<uint32_t>(data.size())) + td + be32(static_cast<uint32_t>(crc));
   };
   const std::string ihdr = be32(w) + be32(h) + std::string("\x08\x02\x00\x00\x00", 5);
-  return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", std::string("\x78\x9c\x03\x00\x00\x00\x00\x01", 8)) +
-         chunk("IEND", "");
+  return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) +
+         chunk("IDAT", std::string("\x78\x9c\x03\x00\x00\x00\x00\x01", 8)) + chunk("IEND", "");
 }
 
 // Sets an environment variable for the scope of one test.
@@ -874,8 +884,9 @@ TEST(InputFile, FilesAboveTheLimitAreRefusedNamingSizeLimitAndVariable) {
     read_input_file(p, 4096, "CSV file", "MMX_MAX_CSV_BYTES");
     ADD_FAILURE() << "no error";
   } catch (const InputFileError& e) {
-    EXPECT_EQ(std::string(e.what()), p + ": is 5000 bytes (4.9 KiB), larger than the limit of 4096 bytes (4.0 KiB) for a "
-                                         "CSV file; set MMX_MAX_CSV_BYTES=<bytes> to raise it");
+    EXPECT_EQ(std::string(e.what()),
+              p + ": is 5000 bytes (4.9 KiB), larger than the limit of 4096 bytes (4.0 KiB) for a "
+                  "CSV file; set MMX_MAX_CSV_BYTES=<bytes> to raise it");
     EXPECT_EQ(e.path, p);
   }
   // The defaults and their variables.
@@ -897,7 +908,8 @@ TEST(InputFile, FilesAboveTheLimitAreRefusedNamingSizeLimitAndVariable) {
       input_limit(InputKind::kCsv);
       ADD_FAILURE() << "no error";
     } catch (const InputFileError& e) {
-      EXPECT_EQ(std::string(e.what()), "MMX_MAX_CSV_BYTES: = \"lots\" is not a byte count; expected a positive integer");
+      EXPECT_EQ(std::string(e.what()),
+                "MMX_MAX_CSV_BYTES: = \"lots\" is not a byte count; expected a positive integer");
     }
   }
   // An image above the limit is a DataError naming the file, before any decoding.
@@ -917,17 +929,18 @@ TEST(ImageLimits, HugeAndThinHeadersAreRefusedBeforeDecoding) {
   EXPECT_LT(read_bytes(huge).size(), 100u);
   EXPECT_EQ(image_limits().max_pixels, int64_t{1} << 26);
   EXPECT_EQ(image_limits().max_aspect, 64.0);
-  testing::expect_data_error([&] { decode_image(huge); }, huge, 0, "",
-                             {"image is 100000x100000 = 10000000000 pixels, more than the limit of 67108864 pixels",
-                              "MMX_MAX_IMAGE_PIXELS"});
-  testing::expect_data_error([&] { decode_image(thin); }, thin, 0, "",
-                             {"image is 1x100000, an aspect ratio of 1:100000 beyond the limit of 1:64",
-                              "MMX_MAX_IMAGE_ASPECT"});
+  testing::expect_data_error(
+      [&] { decode_image(huge); }, huge, 0, "",
+      {"image is 100000x100000 = 10000000000 pixels, more than the limit of 67108864 pixels", "MMX_MAX_IMAGE_PIXELS"});
+  testing::expect_data_error(
+      [&] { decode_image(thin); }, thin, 0, "",
+      {"image is 1x100000, an aspect ratio of 1:100000 beyond the limit of 1:64", "MMX_MAX_IMAGE_ASPECT"});
   testing::expect_data_error([&] { decode_image(wide); }, wide, 0, "", {"image is 65x1, an aspect ratio of 1:65"});
   // A baseline JPEG start-of-frame claiming 60000 x 50000 (after an APP0 segment).
   const std::string jpeg = t.path + "/huge.jpg";
   write_bytes(jpeg, std::string("\xFF\xD8\xFF\xE0\x00\x04\x00\x00\xFF\xC0\x00\x11\x08\xC3\x50\xEA\x60\x03"
-                                "\x01\x22\x00\x02\x11\x01\x03\x11\x01\xFF\xD9", 29));
+                                "\x01\x22\x00\x02\x11\x01\x03\x11\x01\xFF\xD9",
+                                29));
   testing::expect_data_error([&] { decode_image(jpeg); }, jpeg, 0, "",
                              {"image is 60000x50000 = 3000000000 pixels, more than the limit of 67108864 pixels"});
   // Raising the limits lets the header through to the decoder, which then finds no pixel data.
@@ -937,7 +950,8 @@ TEST(ImageLimits, HugeAndThinHeadersAreRefusedBeforeDecoding) {
   }
   {
     ScopedEnv env("MMX_MAX_IMAGE_PIXELS", "-3");
-    testing::expect_data_error([&] { image_limits(); }, "", 0, "", {"MMX_MAX_IMAGE_PIXELS = \"-3\": expected a positive number"});
+    testing::expect_data_error([&] { image_limits(); }, "", 0, "",
+                               {"MMX_MAX_IMAGE_PIXELS = \"-3\": expected a positive number"});
   }
 }
 
@@ -945,8 +959,9 @@ TEST(ImageLimits, ResizeTargetsAreBounded) {
   ScopedEnv env("MMX_MAX_IMAGE_PIXELS", "10000");
   const auto thin = torch::zeros({3, 2, 200}, torch::kUInt8);
   // Shorter side 2 -> 64 makes the longer side 6400: 409,600 pixels > 10,000, refused before resizing.
-  testing::expect_data_error([&] { resize_shorter_center_crop(thin, 64); }, "", 0, "",
-                             {"resizing a 200x2 image to shorter side 64 gives 6400 x 64 pixels, more than the limit of 10000"});
+  testing::expect_data_error(
+      [&] { resize_shorter_center_crop(thin, 64); }, "", 0, "",
+      {"resizing a 200x2 image to shorter side 64 gives 6400 x 64 pixels, more than the limit of 10000"});
   testing::expect_data_error([&] { resize_image(thin, 200, 200); }, "", 0, "",
                              {"the output size 200x200 exceeds the limit of 10000 pixels"});
   // Within the limit the result is exact as before.

@@ -51,8 +51,8 @@ TEST(Registry, Etth1FallsBackToTheEmbeddedCopy) {
   const std::string embedded = embedded_data_dir() + "/ETTh1.csv";
   EXPECT_EQ(dataset_path(find_dataset("ETTh1"), kNoRoot), embedded);
   EXPECT_EQ(std::filesystem::file_size(embedded), 2589657u);  // unmodified original
-  expect_data_error([] { dataset_path(find_dataset("ETTh2"), kNoRoot); }, kNoRoot + "/ETT-small/ETTh2.csv", 0,
-                    "", {"data set 'ETTh2' not found", "$MMX_DATA_ROOT"});
+  expect_data_error([] { dataset_path(find_dataset("ETTh2"), kNoRoot); }, kNoRoot + "/ETT-small/ETTh2.csv", 0, "",
+                    {"data set 'ETTh2' not found", "$MMX_DATA_ROOT"});
 }
 
 TEST(EmbeddedEtth1, RowsColumnsFirstAndLastRow) {
@@ -233,8 +233,7 @@ TEST(DataRoot, ElectricityAndTrafficExcerptLayouts) {
   for (const char* name : {"Electricity", "Traffic"}) {
     const auto& info = find_dataset(name);
     if (!std::filesystem::exists(std::filesystem::path(root) / info.relative_path)) {
-      expect_data_error([&] { dataset_path(info, root); }, root + "/" + info.relative_path, 0, "",
-                        {"not found"});
+      expect_data_error([&] { dataset_path(info, root); }, root + "/" + info.relative_path, 0, "", {"not found"});
     }
   }
 }

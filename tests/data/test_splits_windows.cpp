@@ -40,9 +40,11 @@ TEST(Splits, EttMinuteIsFourTimesTheRows) {
 }
 
 TEST(Splits, RatioSplitsOfTheCustomSets) {
-  // n_train / n_val / n_test of TSLib's Dataset_Custom (int(0.7 n), n - train - test, int(0.2 n)): Weather 36887/5270/10539, ECL 18412/2632/5260,
-  // Traffic 12280/1756/3508, Exchange 5311/760/1517, ILI 676/97/193.
-  struct Case { int64_t n, n_train, n_val, n_test; };
+  // n_train / n_val / n_test of TSLib's Dataset_Custom (int(0.7 n), n - train - test, int(0.2 n)): Weather
+  // 36887/5270/10539, ECL 18412/2632/5260, Traffic 12280/1756/3508, Exchange 5311/760/1517, ILI 676/97/193.
+  struct Case {
+    int64_t n, n_train, n_val, n_test;
+  };
   for (const Case c : {Case{52696, 36887, 5270, 10539}, Case{26304, 18412, 2632, 5260}, Case{17544, 12280, 1756, 3508},
                        Case{7588, 5311, 760, 1517}, Case{966, 676, 97, 193}}) {
     const auto s = split_ranges(SplitKind::kRatio, c.n, 36);
@@ -64,8 +66,7 @@ TEST(Splits, RatioSplitsOfTheCustomSets) {
 TEST(Splits, Errors) {
   expect_data_error([] { split_ranges(SplitKind::kEttHour, 14399, 96); }, "", 0, "",
                     {"table has 14399 rows; expected at least 14400"});
-  expect_data_error([] { split_ranges(SplitKind::kEttMinute, 57599, 96); }, "", 0, "",
-                    {"expected at least 57600"});
+  expect_data_error([] { split_ranges(SplitKind::kEttMinute, 57599, 96); }, "", 0, "", {"expected at least 57600"});
   expect_data_error([] { split_ranges(SplitKind::kRatio, 100, 71); }, "", 0, "",
                     {"seq_len 71 is longer than the training split (70 rows", "expected seq_len <= 70"});
   expect_data_error([] { split_ranges(SplitKind::kRatio, 100, 0); }, "", 0, "", {"expected >= 1"});
@@ -87,7 +88,7 @@ TEST(Scaler, PopulationStatisticsAndConstantColumn) {
   EXPECT_DOUBLE_EQ(s.mean[0].item<double>(), 3.0);
   EXPECT_DOUBLE_EQ(s.std[0].item<double>(), std::sqrt(3.5));  // ddof 0: (4+1+0+9)/4
   EXPECT_DOUBLE_EQ(s.mean[1].item<double>(), 5.0);
-  EXPECT_EQ(s.std[1].item<double>(), 1.0);                     // constant -> std 1
+  EXPECT_EQ(s.std[1].item<double>(), 1.0);  // constant -> std 1
   const auto z = s.transform(v);
   EXPECT_DOUBLE_EQ(z[3][0].item<double>(), 3.0 / std::sqrt(3.5));
   EXPECT_EQ(z[2][1].item<double>(), 0.0);
@@ -165,10 +166,16 @@ TEST(Windows, EveryWindowOnceWithThePartialLastBatch) {
 TEST(Windows, ShortSplitIsAnError) {
   expect_data_error([] { prepare_forecast_data(ramp_table(100, 2), SplitKind::kRatio, 8, 12); }, "", 0, "",
                     {"val split rows [62, 80) of 100 hold no window", "expected at least seq_len + pred_len = 20"});
-  expect_data_error([] { WindowDataset(torch::zeros({10, 2}), RowRange{0, 10}, 8, 0); }, "", 0, "",
-                    {"expected both >= 1"});
-  expect_data_error([] { WindowDataset(torch::zeros({10, 2}), RowRange{0, 11}, 2, 2); }, "", 0, "",
-                    {"outside the series of 10 rows"});
+  expect_data_error(
+      [] {
+        WindowDataset(torch::zeros({10, 2}), RowRange{0, 10}, 8, 0);
+      },
+      "", 0, "", {"expected both >= 1"});
+  expect_data_error(
+      [] {
+        WindowDataset(torch::zeros({10, 2}), RowRange{0, 11}, 2, 2);
+      },
+      "", 0, "", {"outside the series of 10 rows"});
 }
 
 }  // namespace

@@ -59,8 +59,11 @@ TEST(Timestamps, MedianStepIgnoresOneDuplicateAndOneGap) {
   EXPECT_EQ(infer_step_seconds({k1990_01_01, k1990_01_01 + 86400}), 86400);
   mmx::data::testing::expect_data_error([] { infer_step_seconds({5}); }, "", 0, "",
                                         {"from 1 timestamp(s); expected at least 2"});
-  mmx::data::testing::expect_data_error([] { infer_step_seconds({10, 5, 0}); }, "", 0, "",
-                                        {"expected timestamps in increasing order"});
+  mmx::data::testing::expect_data_error(
+      [] {
+        infer_step_seconds({10, 5, 0});
+      },
+      "", 0, "", {"expected timestamps in increasing order"});
 }
 
 TEST(Timestamps, NextTimestampsContinueTheSeries) {
@@ -68,16 +71,12 @@ TEST(Timestamps, NextTimestampsContinueTheSeries) {
   EXPECT_TRUE(next_timestamps(Timestamp{100}, 600, 0).empty());
   EXPECT_EQ(next_timestamps("2018-06-26 23:00:00", 3600, 2),
             (std::vector<std::string>{"2018-06-27 00:00:00", "2018-06-27 01:00:00"}));
-  EXPECT_EQ(next_timestamps("2010/12/31 0:00", 86400, 2),
-            (std::vector<std::string>{"2011/1/1 0:00", "2011/1/2 0:00"}));
-  EXPECT_EQ(next_timestamps("2020-12-31 23:50:00", 600, 1),
-            (std::vector<std::string>{"2021-01-01 00:00:00"}));
-  EXPECT_EQ(next_timestamps("2020-06-30 00:00:00", 7 * 86400, 1),
-            (std::vector<std::string>{"2020-07-07 00:00:00"}));
+  EXPECT_EQ(next_timestamps("2010/12/31 0:00", 86400, 2), (std::vector<std::string>{"2011/1/1 0:00", "2011/1/2 0:00"}));
+  EXPECT_EQ(next_timestamps("2020-12-31 23:50:00", 600, 1), (std::vector<std::string>{"2021-01-01 00:00:00"}));
+  EXPECT_EQ(next_timestamps("2020-06-30 00:00:00", 7 * 86400, 1), (std::vector<std::string>{"2020-07-07 00:00:00"}));
   mmx::data::testing::expect_data_error([] { next_timestamps(Timestamp{0}, 0, 1); }, "", 0, "",
                                         {"expected a positive step"});
-  mmx::data::testing::expect_data_error([] { next_timestamps(Timestamp{0}, 1, -1); }, "", 0, "",
-                                        {"expected >= 0"});
+  mmx::data::testing::expect_data_error([] { next_timestamps(Timestamp{0}, 1, -1); }, "", 0, "", {"expected >= 0"});
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // Tests of the MambaMixer modules (MambaMixer §3.1, §3.2, §5.1): initial values, closed forms,
 // causality, the bidirectional flip equivalence, norms, stochastic depth, weighted averaging.
-#include "mmx/nn/mamba_mixer.h"
 #include "mmx/nn/causal_conv1d.h"
+#include "mmx/nn/mamba_mixer.h"
 #include "mmx/nn/norm.h"
 #include "mmx/nn/s6.h"
 #include "mmx/nn/selective_mixer.h"
@@ -60,8 +60,7 @@ TEST(S6, InitialValuesFollowMamba) {
 
 TEST(S6, DtFloorClampsInitialStep) {
   torch::manual_seed(2);
-  S6 s6(S6Options(16).s6_init(
-      S6InitOptions().dt_min(1e-6).dt_max(1e-5).dt_init_floor(1e-4)));
+  S6 s6(S6Options(16).s6_init(S6InitOptions().dt_min(1e-6).dt_max(1e-5).dt_init_floor(1e-4)));
   auto dt = torch::softplus(s6->dt_proj->bias.to(kF64));
   EXPECT_NEAR(dt.min().item<double>(), 1e-4, 1e-9);
   EXPECT_NEAR(dt.max().item<double>(), 1e-4, 1e-9);
@@ -78,8 +77,7 @@ TEST(S6, ForwardMatchesClosedFormBothDirectionsAndDtypes) {
     auto ungated = mmx::test::s6_closed_form(*s6, u, {}, reverse);
     EXPECT_TRUE(all_close(s6(u), ungated, 1e-4, 1e-5)) << "no gate, reverse " << reverse;
     s6->to(kF64);
-    EXPECT_TRUE(all_close(s6(u.to(kF64), z.to(kF64)), expected, 1e-10, 1e-12))
-        << "float64, reverse " << reverse;
+    EXPECT_TRUE(all_close(s6(u.to(kF64), z.to(kF64)), expected, 1e-10, 1e-12)) << "float64, reverse " << reverse;
   }
 }
 
@@ -159,10 +157,10 @@ TEST(SelectiveTokenMixer, ParameterShapesAndNames) {
   std::set<std::string> names;
   for (const auto& p : m->named_parameters()) names.insert(p.key());
   const std::set<std::string> expected{
-      "in_proj.weight",       "conv1d.0.weight",      "conv1d.0.bias",    "conv1d.1.weight",
-      "conv1d.1.bias",        "s6.0.x_proj.weight",   "s6.0.dt_proj.weight", "s6.0.dt_proj.bias",
-      "s6.0.A_log",           "s6.0.D",               "s6.1.x_proj.weight", "s6.1.dt_proj.weight",
-      "s6.1.dt_proj.bias",    "s6.1.A_log",           "s6.1.D",           "out_proj.weight"};
+      "in_proj.weight",     "conv1d.0.weight",     "conv1d.0.bias",     "conv1d.1.weight", "conv1d.1.bias",
+      "s6.0.x_proj.weight", "s6.0.dt_proj.weight", "s6.0.dt_proj.bias", "s6.0.A_log",      "s6.0.D",
+      "s6.1.x_proj.weight", "s6.1.dt_proj.weight", "s6.1.dt_proj.bias", "s6.1.A_log",      "s6.1.D",
+      "out_proj.weight"};
   EXPECT_EQ(names, expected);
   EXPECT_EQ(m->in_proj->weight.sizes(), (std::vector<int64_t>{128, 32}));
   EXPECT_EQ(m->out_proj->weight.sizes(), (std::vector<int64_t>{32, 64}));
@@ -209,8 +207,7 @@ TEST(SelectiveTokenMixer, LeadingDimsAreIndependentSequences) {
   auto y = m(grid);
   ASSERT_EQ(y.sizes(), grid.sizes());
   for (int64_t b = 0; b < 2; ++b)
-    for (int64_t v = 0; v < 3; ++v)
-      EXPECT_TRUE(all_close(y[b][v], m(grid[b][v].unsqueeze(0))[0], 1e-12, 1e-12));
+    for (int64_t v = 0; v < 3; ++v) EXPECT_TRUE(all_close(y[b][v], m(grid[b][v].unsqueeze(0))[0], 1e-12, 1e-12));
 }
 
 TEST(SelectiveTokenMixer, BidirectionalEqualsExplicitFlipFormulation) {
@@ -248,12 +245,9 @@ TEST(SelectiveChannelMixer, LayoutNames) {
   EXPECT_EQ(parse_channel_mixer_layout("token_wise"), ChannelMixerLayout::kTokenWise);
   EXPECT_EQ(to_string(ChannelMixerLayout::kTokenWise), "token_wise");
   EXPECT_THROW(parse_channel_mixer_layout("rows"), c10::Error);
-  EXPECT_THROW(SelectiveChannelMixer(
-                   SelectiveChannelMixerOptions(8).layout(ChannelMixerLayout::kTokenWise)),
+  EXPECT_THROW(SelectiveChannelMixer(SelectiveChannelMixerOptions(8).layout(ChannelMixerLayout::kTokenWise)),
                c10::Error);
-  EXPECT_THROW(SelectiveChannelMixer(
-                   SelectiveChannelMixerOptions(8).layout(ChannelMixerLayout::kLiteral)),
-               c10::Error);
+  EXPECT_THROW(SelectiveChannelMixer(SelectiveChannelMixerOptions(8).layout(ChannelMixerLayout::kLiteral)), c10::Error);
 }
 
 TEST(SelectiveChannelMixer, CellMixesVariatesWithinEachPatch) {
@@ -267,8 +261,7 @@ TEST(SelectiveChannelMixer, CellMixesVariatesWithinEachPatch) {
   for (int64_t b = 0; b < 2; ++b)
     for (int64_t p = 0; p < 4; ++p) {
       auto seq = x[b].select(1, p).unsqueeze(0);  // (1, M, d)
-      EXPECT_TRUE(all_close(y[b].select(1, p), cm->SelectiveTokenMixerImpl::forward(seq)[0],
-                            1e-12, 1e-12));
+      EXPECT_TRUE(all_close(y[b].select(1, p), cm->SelectiveTokenMixerImpl::forward(seq)[0], 1e-12, 1e-12));
     }
   // Changing cell (m = 2, p = 1) changes every variate at patch 1 (the forward scan carries it to
   // m > 2, the backward scan to m < 2) and nothing at the other patches.
@@ -276,14 +269,12 @@ TEST(SelectiveChannelMixer, CellMixesVariatesWithinEachPatch) {
   x2.select(1, 2).select(1, 1).add_(1.0);
   auto diff = (cm(x2) - y).abs();  // (B, M, P, d)
   for (int64_t p : {0, 2, 3}) EXPECT_EQ(diff.select(2, p).max().item<double>(), 0.0) << "p " << p;
-  for (int64_t m = 0; m < 5; ++m)
-    EXPECT_GT(diff.select(1, m).select(1, 1).min().item<double>(), 0.0) << "m " << m;
+  for (int64_t m = 0; m < 5; ++m) EXPECT_GT(diff.select(1, m).select(1, 1).min().item<double>(), 0.0) << "m " << m;
 }
 
 TEST(SelectiveChannelMixer, LiteralUsesFlattenedTokensAsFeatures) {
   torch::manual_seed(12);
-  SelectiveChannelMixer cm(
-      SelectiveChannelMixerOptions(4).layout(ChannelMixerLayout::kLiteral).n_tokens(6));
+  SelectiveChannelMixer cm(SelectiveChannelMixerOptions(4).layout(ChannelMixerLayout::kLiteral).n_tokens(6));
   // step features 24 -> E_c = 8, R = ceil(24/16) = 2
   EXPECT_EQ(cm->in_proj->weight.sizes(), (std::vector<int64_t>{16, 24}));
   EXPECT_EQ(cm->out_proj->weight.sizes(), (std::vector<int64_t>{24, 8}));
@@ -323,8 +314,8 @@ TEST(Norm2D, MatchesPerSampleFormulaWithAffine) {
 
 TEST(RevIN, MatchesFormulaAndInverts) {
   torch::manual_seed(14);
-  auto x = torch::randn({2, 50, 3}, kF64) * torch::tensor({1.0, 10.0, 0.1}, kF64) +
-           torch::tensor({5.0, -3.0, 0.0}, kF64);
+  auto x =
+      torch::randn({2, 50, 3}, kF64) * torch::tensor({1.0, 10.0, 0.1}, kF64) + torch::tensor({5.0, -3.0, 0.0}, kF64);
   for (bool affine : {false, true}) {
     RevIN revin(RevINOptions(3).affine(affine));
     revin->to(kF64);
@@ -379,7 +370,7 @@ TEST(DropPath, DropsWholeSamplesInTraining) {
       EXPECT_TRUE(all_close(y[b], x[b] / 0.75, 1e-15, 0.0)) << "sample " << b;
     }
   }
-  EXPECT_GT(dropped, 70);   // expectation 100, sd ~8.7
+  EXPECT_GT(dropped, 70);  // expectation 100, sd ~8.7
   EXPECT_LT(dropped, 130);
   torch::manual_seed(15);
   EXPECT_TRUE(torch::equal(dp(x), y));  // same seed, same mask
@@ -477,8 +468,7 @@ TEST(MambaMixer, WithLearnedCoefficientsFollowsSection31) {
   auto yt1 = b1->token_mixer(a[0][0] * x + be[0][0] * x);
   auto yc1 = b1->channel_mixer(th[0][0] * x + th[0][1] * yt1 + ga[0][0] * x);
   auto yt2 = b2->token_mixer(a[1][0] * x + a[1][1] * yt1 + be[1][0] * x + be[1][1] * yc1);
-  auto yc2 = b2->channel_mixer(th[1][0] * x + th[1][1] * yt1 + th[1][2] * yt2 + ga[1][0] * x +
-                               ga[1][1] * yc1);
+  auto yc2 = b2->channel_mixer(th[1][0] * x + th[1][1] * yt1 + th[1][2] * yt2 + ga[1][0] * x + ga[1][1] * yc1);
   EXPECT_TRUE(all_close(mm(x), yc2, 1e-12, 1e-12));
 }
 
@@ -492,8 +482,7 @@ TEST(MambaMixer, SubBlockParameterCountsMatchSpec) {
   EXPECT_EQ(count_parameters(*mm, "averaging"), 14);
   EXPECT_EQ(count_parameters(*mm), 2 * (9984 + 13760) + 14);
   // General formula, per direction: conv (k+1)E + x_proj (R+2N)E + dt_proj (R+1)E + A_log NE + D E.
-  for (auto [d, N, expand, k] : std::vector<std::array<int64_t, 4>>{{16, 8, 1, 3}, {64, 16, 2, 4},
-                                                                      {33, 4, 3, 2}}) {
+  for (auto [d, N, expand, k] : std::vector<std::array<int64_t, 4>>{{16, 8, 1, 3}, {64, 16, 2, 4}, {33, 4, 3, 2}}) {
     const int64_t E = expand * d, R = (d + 15) / 16;
     const int64_t branch = (k + 1) * E + (R + 2 * N) * E + (R + 1) * E + N * E + E;
     const int64_t token = 2 * d + 2 * E * d + branch + E * d;
@@ -508,13 +497,12 @@ TEST(MambaMixer, SubBlockParameterCountsMatchSpec) {
 TEST(MambaMixer, CheckpointKeys) {
   MambaMixer mm(MambaMixerOptions(8, 1).d_state(4));
   auto params = mm->named_parameters();
-  for (const char* key :
-       {"blocks.0.token_mixer.norm.weight", "blocks.0.token_mixer.norm.bias",
-        "blocks.0.token_mixer.mixer.in_proj.weight", "blocks.0.token_mixer.mixer.conv1d.0.weight",
-        "blocks.0.token_mixer.mixer.s6.0.A_log", "blocks.0.token_mixer.mixer.out_proj.weight",
-        "blocks.0.channel_mixer.mixer.conv1d.1.bias", "blocks.0.channel_mixer.mixer.s6.1.D",
-        "blocks.0.channel_mixer.mixer.s6.1.dt_proj.bias", "averaging.alpha_1",
-        "averaging.beta_1", "averaging.theta_1", "averaging.gamma_1"}) {
+  for (const char* key : {"blocks.0.token_mixer.norm.weight", "blocks.0.token_mixer.norm.bias",
+                          "blocks.0.token_mixer.mixer.in_proj.weight", "blocks.0.token_mixer.mixer.conv1d.0.weight",
+                          "blocks.0.token_mixer.mixer.s6.0.A_log", "blocks.0.token_mixer.mixer.out_proj.weight",
+                          "blocks.0.channel_mixer.mixer.conv1d.1.bias", "blocks.0.channel_mixer.mixer.s6.1.D",
+                          "blocks.0.channel_mixer.mixer.s6.1.dt_proj.bias", "averaging.alpha_1", "averaging.beta_1",
+                          "averaging.theta_1", "averaging.gamma_1"}) {
     EXPECT_TRUE(params.contains(key)) << key;
   }
   EXPECT_FALSE(params.contains("blocks.0.token_mixer.mixer.s6.1.D"));  // time mixer: K = 1

@@ -22,8 +22,7 @@ int64_t expected_parameters(const TSM2Options& o) {
   const int64_t token = norm + 2 * E * d + branch + E * d;
   const int64_t channel = norm + 2 * E * d + 2 * branch + E * d;
   const int64_t n = o.n_layers();
-  return (o.patch_len() + 1) * d + n * (token + channel) + n * (2 * n + 3) + norm +
-         (P * d + 1) * o.pred_len();
+  return (o.patch_len() + 1) * d + n * (token + channel) + n * (2 * n + 3) + norm + (P * d + 1) * o.pred_len();
 }
 
 TEST(TSM2, DefaultParameterCountIs241742) {
@@ -179,10 +178,9 @@ TEST(TSM2, EvalIsDeterministicAndBatchIndependent) {
 TEST(TSM2, SummaryListsModuleCounts) {
   TSM2 model;
   const auto s = model->summary();
-  for (const char* needle : {"seq_len=512", "pred_len=96", "n_patches=63", "patch_embed", "544",
-                             "backbone.blocks.0.token_mixer", "9984",
-                             "backbone.blocks.1.channel_mixer", "13760", "backbone.averaging",
-                             "193632", "total", "241742"}) {
+  for (const char* needle :
+       {"seq_len=512", "pred_len=96", "n_patches=63", "patch_embed", "544", "backbone.blocks.0.token_mixer", "9984",
+        "backbone.blocks.1.channel_mixer", "13760", "backbone.averaging", "193632", "total", "241742"}) {
     EXPECT_NE(s.find(needle), std::string::npos) << needle << "\n" << s;
   }
 }

@@ -2,8 +2,8 @@
 // "Token-wise channel mixer", "Stage-wise averaging"): float64 closed forms written literally
 // (explicit cross-scan index maps, flips, causal convs, step-by-step S6), parameter counts by our
 // formulas from the parameter shapes, averaging init, resolution behaviour, gradients.
-#include "mmx/models/vim2.h"
 #include "common/vim2_test_options.h"
+#include "mmx/models/vim2.h"
 #include "mmx/nn/patch_merging.h"
 #include "mmx/nn/ss2d.h"
 #include "mmx/nn/stacked_s6.h"
@@ -28,9 +28,8 @@ const auto f64 = torch::kFloat64;
 // `selective_scan_ref`). u: (batch, E, L).
 torch::Tensor stacked_closed_form(const mmx::nn::StackedS6Impl& s6, int64_t k, const torch::Tensor& u) {
   const int64_t E = s6.options.d_inner(), R = s6.options.dt_rank(), N = s6.options.d_state();
-  auto Wx = s6.x_proj_weight[k].to(f64), Wdt = s6.dt_projs_weight[k].to(f64),
-       bdt = s6.dt_projs_bias[k].to(f64), A = -torch::exp(s6.A_logs.narrow(0, k * E, E).to(f64)),
-       D = s6.Ds.narrow(0, k * E, E).to(f64);
+  auto Wx = s6.x_proj_weight[k].to(f64), Wdt = s6.dt_projs_weight[k].to(f64), bdt = s6.dt_projs_bias[k].to(f64),
+       A = -torch::exp(s6.A_logs.narrow(0, k * E, E).to(f64)), D = s6.Ds.narrow(0, k * E, E).to(f64);
   auto h = torch::zeros({u.size(0), E, N}, u.options());
   auto y = torch::zeros_like(u);
   for (int64_t t = 0; t < u.size(2); ++t) {
@@ -102,18 +101,18 @@ TEST(ChannelMixer2D, LiteralK4MatchesClosedForm) {
         v_col.select(2, w * S + h).copy_(x.select(1, h).select(1, w));
       }
     // Branch order: (row fwd, col fwd, row rev, col rev) for K = 4; (row fwd, row rev) for K = 2.
-    std::vector<torch::Tensor> vs = K == 4 ? std::vector<torch::Tensor>{v_row, v_col, v_row, v_col}
-                                           : std::vector<torch::Tensor>{v_row, v_row};
+    std::vector<torch::Tensor> vs =
+        K == 4 ? std::vector<torch::Tensor>{v_row, v_col, v_row, v_col} : std::vector<torch::Tensor>{v_row, v_row};
     auto g = torch::zeros({B, Ec, C}, f64);
     for (int64_t k = 0; k < K; ++k) {
       const bool reversed = k >= K / 2;
-      auto uk = torch::matmul(vs[k], w_in.t()).transpose(1, 2);                   // (B, E_c, C)
-      if (reversed) uk = uk.flip(2);                                              // reverse channel order
+      auto uk = torch::matmul(vs[k], w_in.t()).transpose(1, 2);  // (B, E_c, C)
+      if (reversed) uk = uk.flip(2);                             // reverse channel order
       auto wk = m->conv_weight.narrow(0, k * Ec, Ec), bk = m->conv_bias.narrow(0, k * Ec, Ec);
       auto ak = stacked_closed_form(*m->s6, k, F::silu(causal_conv(uk, wk, bk)));
       g += reversed ? ak.flip(2) : ak;
     }
-    auto z = torch::matmul(v_row, w_z.t());                                       // (B, C, E_c)
+    auto z = torch::matmul(v_row, w_z.t());                                           // (B, C, E_c)
     auto o = torch::matmul(g.transpose(1, 2) * F::silu(z), m->out_proj->weight.t());  // (B, C, L)
     auto expected = torch::zeros_like(x);
     for (int64_t h = 0; h < S; ++h)
@@ -133,9 +132,10 @@ TEST(TokenWiseChannelMixer, MatchesClosedFormAndAnyResolution) {
     auto tokens = x.reshape({-1, C});
     auto uz = m->in_proj(tokens).chunk(2, -1);
     auto seq = uz[0].unsqueeze(1);  // (P, 1, E_c)
-    auto a_f = stacked_closed_form(*m->s6, 0, F::silu(causal_conv(seq, m->conv_weight[0], m->conv_bias.narrow(0, 0, 1))));
-    auto a_r = stacked_closed_form(*m->s6, 1, F::silu(causal_conv(seq.flip(2), m->conv_weight[1],
-                                                                  m->conv_bias.narrow(0, 1, 1))))
+    auto a_f =
+        stacked_closed_form(*m->s6, 0, F::silu(causal_conv(seq, m->conv_weight[0], m->conv_bias.narrow(0, 0, 1))));
+    auto a_r = stacked_closed_form(*m->s6, 1,
+                                   F::silu(causal_conv(seq.flip(2), m->conv_weight[1], m->conv_bias.narrow(0, 1, 1))))
                    .flip(2);
     auto expected = m->out_proj((a_f + a_r).squeeze(1) * F::silu(uz[1])).view(x.sizes());
     EXPECT_TRUE(all_close(got, expected, 1e-10, 1e-12)) << "side " << side;
@@ -220,13 +220,15 @@ TEST(ViM2Params, SubBlockFormulasMatchTheSpecTable) {
   EXPECT_EQ(channel_literal_params(1024, 49, 1024, 4), 410624);
   torch::NoGradGuard g;
   EXPECT_EQ(count(*mmx::nn::SS2D(mmx::nn::SS2DOptions(96))) + 2 * 96, 105408);
-  EXPECT_EQ(count(*mmx::nn::ChannelMixer2D(mmx::nn::ChannelMixer2DOptions(384, 14).d_inner(768))) + 2 * 384,
-            701184);
+  EXPECT_EQ(count(*mmx::nn::ChannelMixer2D(mmx::nn::ChannelMixer2DOptions(384, 14).d_inner(768))) + 2 * 384, 701184);
 }
 
 TEST(ViM2Params, PresetsMatchSpecExactly) {
   torch::NoGradGuard g;
-  struct Case { const char* name; double millions; };
+  struct Case {
+    const char* name;
+    double millions;
+  };
   for (const auto& c : {Case{"vim2_tiny", 25.0}, Case{"vim2_small", 43.6}, Case{"vim2_base", 71.0}}) {
     const auto o = mmx::models::vim2_preset(c.name);
     mmx::models::ViM2 model(o);

@@ -14,9 +14,8 @@ auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
 // Both backends: the reference in float64 and the fused kernel in float32.
 struct Backend {
   const char* name;
-  SelectiveScanResult (*fn)(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
-                            const torch::Tensor&, const torch::Tensor&,
-                            const SelectiveScanExtras&, const SelectiveScanOptions&);
+  SelectiveScanResult (*fn)(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
+                            const torch::Tensor&, const SelectiveScanExtras&, const SelectiveScanOptions&);
   torch::ScalarType dtype;
   double tol;
 };
@@ -30,9 +29,8 @@ TEST(ScanClosedForm, ZeroDeltaGivesDTimesUGatedByZ) {
     const int64_t b = 2, E = 5, L = 19, N = 16;
     auto u = torch::randn({b, E, L}, o), z = torch::randn({b, E, L}, o);
     auto D = torch::randn({E}, o);
-    auto r = be.fn(u, torch::zeros({b, E, L}, o), -torch::rand({E, N}, o) - 0.1,
-                   torch::randn({b, 1, N, L}, o), torch::randn({b, 1, N, L}, o),
-                   {D, z, {}, {}}, {});
+    auto r = be.fn(u, torch::zeros({b, E, L}, o), -torch::rand({E, N}, o) - 0.1, torch::randn({b, 1, N, L}, o),
+                   torch::randn({b, 1, N, L}, o), {D, z, {}, {}}, {});
     auto expect = D.view({1, E, 1}) * u * torch::silu(z);
     EXPECT_LT(max_abs_err(r.out, expect), be.tol);
   }
@@ -41,9 +39,8 @@ TEST(ScanClosedForm, ZeroDeltaGivesDTimesUGatedByZ) {
 TEST(ScanClosedForm, SingleStepFromAnInitialState) {
   const int64_t E = 3, N = 4;
   auto u = torch::randn({1, E, 1}, f64), delta = torch::randn({1, E, 1}, f64);
-  auto A = -torch::rand({E, N}, f64) - 0.2, B = torch::randn({1, 1, N, 1}, f64),
-       C = torch::randn({1, 1, N, 1}, f64), D = torch::randn({E}, f64),
-       bias = torch::randn({E}, f64), h0 = torch::randn({1, E, N}, f64);
+  auto A = -torch::rand({E, N}, f64) - 0.2, B = torch::randn({1, 1, N, 1}, f64), C = torch::randn({1, 1, N, 1}, f64),
+       D = torch::randn({E}, f64), bias = torch::randn({E}, f64), h0 = torch::randn({1, E, N}, f64);
   auto expect = torch::zeros({1, E, 1}, f64);
   auto expect_h = torch::zeros({1, E, N}, f64);
   for (int64_t e = 0; e < E; ++e) {
@@ -62,8 +59,7 @@ TEST(ScanClosedForm, SingleStepFromAnInitialState) {
     SCOPED_TRACE(be.name);
     auto c = [&](const torch::Tensor& t) { return t.to(be.dtype); };
     auto wt = be.dtype == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
-    auto r = be.fn(c(u), c(delta), A.to(wt), c(B), c(C), {D.to(wt), {}, bias.to(wt), h0.to(wt)},
-                   {true, false, true});
+    auto r = be.fn(c(u), c(delta), A.to(wt), c(B), c(C), {D.to(wt), {}, bias.to(wt), h0.to(wt)}, {true, false, true});
     EXPECT_LT(max_abs_err(r.out, expect), be.tol * 10);
     EXPECT_LT(max_abs_err(r.last_state, expect_h), be.tol * 10);
   }
@@ -90,8 +86,7 @@ TEST(ScanClosedForm, ConstantInputsGiveAGeometricSeries) {
   for (const auto& be : kBackends) {
     SCOPED_TRACE(be.name);
     auto wt = be.dtype == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
-    auto r = be.fn(torch::full({1, E, L}, u0, f64).to(be.dtype),
-                   torch::full({1, E, L}, dt, f64).to(be.dtype), A.to(wt),
+    auto r = be.fn(torch::full({1, E, L}, u0, f64).to(be.dtype), torch::full({1, E, L}, dt, f64).to(be.dtype), A.to(wt),
                    B.contiguous().to(be.dtype), C.contiguous().to(be.dtype), {}, {});
     EXPECT_LT(max_abs_err(r.out, expect), be.tol * 10);
   }
@@ -108,8 +103,8 @@ TEST(ScanClosedForm, ReverseEqualsFlippedForward) {
     SelectiveScanExtras ex{in.D.to(wt), io(in.z), in.bias.to(wt), in.h0.to(wt)};
     SelectiveScanExtras exf{in.D.to(wt), flip(io(in.z)), in.bias.to(wt), in.h0.to(wt)};
     auto rev = be.fn(io(in.u), io(in.delta), in.A.to(wt), io(in.B), io(in.C), ex, {true, true, true});
-    auto fwd = be.fn(flip(io(in.u)), flip(io(in.delta)), in.A.to(wt), flip(io(in.B)),
-                     flip(io(in.C)), exf, {true, false, true});
+    auto fwd = be.fn(flip(io(in.u)), flip(io(in.delta)), in.A.to(wt), flip(io(in.B)), flip(io(in.C)), exf,
+                     {true, false, true});
     EXPECT_LT(max_abs_err(rev.out, flip(fwd.out)), be.tol * 10);
     EXPECT_LT(max_abs_err(rev.last_state, fwd.last_state), be.tol * 10);
   }
@@ -125,13 +120,10 @@ TEST(ScanClosedForm, TwoHalvesChainedThroughTheLastStateEqualOneScan) {
     auto half = [&](const torch::Tensor& t, int64_t i) { return io(t).narrow(-1, i * 50, 50); };
     auto full = be.fn(io(in.u), io(in.delta), in.A.to(wt), io(in.B), io(in.C),
                       {in.D.to(wt), io(in.z), in.bias.to(wt), {}}, {true, false, true});
-    auto first = be.fn(half(in.u, 0), half(in.delta, 0), in.A.to(wt), half(in.B, 0),
-                       half(in.C, 0), {in.D.to(wt), half(in.z, 0), in.bias.to(wt), {}},
-                       {true, false, true});
-    auto second = be.fn(half(in.u, 1), half(in.delta, 1), in.A.to(wt), half(in.B, 1),
-                        half(in.C, 1),
-                        {in.D.to(wt), half(in.z, 1), in.bias.to(wt), first.last_state},
-                        {true, false, true});
+    auto first = be.fn(half(in.u, 0), half(in.delta, 0), in.A.to(wt), half(in.B, 0), half(in.C, 0),
+                       {in.D.to(wt), half(in.z, 0), in.bias.to(wt), {}}, {true, false, true});
+    auto second = be.fn(half(in.u, 1), half(in.delta, 1), in.A.to(wt), half(in.B, 1), half(in.C, 1),
+                        {in.D.to(wt), half(in.z, 1), in.bias.to(wt), first.last_state}, {true, false, true});
     EXPECT_LT(max_abs_err(torch::cat({first.out, second.out}, -1), full.out), be.tol * 10);
     EXPECT_LT(max_abs_err(second.last_state, full.last_state), be.tol * 10);
   }
@@ -145,11 +137,10 @@ TEST(ScanReference, GradientsMatchCentralFiniteDifferences) {
     SCOPED_TRACE(c.name());
     ScanInputs in = make_scan_inputs(c, 21);
     const ScanRun run = run_scan(selective_scan_ref, c, in, torch::kFloat64, torch::kFloat64);
-    std::vector<torch::Tensor*> params = {&in.u, &in.delta, &in.A, &in.B, &in.C,
-                                          &in.D, &in.z,     &in.bias, &in.h0};
+    std::vector<torch::Tensor*> params = {&in.u, &in.delta, &in.A, &in.B, &in.C, &in.D, &in.z, &in.bias, &in.h0};
     auto loss = [&]() {
-      auto r = selective_scan_ref(in.u, in.delta, in.A, in.B, in.C, {in.D, in.z, in.bias, in.h0},
-                                  {true, reverse, true});
+      auto r =
+          selective_scan_ref(in.u, in.delta, in.A, in.B, in.C, {in.D, in.z, in.bias, in.h0}, {true, reverse, true});
       return ((r.out * in.dout).sum() + (r.last_state * in.dlast).sum()).item<double>();
     };
     const double eps = 1e-6;
@@ -166,8 +157,7 @@ TEST(ScanReference, GradientsMatchCentralFiniteDifferences) {
         const double lm = loss();
         flat[k] = v;
         const double fd = (lp - lm) / (2 * eps);
-        EXPECT_NEAR(g[k].item<double>(), fd, 1e-6 * (1 + std::abs(fd)))
-            << grad_names()[i] << "[" << k << "]";
+        EXPECT_NEAR(g[k].item<double>(), fd, 1e-6 * (1 + std::abs(fd))) << grad_names()[i] << "[" << k << "]";
       }
     }
   }
@@ -189,18 +179,26 @@ TEST(ScanInput, BadInputsRaiseErrorsNamingTheArgument) {
   auto B = torch::randn({2, 2, 16, 10}), C = torch::randn({2, 2, 16, 10});
   for (auto fn : {selective_scan, selective_scan_ref}) {
     expect_error([&] { fn(u, torch::randn({2, 8, 11}), A, B, C, {}, {}); }, "delta must have the shape of u");
-    expect_error([&] { fn(u, d, A, torch::randn({2, 3, 16, 10}), torch::randn({2, 3, 16, 10}), {}, {}); },
-                 "must divide E = 8");
+    expect_error(
+        [&] {
+          fn(u, d, A, torch::randn({2, 3, 16, 10}), torch::randn({2, 3, 16, 10}), {}, {});
+        },
+        "must divide E = 8");
     expect_error([&] { fn(u, d, A, B, torch::randn({2, 2, 16, 9}), {}, {}); }, "C must have the shape of B");
     expect_error([&] { fn(u, d, A.to(torch::kFloat64), B, C, {}, {}); }, "A must have dtype Float");
     expect_error([&] { fn(u.to(torch::kInt32), d, A, B, C, {}, {}); }, "u must be float32");
     expect_error([&] { fn(u, d.to(torch::kBFloat16), A, B, C, {}, {}); }, "delta must have u's dtype");
-    expect_error([&] { fn(u, d, -torch::rand({8, 257}), torch::randn({2, 2, 257, 10}),
-                          torch::randn({2, 2, 257, 10}), {}, {}); },
-                 "N must be in [1, 256]");
-    expect_error([&] { fn(torch::randn({2, 8, 0}), torch::randn({2, 8, 0}), A,
-                          torch::randn({2, 2, 16, 0}), torch::randn({2, 2, 16, 0}), {}, {}); },
-                 "u must not be empty");
+    expect_error(
+        [&] {
+          fn(u, d, -torch::rand({8, 257}), torch::randn({2, 2, 257, 10}), torch::randn({2, 2, 257, 10}), {}, {});
+        },
+        "N must be in [1, 256]");
+    expect_error(
+        [&] {
+          fn(torch::randn({2, 8, 0}), torch::randn({2, 8, 0}), A, torch::randn({2, 2, 16, 0}),
+             torch::randn({2, 2, 16, 0}), {}, {});
+        },
+        "u must not be empty");
     expect_error([&] { fn(u, d, A, B, C, {torch::ones({7}), {}, {}, {}}, {}); }, "D must have shape (E)");
     expect_error([&] { fn(u, d, A, B, C, {{}, torch::randn({2, 8, 9}), {}, {}}, {}); }, "z must have shape");
     expect_error([&] { fn(u, d, A, B, C, {{}, {}, {}, torch::zeros({2, 8, 15})}, {}); }, "h0 must have shape");

@@ -43,8 +43,7 @@ TEST_P(ScanCpuVsReference, OutputsAndGradientsMatchFloat64ReferenceOnEveryIsa) {
     EXPECT_TRUE(within_reference_tolerance("out", got.out, ref32.out, truth.out));
     EXPECT_TRUE(within_reference_tolerance("last_state", got.last, ref32.last, truth.last));
     for (size_t i = 0; i < got.grads.size(); ++i)
-      EXPECT_TRUE(within_reference_tolerance(grad_names()[i], got.grads[i], ref32.grads[i],
-                                             truth.grads[i]));
+      EXPECT_TRUE(within_reference_tolerance(grad_names()[i], got.grads[i], ref32.grads[i], truth.grads[i]));
   }
   cpu::set_cpu_isa(cpu::best_cpu_isa());
 }
@@ -63,8 +62,7 @@ TEST(ScanCpu, Bfloat16InputsWithinTwiceTheReferenceError) {
     EXPECT_TRUE(within_reference_tolerance("out", got.out, ref16.out, truth.out, 1e-3));
     EXPECT_TRUE(within_reference_tolerance("last_state", got.last, ref16.last, truth.last, 1e-3));
     for (size_t i = 0; i < got.grads.size(); ++i)
-      EXPECT_TRUE(within_reference_tolerance(grad_names()[i], got.grads[i], ref16.grads[i],
-                                             truth.grads[i], 1e-3));
+      EXPECT_TRUE(within_reference_tolerance(grad_names()[i], got.grads[i], ref16.grads[i], truth.grads[i], 1e-3));
   }
 }
 
@@ -107,8 +105,7 @@ TEST(ScanCpu, Float64InputsUseTheReferenceAndThePredicateSaysWhy) {
   const ScanInputs in = make_scan_inputs(c, 3);
   auto supports = [&](torch::ScalarType io, std::string* reason = nullptr) {
     const auto wt = io == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
-    return scan_kernel_supports(in.u.to(io), in.delta.to(io), in.A.to(wt), in.B.to(io),
-                                in.C.to(io), {}, reason);
+    return scan_kernel_supports(in.u.to(io), in.delta.to(io), in.A.to(wt), in.B.to(io), in.C.to(io), {}, reason);
   };
   EXPECT_TRUE(supports(torch::kFloat32));
   EXPECT_TRUE(supports(torch::kBFloat16));
@@ -125,11 +122,10 @@ TEST(ScanCpu, InferenceModeRunsTheKernelWithoutSavingStates) {
   torch::Tensor y_inf;
   {
     c10::InferenceMode guard;
-    y_inf = selective_scan(in.u.to(torch::kFloat32), in.delta.to(torch::kFloat32),
-                           in.A.to(torch::kFloat32), in.B.to(torch::kFloat32),
-                           in.C.to(torch::kFloat32),
-                           {in.D.to(torch::kFloat32), in.z.to(torch::kFloat32),
-                            in.bias.to(torch::kFloat32), in.h0.to(torch::kFloat32)},
+    y_inf = selective_scan(in.u.to(torch::kFloat32), in.delta.to(torch::kFloat32), in.A.to(torch::kFloat32),
+                           in.B.to(torch::kFloat32), in.C.to(torch::kFloat32),
+                           {in.D.to(torch::kFloat32), in.z.to(torch::kFloat32), in.bias.to(torch::kFloat32),
+                            in.h0.to(torch::kFloat32)},
                            {true, false, false})
                 .out;
   }

@@ -7,8 +7,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "mmx/models/tsm2.h"
 #include "mmx/data/timeseries/windows.h"
+#include "mmx/models/tsm2.h"
 #include "mmx/train/capturable_adamw.h"
 #include "mmx/train/grad_clip.h"
 #include "mmx/train/param_groups.h"
@@ -35,8 +35,7 @@ void expect_close(const torch::Tensor& got, const torch::Tensor& want, double rt
   const auto diff = (got - want).abs();
   const auto bound = want.abs() * rtol + atol;
   EXPECT_TRUE((diff <= bound).all().item<bool>())
-      << what << ": max |diff| " << diff.max().item<double>() << " (rtol " << rtol << ", atol "
-      << atol << ")";
+      << what << ": max |diff| " << diff.max().item<double>() << " (rtol " << rtol << ", atol " << atol << ")";
 }
 
 TEST(CapturableAdamW, MatchesTorchAdamWWithTheWeightDecayGroupsOver10Steps) {
@@ -48,10 +47,10 @@ TEST(CapturableAdamW, MatchesTorchAdamWWithTheWeightDecayGroupsOver10Steps) {
   ASSERT_FALSE(rg.decay.empty());
   ASSERT_FALSE(rg.no_decay.empty());
   std::vector<torch::optim::OptimizerParamGroup> pg;
-  pg.emplace_back(rg.decay, std::make_unique<torch::optim::AdamWOptions>(
-                                torch::optim::AdamWOptions(1e-3).weight_decay(wd)));
-  pg.emplace_back(rg.no_decay, std::make_unique<torch::optim::AdamWOptions>(
-                                   torch::optim::AdamWOptions(1e-3).weight_decay(0.0)));
+  pg.emplace_back(rg.decay,
+                  std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(1e-3).weight_decay(wd)));
+  pg.emplace_back(rg.no_decay,
+                  std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(1e-3).weight_decay(0.0)));
   torch::optim::AdamW torch_opt(std::move(pg), torch::optim::AdamWOptions(1e-3));
   auto mg = weight_decay_groups(*mine);
   CapturableAdamWOptions o;
@@ -64,8 +63,7 @@ TEST(CapturableAdamW, MatchesTorchAdamWWithTheWeightDecayGroupsOver10Steps) {
   torch::manual_seed(3);
   for (int step = 0; step < 10; ++step) {
     const double lr = 1e-3 * (1.0 + 0.5 * std::cos(0.7 * step));  // a schedule with ups and downs
-    for (auto& g : torch_opt.param_groups())
-      static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    for (auto& g : torch_opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     opt.set_lr(lr);
     for (size_t i = 0; i < ref_params.size(); ++i) {
       // Gradients over several magnitudes, the same for both optimizers.
@@ -77,23 +75,22 @@ TEST(CapturableAdamW, MatchesTorchAdamWWithTheWeightDecayGroupsOver10Steps) {
     opt.step();
   }
   for (size_t i = 0; i < ref_params.size(); ++i)
-    expect_close(my_params[i].detach(), ref_params[i].detach(), 1e-6, 1e-7,
-                 "parameter " + std::to_string(i));
+    expect_close(my_params[i].detach(), ref_params[i].detach(), 1e-6, 1e-7, "parameter " + std::to_string(i));
   EXPECT_DOUBLE_EQ(opt.step_count().item<double>(), 10.0);
 
   // Export into a fresh torch::optim::AdamW over `mine`: the moments equal torch's own.
   std::vector<torch::optim::OptimizerParamGroup> pg2;
-  pg2.emplace_back(mg.decay, std::make_unique<torch::optim::AdamWOptions>(
-                                 torch::optim::AdamWOptions(1e-3).weight_decay(wd)));
-  pg2.emplace_back(mg.no_decay, std::make_unique<torch::optim::AdamWOptions>(
-                                    torch::optim::AdamWOptions(1e-3).weight_decay(0.0)));
+  pg2.emplace_back(mg.decay,
+                   std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(1e-3).weight_decay(wd)));
+  pg2.emplace_back(mg.no_decay,
+                   std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(1e-3).weight_decay(0.0)));
   torch::optim::AdamW mirror(std::move(pg2), torch::optim::AdamWOptions(1e-3));
   opt.export_state(mirror);
   for (size_t i = 0; i < ref_params.size(); ++i) {
-    const auto& r = static_cast<const torch::optim::AdamWParamState&>(
-        *torch_opt.state().at(ref_params[i].unsafeGetTensorImpl()));
-    const auto& m = static_cast<const torch::optim::AdamWParamState&>(
-        *mirror.state().at(my_params[i].unsafeGetTensorImpl()));
+    const auto& r =
+        static_cast<const torch::optim::AdamWParamState&>(*torch_opt.state().at(ref_params[i].unsafeGetTensorImpl()));
+    const auto& m =
+        static_cast<const torch::optim::AdamWParamState&>(*mirror.state().at(my_params[i].unsafeGetTensorImpl()));
     EXPECT_EQ(m.step(), 10);
     expect_close(m.exp_avg(), r.exp_avg(), 1e-6, 1e-12, "exp_avg " + std::to_string(i));
     expect_close(m.exp_avg_sq(), r.exp_avg_sq(), 1e-6, 1e-15, "exp_avg_sq " + std::to_string(i));
@@ -178,12 +175,11 @@ TEST(GraphStepOnCpu, UncapturedGraphModeStepsMatchEagerSteps) {
   EXPECT_NEAR(lg, le, 1e-5 * std::abs(le));
   const auto pe = eager_model->named_parameters();
   const auto pg = graph_model->named_parameters();
-  for (const auto& item : pe)
-    expect_close(pg[item.key()].detach(), item.value().detach(), 1e-5, 1e-6, item.key());
+  for (const auto& item : pe) expect_close(pg[item.key()].detach(), item.value().detach(), 1e-5, 1e-6, item.key());
   graph.export_optimizer_state();
   for (const auto& p : graph_model->parameters()) {
-    const auto& st = static_cast<const torch::optim::AdamWParamState&>(
-        *graph.optimizer().state().at(p.unsafeGetTensorImpl()));
+    const auto& st =
+        static_cast<const torch::optim::AdamWParamState&>(*graph.optimizer().state().at(p.unsafeGetTensorImpl()));
     EXPECT_EQ(st.step(), 5);
   }
 }

@@ -2,9 +2,9 @@
 // state (TSM2), AdamW resume, every malformed-file case, atomic saves and Python interop.
 #include "mmx/train/checkpoint.h"
 
+#include "common/test_paths.h"
 #include "mmx/models/tsm2.h"
 #include "mmx/train/param_groups.h"
-#include "common/test_paths.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -80,12 +80,10 @@ struct TempDir {
 ::testing::AssertionResult same_bits(const torch::Tensor& a, const torch::Tensor& b) {
   if (a.scalar_type() != b.scalar_type())
     return ::testing::AssertionFailure() << "dtype " << a.scalar_type() << " vs " << b.scalar_type();
-  if (a.sizes() != b.sizes())
-    return ::testing::AssertionFailure() << "shape " << a.sizes() << " vs " << b.sizes();
+  if (a.sizes() != b.sizes()) return ::testing::AssertionFailure() << "shape " << a.sizes() << " vs " << b.sizes();
   auto ca = a.detach().cpu().contiguous(), cb = b.detach().cpu().contiguous();
   const size_t n = ca.numel() * ca.element_size();
-  if (n && std::memcmp(ca.data_ptr(), cb.data_ptr(), n) != 0)
-    return ::testing::AssertionFailure() << "bytes differ";
+  if (n && std::memcmp(ca.data_ptr(), cb.data_ptr(), n) != 0) return ::testing::AssertionFailure() << "bytes differ";
   return ::testing::AssertionSuccess();
 }
 
@@ -96,8 +94,7 @@ void expect_error(const std::function<void()>& fn, std::initializer_list<std::st
     ADD_FAILURE() << "expected a CheckpointError";
   } catch (const CheckpointError& e) {
     const std::string msg = e.what();
-    for (const auto& f : fragments)
-      EXPECT_NE(msg.find(f), std::string::npos) << "'" << f << "' not in: " << msg;
+    for (const auto& f : fragments) EXPECT_NE(msg.find(f), std::string::npos) << "'" << f << "' not in: " << msg;
   }
 }
 
@@ -116,14 +113,14 @@ Checkpoint all_dtypes_checkpoint() {
   c.tensors["f64"] = torch::randn({2, 3}, torch::kFloat64);
   c.tensors["f32_scalar"] = torch::tensor(3.25f);
   c.tensors["f32_special"] =
-      torch::tensor({0.0f, -0.0f, std::numeric_limits<float>::infinity(),
-                     -std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN(),
-                     std::numeric_limits<float>::denorm_min(), std::numeric_limits<float>::max()});
+      torch::tensor({0.0f, -0.0f, std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                     std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::denorm_min(),
+                     std::numeric_limits<float>::max()});
   c.tensors["f16"] = torch::randn({4, 1, 2}).to(torch::kHalf);
   c.tensors["bf16"] = torch::randn({3, 5}).to(torch::kBFloat16);
   c.tensors["bf16_scalar"] = torch::tensor(-1.5f).to(torch::kBFloat16);
-  c.tensors["i64"] = torch::tensor({std::numeric_limits<int64_t>::min(), int64_t{-1}, int64_t{0},
-                                    std::numeric_limits<int64_t>::max()});
+  c.tensors["i64"] = torch::tensor(
+      {std::numeric_limits<int64_t>::min(), int64_t{-1}, int64_t{0}, std::numeric_limits<int64_t>::max()});
   c.tensors["i32"] = torch::randint(-1000000, 1000000, {7}, torch::kInt32);
   c.tensors["i16"] = torch::randint(-30000, 30000, {2, 2}, torch::kInt16);
   c.tensors["i8"] = torch::randint(-128, 128, {5}, torch::kInt8);
@@ -179,9 +176,8 @@ TEST(Checkpoint, ExactByteLayoutOfATinyFile) {
   c.metadata["k"] = "v";
   save_checkpoint(path, c);
   // Header: 130 bytes of JSON (keys sorted, no whitespace) + 6 spaces = 136 = 0x88.
-  const std::string json =
-      R"({"__metadata__":{"k":"v"},"a":{"data_offsets":[0,8],"dtype":"F32","shape":[2]},)"
-      R"("b":{"data_offsets":[8,9],"dtype":"U8","shape":[]}})";
+  const std::string json = R"({"__metadata__":{"k":"v"},"a":{"data_offsets":[0,8],"dtype":"F32","shape":[2]},)"
+                           R"("b":{"data_offsets":[8,9],"dtype":"U8","shape":[]}})";
   const std::string expected = std::string("\x88\0\0\0\0\0\0\0", 8) + json + "      " +
                                std::string("\x00\x00\x80\x3f", 4) +  // 1.0f
                                std::string("\x00\x00\x00\xc0", 4) +  // -2.0f
@@ -217,9 +213,7 @@ TEST(Checkpoint, SaveRejectsUnsupportedDtypesAndNames) {
   EXPECT_FALSE(file_exists(path));
 }
 
-models::TSM2Options small_tsm2() {
-  return models::TSM2Options().seq_len(64).pred_len(16).n_vars(3).dropout(0.0);
-}
+models::TSM2Options small_tsm2() { return models::TSM2Options().seq_len(64).pred_len(16).n_vars(3).dropout(0.0); }
 
 TEST(Checkpoint, ModuleStateKeysAreLibTorchNames) {
   torch::manual_seed(1);
@@ -231,10 +225,8 @@ TEST(Checkpoint, ModuleStateKeysAreLibTorchNames) {
   std::set<std::string> keys;
   for (const auto& [k, v] : state) keys.insert(k);
   EXPECT_EQ(keys, expected);
-  EXPECT_EQ(state.at("backbone.blocks.0.token_mixer.mixer.in_proj.weight").sizes(),
-            (std::vector<int64_t>{128, 32}));
-  EXPECT_EQ(state.at("backbone.blocks.1.channel_mixer.mixer.s6.1.A_log").sizes(),
-            (std::vector<int64_t>{64, 16}));
+  EXPECT_EQ(state.at("backbone.blocks.0.token_mixer.mixer.in_proj.weight").sizes(), (std::vector<int64_t>{128, 32}));
+  EXPECT_EQ(state.at("backbone.blocks.1.channel_mixer.mixer.s6.1.A_log").sizes(), (std::vector<int64_t>{64, 16}));
   EXPECT_EQ(state.at("backbone.averaging.theta_2").sizes(), (std::vector<int64_t>{3}));
   EXPECT_TRUE(state.count("head.weight"));
   EXPECT_TRUE(state.count("patch_embed.weight"));
@@ -321,18 +313,15 @@ TEST(Checkpoint, StrictLoadErrorsNameFileAndKeyAndLeaveTheModelUnchanged) {
   models::TSM2 same(small_tsm2());
   auto missing = r.tensors;
   missing.erase("norm.weight");
-  expect_error([&] { load_module_state(*same, missing, path); },
-               {path + ": ", "'norm.weight'", "has none"});
+  expect_error([&] { load_module_state(*same, missing, path); }, {path + ": ", "'norm.weight'", "has none"});
   auto extra = r.tensors;
   extra["head.extra"] = torch::zeros({1});
-  expect_error([&] { load_module_state(*same, extra, path); },
-               {path + ": ", "unexpected tensor 'head.extra'"});
+  expect_error([&] { load_module_state(*same, extra, path); }, {path + ": ", "unexpected tensor 'head.extra'"});
   // Optimizer entries are ignored by the Checkpoint overload but not by the strict map overload.
   Checkpoint with_opt = r;
   with_opt.tensors["optimizer.head.weight.exp_avg"] = torch::zeros({16, 224});
   EXPECT_NO_THROW(load_module_state(*same, with_opt, path));
-  expect_error([&] { load_module_state(*same, with_opt.tensors, path); },
-               {path, "'optimizer.head.weight.exp_avg'"});
+  expect_error([&] { load_module_state(*same, with_opt.tensors, path); }, {path, "'optimizer.head.weight.exp_avg'"});
 }
 
 // Two AdamW groups as the trainer builds them (weight_decay_groups).
@@ -345,8 +334,7 @@ struct Trainee {
     torch::manual_seed(seed);
     model = models::TSM2(small_tsm2());
     const auto groups = weight_decay_groups(*model);
-    for (size_t i = 0; i < groups.decay.size(); ++i)
-      named.emplace_back(groups.decay_names[i], groups.decay[i]);
+    for (size_t i = 0; i < groups.decay.size(); ++i) named.emplace_back(groups.decay_names[i], groups.decay[i]);
     for (size_t i = 0; i < groups.no_decay.size(); ++i)
       named.emplace_back(groups.no_decay_names[i], groups.no_decay[i]);
     std::vector<torch::optim::OptimizerParamGroup> pg;
@@ -399,10 +387,9 @@ void check_resume(bool amsgrad) {
   const auto& head_state = static_cast<const torch::optim::AdamWParamState&>(
       *b.optimizer->state().at(b.model->head->weight.unsafeGetTensorImpl()));
   EXPECT_EQ(head_state.step(), 3);
-  EXPECT_TRUE(same_bits(head_state.exp_avg(),
-                        static_cast<const torch::optim::AdamWParamState&>(
-                            *a.optimizer->state().at(a.model->head->weight.unsafeGetTensorImpl()))
-                            .exp_avg()));
+  EXPECT_TRUE(same_bits(head_state.exp_avg(), static_cast<const torch::optim::AdamWParamState&>(
+                                                  *a.optimizer->state().at(a.model->head->weight.unsafeGetTensorImpl()))
+                                                  .exp_avg()));
 
   for (int i = 3; i < 5; ++i) {
     a.step(xs[i], ys[i]);
@@ -426,8 +413,7 @@ TEST(Checkpoint, OptimizerStateErrors) {
   const std::string src = "run/last.safetensors";
 
   Trainee ams(2, true);
-  expect_error([&] { load_optimizer_state(*ams.optimizer, c, ams.named, src); },
-               {src, "max_exp_avg_sq", "amsgrad"});
+  expect_error([&] { load_optimizer_state(*ams.optimizer, c, ams.named, src); }, {src, "max_exp_avg_sq", "amsgrad"});
 
   Trainee b(2, false);
   Checkpoint partial = c;
@@ -456,8 +442,7 @@ TEST(Checkpoint, OptimizerStateErrors) {
                {src, "'optimizer.group.1.lr' = \"fast\""});
 
   torch::optim::AdamW one_group(b.model->parameters());
-  expect_error([&] { load_optimizer_state(one_group, c, b.named, src); },
-               {src, "2 optimizer param groups", "has 1"});
+  expect_error([&] { load_optimizer_state(one_group, c, b.named, src); }, {src, "2 optimizer param groups", "has 1"});
 
   // Nothing was applied by the failed loads.
   EXPECT_TRUE(b.optimizer->state().empty());
@@ -465,8 +450,7 @@ TEST(Checkpoint, OptimizerStateErrors) {
 
   auto foreign = a.named;
   foreign.emplace_back("stranger", torch::zeros({2}));
-  expect_error([&] { add_optimizer_state(c, *a.optimizer, foreign); },
-               {"'stranger'", "not in the optimizer"});
+  expect_error([&] { add_optimizer_state(c, *a.optimizer, foreign); }, {"'stranger'", "not in the optimizer"});
 }
 
 // The bytes of a real checkpoint with several tensors, and its header length.
@@ -536,21 +520,17 @@ TEST(Checkpoint, CorruptHeadersAreErrors) {
        "tensor 'a' has unknown dtype \"F8_E4M3\""},
       {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", "1234",
        "data_offsets [0, 4] span 4 bytes but shape [2] x 4 bytes (F32) needs 8"},
-      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", f32x2,
-       "data_offsets [8, 0] out of range"},
+      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", f32x2, "data_offsets [8, 0] out of range"},
       {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
        std::string(12, '\0'), "tensor 'b' data_offsets [4, 12] overlap tensor 'a' [0, 8]"},
       {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[12,20]}})",
        std::string(20, '\0'), "tensor 'b' data_offsets start at 12 but the previous tensor ends at 8"},
-      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[100,108]}})", f32x2,
-       "tensor 'a' data_offsets start at 100"},
+      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[100,108]}})", f32x2, "tensor 'a' data_offsets start at 100"},
       {R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", f32x2,
        "data truncated: tensor 'a' occupies bytes [0, 16)"},
-      {R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", f32x2,
-       "is not a list of non-negative integers"},
+      {R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", f32x2, "is not a list of non-negative integers"},
       {R"({"a":{"dtype":"F32","data_offsets":[0,8]}})", f32x2, "tensor 'a' has no \"shape\""},
-      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", f32x2,
-       "\"data_offsets\" is not a pair"},
+      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", f32x2, "\"data_offsets\" is not a pair"},
       {R"({"a":[1]})", "", "header entry for tensor 'a' is not a JSON object"},
       {R"({"__metadata__":{"step":3}})", "", "\"__metadata__\" value of 'step' is not a string"},
       {R"({"__metadata__":"x"})", "", "\"__metadata__\" is not a JSON object"},
@@ -597,7 +577,10 @@ TEST(Checkpoint, ParseFromMemoryMatchesTheFileReader) {
   };
   const auto path = dir.file("bad.safetensors");
   const std::vector<std::string> bad{
-      bytes.substr(0, 5), bytes.substr(0, 8 + n / 2), bytes.substr(0, bytes.size() - 1), bytes + "xyz",
+      bytes.substr(0, 5),
+      bytes.substr(0, 8 + n / 2),
+      bytes.substr(0, bytes.size() - 1),
+      bytes + "xyz",
       std::string(8, '\xff') + "{}",
       raw_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", "1234"),
       raw_file(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", std::string(8, '\0')),
@@ -721,8 +704,7 @@ with open(report, "w") as out:
     for k in sorted(tensors):
         out.write(k + " " + str(tensors[k].dtype) + " " + str(list(tensors[k].shape)) + "\n")
 )PY");
-  const std::string cmd =
-      "'" + py + "' '" + script + "' '" + ours + "' '" + theirs + "' '" + report + "'";
+  const std::string cmd = "'" + py + "' '" + script + "' '" + ours + "' '" + theirs + "' '" + report + "'";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
 
   std::istringstream lines(read_bytes(report));

@@ -52,32 +52,39 @@ void expect_config_error(const std::string& toml, const std::vector<std::string>
 }
 
 TEST(ClassifyConfig, UnknownKeysNameTheKeyAndTheClosestValidOne) {
-  expect_config_error(std::string(kBase) + "[train]\nlrr = 1e-3\n", {}, {"exp.toml:4", "'train.lrr'", "did you mean 'train.lr'"});
-  expect_config_error(std::string(kBase) + "[augment]\nmixup_alfa = 0.2\n", {}, {"'augment.mixup_alfa'", "did you mean 'augment.mixup_alpha'"});
+  expect_config_error(std::string(kBase) + "[train]\nlrr = 1e-3\n", {},
+                      {"exp.toml:4", "'train.lrr'", "did you mean 'train.lr'"});
+  expect_config_error(std::string(kBase) + "[augment]\nmixup_alfa = 0.2\n", {},
+                      {"'augment.mixup_alfa'", "did you mean 'augment.mixup_alpha'"});
   expect_config_error(std::string(kBase) + "depths = [1, 1, 1, 1]\n[modle]\npatch_size = 2\n", {},
                       {"'modle.patch_size'", "did you mean 'model.patch_size'"});
   expect_config_error(kBase, {"train.epoch=3"}, {"--set", "'train.epoch'", "'train.epochs'"});
 }
 
 TEST(ClassifyConfig, WrongTypesAndValuesAreRejected) {
-  expect_config_error(std::string(kBase) + "dims = [64, \"x\", 256, 512]\n", {}, {"exp.toml:3", "model.dims must be an array of integers"});
+  expect_config_error(std::string(kBase) + "dims = [64, \"x\", 256, 512]\n", {},
+                      {"exp.toml:3", "model.dims must be an array of integers"});
   expect_config_error(std::string(kBase) + "[train]\nepochs = \"ten\"\n", {}, {"train.epochs must be an integer"});
   expect_config_error("[model]\nname = \"tsm2\"\n", {}, {"model.name must be \"vim2\""});
   expect_config_error(std::string(kBase) + "preset = \"vim2_huge\"\n", {}, {"model.preset", "vim2_tiny"});
-  expect_config_error(std::string(kBase) + "[data]\ndataset = \"folder\"\n", {}, {"needs data.train_dir and data.val_dir"});
+  expect_config_error(std::string(kBase) + "[data]\ndataset = \"folder\"\n", {},
+                      {"needs data.train_dir and data.val_dir"});
   expect_config_error(std::string(kBase) + "[train]\nprecision = \"bf16\"\n", {}, {"needs train.device = \"cuda\""});
   expect_config_error(std::string(kBase) + "[train]\nema_decay = 1.0\n", {}, {"train.ema_decay must be in [0, 1)"});
-  expect_config_error(std::string(kBase) + "image_size = 32\n[augment]\nimage_size = 64\n", {}, {"augment.image_size (64)"});
+  expect_config_error(std::string(kBase) + "image_size = 32\n[augment]\nimage_size = 64\n", {},
+                      {"augment.image_size (64)"});
   expect_config_error(std::string(kBase) + "[augment]\nhflip = 1.5\n", {}, {"[augment]"});
   expect_config_error(kBase, {"model.dims=[1,2"}, {"--set model.dims must be an array of integers"});
 }
 
 TEST(ClassifyConfig, PresetThenFieldsThenOverridesAndTomlRoundTrip) {
-  const ClassifyConfig c = parse_classify_config(
-      std::string(kBase) + "drop_path_rate = 0.05\npreset = \"vim2_small\"\nimage_size = 32\npatch_size = 2\n"
-      "num_classes = 10\n[train]\nlr = 2e-3\n",
-      "x", {"model.dims=[32, 64, 128, 256]", "train.ema=false", "augment.mean=[0.5, 0.5, 0.5]", "data.workers=0",
-            "model.scan_recompute=true"});
+  const ClassifyConfig c =
+      parse_classify_config(std::string(kBase) +
+                                "drop_path_rate = 0.05\npreset = \"vim2_small\"\nimage_size = 32\npatch_size = 2\n"
+                                "num_classes = 10\n[train]\nlr = 2e-3\n",
+                            "x",
+                            {"model.dims=[32, 64, 128, 256]", "train.ema=false", "augment.mean=[0.5, 0.5, 0.5]",
+                             "data.workers=0", "model.scan_recompute=true"});
   // The preset (ViM2-S depths 1/1/9/1) is the base; file keys written before it still apply.
   EXPECT_EQ(c.model.depths(), (std::vector<int64_t>{1, 1, 9, 1}));
   EXPECT_DOUBLE_EQ(c.model.drop_path_rate(), 0.05);
@@ -98,7 +105,8 @@ TEST(ClassifyConfig, PresetThenFieldsThenOverridesAndTomlRoundTrip) {
 
 TEST(ClassifyConfig, ShippedConfigsParseAndAreRecognised) {
   const std::string dir = mmx::source_dir() + "/configs/";
-  for (const char* name : {"vim2_tiny.toml", "vim2_small.toml", "vim2_base.toml", "cifar10_vim2.toml", "cifar10_quick.toml"}) {
+  for (const char* name :
+       {"vim2_tiny.toml", "vim2_small.toml", "vim2_base.toml", "cifar10_vim2.toml", "cifar10_quick.toml"}) {
     SCOPED_TRACE(name);
     EXPECT_TRUE(is_classify_config(dir + "vim2/" + name));
     EXPECT_NO_THROW(load_classify_config(dir + "vim2/" + name));
@@ -204,7 +212,8 @@ ClassifyConfig tiny_config(int64_t epochs) {
           "[augment]\nrandom_resized_crop = false\npad_crop = 4\nrandaugment_n = 0\ncolor_jitter = 0.0\n"
           "random_erasing = 0.0\nmixup_alpha = 0.2\ncutmix_alpha = 0.0\nmixup_prob = 0.5\neval_resize_ratio = 1.0\n"
           "[train]\nbatch_size = 32\neval_batch_size = 64\nlr = 3e-3\nwarmup_epochs = 0.5\nwarmup_lr = 1e-4\n"
-          "min_lr = 1e-4\nema_decay = 0.9\nthreads = 2\nseed = 11\nepochs = " + std::to_string(epochs) + "\n",
+          "min_lr = 1e-4\nema_decay = 0.9\nthreads = 2\nseed = 11\nepochs = " +
+          std::to_string(epochs) + "\n",
       "tiny");
 }
 
@@ -233,7 +242,8 @@ TEST(ClassifyTrainer, TinyViM2TrainsEvaluatesAndReloads) {
   EXPECT_LT(r.history[0].train_loss, std::log(10.0) + 0.5);
   EXPECT_EQ(r.final_val.n, 64);
   EXPECT_EQ(r.final_val_ema.n, 64);
-  for (const char* f : {"config.toml", "train.log", "metrics.json", "metrics.csv", "best.safetensors", "last.safetensors"})
+  for (const char* f :
+       {"config.toml", "train.log", "metrics.json", "metrics.csv", "best.safetensors", "last.safetensors"})
     EXPECT_TRUE(fs::exists(dir + "/" + f)) << f;
   std::ifstream mj(dir + "/metrics.json");
   const auto j = nlohmann::json::parse(mj);
@@ -329,10 +339,13 @@ TEST(ClassifyTrainer, ImageFolderDataTrainsAndChecksTheClassCount) {
   const std::string dir = tmp_dir("folder");
   write_png_folder(dir + "/train", {"blue", "green", "red"}, 8, 40, 36);
   write_png_folder(dir + "/val", {"blue", "green", "red"}, 4, 36, 44);
-  const std::string toml = std::string(kBase) +
+  const std::string toml =
+      std::string(kBase) +
       "image_size = 32\nnum_classes = 3\npatch_size = 4\ndims = [8, 16, 32, 64]\ndepths = [1, 1, 1, 1]\n"
       "channel_d_inner = [16, 32, 64, 64]\nd_state = 4\n"
-      "[data]\ndataset = \"folder\"\ntrain_dir = \"" + dir + "/train\"\nval_dir = \"" + dir + "/val\"\nworkers = 2\n"
+      "[data]\ndataset = \"folder\"\ntrain_dir = \"" +
+      dir + "/train\"\nval_dir = \"" + dir +
+      "/val\"\nworkers = 2\n"
       "[augment]\nrandaugment_n = 0\nmixup_alpha = 0.0\ncutmix_alpha = 0.0\nrandom_erasing = 0.0\n"
       "[train]\nepochs = 1\nbatch_size = 8\neval_batch_size = 5\nwarmup_epochs = 0\nthreads = 2\n";
   const ClassifyConfig c = parse_classify_config(toml, "folder.toml");
@@ -377,7 +390,8 @@ TEST(ClassifyCli, ClassifyPrintsTopFiveAndJsonAndNamesBadFiles) {
   std::vector<unsigned char> px(40 * 48 * 3);
   for (int y = 0; y < 40; ++y)
     for (int x = 0; x < 48; ++x)
-      for (int ch = 0; ch < 3; ++ch) px[(y * 48 + x) * 3 + ch] = static_cast<unsigned char>((x * 5 + y * 3 + ch * 70) % 256);
+      for (int ch = 0; ch < 3; ++ch)
+        px[(y * 48 + x) * 3 + ch] = static_cast<unsigned char>((x * 5 + y * 3 + ch * 70) % 256);
   const std::string png = dir + "/gradient.png";
   ASSERT_TRUE(stbi_write_png(png.c_str(), 48, 40, 3, px.data(), 48 * 3));
   const std::string cli = mmx::test::cli_path() + " classify --checkpoint " + dir + "/best.safetensors ";

@@ -52,7 +52,8 @@ TrainConfig tiny(int64_t epochs) {
       "[data]\ndataset = \"ETTh1\"\nseq_len = 64\npred_len = 16\n"
       "[model]\nd_model = 8\nn_layers = 1\nd_state = 4\npatch_len = 16\nstride = 8\n"
       "[train]\nbatch_size = 32\neval_batch_size = 2048\nmax_batches_per_epoch = 2\nlr = 1e-3\n"
-      "threads = 1\nseed = 11\nepochs = " + std::to_string(epochs) + "\n",
+      "threads = 1\nseed = 11\nepochs = " +
+          std::to_string(epochs) + "\n",
       "tiny");
 }
 
@@ -135,7 +136,8 @@ TEST(DurableRuns, ALockedFolderIsRefusedAndAFailingNewRunTouchesNothing) {
       ADD_FAILURE() << "a second run into a locked folder started";
     } catch (const std::runtime_error& e) {
       EXPECT_NE(std::string(e.what()).find("is in use by another mmx process (pid " + std::to_string(::getpid())),
-                std::string::npos) << e.what();
+                std::string::npos)
+          << e.what();
     }
   }
   // A new run whose data cannot be read fails before it opens the log or writes a file.

@@ -18,16 +18,15 @@
 namespace mmx::train {
 namespace {
 
-#define SKIP_WITHOUT_CUDA()                                     \
-  do {                                                          \
+#define SKIP_WITHOUT_CUDA()                                             \
+  do {                                                                  \
     if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device"; \
   } while (0)
 
 const torch::Device kCuda(torch::kCUDA, 0);
 
 models::TSM2Options tiny_options(double dropout, double drop_path) {
-  return models::TSM2Options().seq_len(64).pred_len(16).n_vars(7).d_model(16).dropout(dropout).drop_path(
-      drop_path);
+  return models::TSM2Options().seq_len(64).pred_len(16).n_vars(7).d_model(16).dropout(dropout).drop_path(drop_path);
 }
 
 models::TSM2 make_model(const models::TSM2Options& o, uint64_t seed) {
@@ -56,8 +55,7 @@ TEST(GraphStep, FiveGraphStepsGiveTheParametersOfFiveEagerSteps) {
   torch::manual_seed(5);
   const int64_t rows = 400;
   auto t = torch::arange(rows, torch::kFloat32).unsqueeze(1);
-  auto series = (torch::sin(t * 0.07 + torch::arange(7, torch::kFloat32)) + 0.3 * torch::randn({rows, 7}))
-                    .contiguous();
+  auto series = (torch::sin(t * 0.07 + torch::arange(7, torch::kFloat32)) + 0.3 * torch::randn({rows, 7})).contiguous();
   data::WindowDataset windows(series, {0, rows}, 64, 16);
 
   TrainStepOptions so;
@@ -100,8 +98,8 @@ TEST(GraphStep, FiveGraphStepsGiveTheParametersOfFiveEagerSteps) {
   // The graph's optimizer state exports like the eager one (same step count, close moments).
   graph.export_optimizer_state();
   for (const auto& p : graph_model->parameters()) {
-    const auto& st = static_cast<const torch::optim::AdamWParamState&>(
-        *graph.optimizer().state().at(p.unsafeGetTensorImpl()));
+    const auto& st =
+        static_cast<const torch::optim::AdamWParamState&>(*graph.optimizer().state().at(p.unsafeGetTensorImpl()));
     EXPECT_EQ(st.step(), 5);
   }
 }

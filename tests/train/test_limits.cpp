@@ -81,11 +81,20 @@ std::map<std::string, std::vector<int64_t>> as_map(const List& l) {
 TEST(ModelShapes, Vim2ShapesEqualTheBuiltModel) {
   using O = models::ViM2Options;
   const auto small = [] {
-    return O().image_size(32).num_classes(10).patch_size(4).dims({8, 16, 32, 64}).depths({1, 2, 1, 1})
-        .channel_d_inner({16, 32, 64, 64}).d_state(4);
+    return O()
+        .image_size(32)
+        .num_classes(10)
+        .patch_size(4)
+        .dims({8, 16, 32, 64})
+        .depths({1, 2, 1, 1})
+        .channel_d_inner({16, 32, 64, 64})
+        .d_state(4);
   };
-  std::vector<O> cases{small(), small().channel_layout("token_wise"), small().channel_branches(2),
-                       small().block_order("TCT"), small().weighted_average(false).out_norm(false),
+  std::vector<O> cases{small(),
+                       small().channel_layout("token_wise"),
+                       small().channel_branches(2),
+                       small().block_order("TCT"),
+                       small().weighted_average(false).out_norm(false),
                        small().image_size(40).patch_size(2).expand(3).d_conv(5).channel_d_conv(3)};
   for (const auto& o : cases) {
     models::ViM2 m(o);
@@ -103,7 +112,9 @@ TEST(ModelShapes, Vim2ShapesEqualTheBuiltModel) {
 
 TEST(ModelShapes, Tsm2ShapesEqualTheBuiltModel) {
   using O = models::TSM2Options;
-  const auto small = [] { return O().seq_len(64).pred_len(16).n_vars(5).patch_len(8).stride(4).d_model(16).n_layers(3); };
+  const auto small = [] {
+    return O().seq_len(64).pred_len(16).n_vars(5).patch_len(8).stride(4).d_model(16).n_layers(3);
+  };
   std::vector<O> cases{small(), small().channel_layout(nn::ChannelMixerLayout::kLiteral), small().revin_affine(true),
                        small().revin(false).dt_rank(3).expand(3).d_state(6).d_conv(2), O()};
   for (const auto& o : cases) {
@@ -117,7 +128,7 @@ TEST(ModelShapes, Tsm2ShapesEqualTheBuiltModel) {
 TEST(ModelShapes, CountParametersSumsProductsAndSaturates) {
   EXPECT_EQ(models::count_parameters({}), 0);
   EXPECT_EQ(models::count_parameters({{"a", {3, 4}}, {"b", {5}}, {"scalar", {}}}), 3 * 4 + 5 + 1);
-  const int64_t half = std::numeric_limits<int64_t>::max() / 2 + 1;  // 2^62
+  const int64_t half = std::numeric_limits<int64_t>::max() / 2 + 1;                             // 2^62
   EXPECT_EQ(models::count_parameters({{"a", {half - 1}}, {"b", {half - 1}}}), 2 * (half - 1));  // fits: no saturation
   EXPECT_EQ(models::count_parameters({{"a", {half}}, {"b", {half}}}), std::numeric_limits<int64_t>::max());
 }
@@ -139,8 +150,9 @@ TEST(CheckpointLimits, HeaderLengthAboveTheLimitIsRefusedBeforeReading) {
   // A (sparse) file long enough to hold that header: the limit refuses it before reading it.
   ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(n + 16)), 0);
   EXPECT_EQ(message_of<CheckpointError>([&] { load_checkpoint(path); }),
-            path + ": header length 100000008 exceeds the limit of 100000000 bytes (the safetensors reader's "
-                   "limit): corrupt, or not a safetensors file");
+            path +
+                ": header length 100000008 exceeds the limit of 100000000 bytes (the safetensors reader's "
+                "limit): corrupt, or not a safetensors file");
   ::unlink(path.c_str());
 }
 
@@ -185,8 +197,8 @@ TEST(CheckpointLimits, NonFiniteOptimizerMomentsAreErrors) {
 
 TEST(CheckpointLimits, MetadataNumbersHaveClearErrors) {
   Checkpoint ck;
-  ck.metadata = {{"epoch", "12"}, {"bad", "12abc"}, {"neg", "-3"}, {"x", "0.1"}, {"inf", "inf"},
-                 {"list", R"(["a", 3])"}, {"nums", "[1.5, null]"}, {"json", "{oops"}};
+  ck.metadata = {{"epoch", "12"}, {"bad", "12abc"},        {"neg", "-3"},           {"x", "0.1"},
+                 {"inf", "inf"},  {"list", R"(["a", 3])"}, {"nums", "[1.5, null]"}, {"json", "{oops"}};
   EXPECT_EQ(metadata_int(ck, "epoch", "f"), 12);
   EXPECT_EQ(message_of<CheckpointError>([&] { metadata_int(ck, "bad", "f", 0, 10); }),
             "f: metadata 'bad' = \"12abc\" is not an integer in [0, 10]");
@@ -226,9 +238,14 @@ TEST(CheckpointLimits, StateShapesAreComparedWithTheImpliedModel) {
 std::string write_vim2_checkpoint(const std::string& dir, const std::string& config_toml, const models::ViM2& model) {
   Checkpoint ck;
   ck.tensors = module_state(*model);
-  ck.metadata = {{"format", "mambamixer.vim2.v1"}, {"config", config_toml},
-                 {"classes", nlohmann::json(std::vector<std::string>{"a", "b", "c"}).dump()}, {"epoch", "1"},
-                 {"step", "4"}, {"best_top1", "50"}, {"best_epoch", "1"}, {"elapsed_seconds", "1.5"}};
+  ck.metadata = {{"format", "mambamixer.vim2.v1"},
+                 {"config", config_toml},
+                 {"classes", nlohmann::json(std::vector<std::string>{"a", "b", "c"}).dump()},
+                 {"epoch", "1"},
+                 {"step", "4"},
+                 {"best_top1", "50"},
+                 {"best_epoch", "1"},
+                 {"elapsed_seconds", "1.5"}};
   const std::string path = dir + "/vim2.safetensors";
   save_checkpoint(path, ck);
   return path;
@@ -256,8 +273,9 @@ TEST(CheckpointLimits, Vim2CheckpointWithAnEditedConfigIsRejectedBeforeTheModelI
   }
   const auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(message_of<CheckpointError>([&] { load_classifier(path); }),
-            path + ": tensor 'head.weight' has shape [3, 64] in the checkpoint but its stored config implies "
-                   "[1000000, 64]: its config or its tensors were edited");
+            path +
+                ": tensor 'head.weight' has shape [3, 64] in the checkpoint but its stored config implies "
+                "[1000000, 64]: its config or its tensors were edited");
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 10.0);
   // Stored config with deeper stages: a missing tensor is named.
   edited = c;
@@ -311,13 +329,14 @@ TEST(CheckpointLimits, Vim2CheckpointWithAnEditedConfigIsRejectedBeforeTheModelI
 
 TEST(CheckpointLimits, Tsm2CheckpointWithAnEditedConfigIsRejectedBeforeTheModelIsBuilt) {
   const std::string dir = tmp_dir("tsm2edit");
-  TrainConfig c = parse_config("[model]\nd_model = 8\nn_layers = 1\n[data]\ndataset = \"ETTh1\"\nseq_len = 32\npred_len = 8\n", "tiny");
+  TrainConfig c = parse_config(
+      "[model]\nd_model = 8\nn_layers = 1\n[data]\ndataset = \"ETTh1\"\nseq_len = 32\npred_len = 8\n", "tiny");
   c.model.n_vars(3);
   models::TSM2 model(c.model);
   Checkpoint ck;
   ck.tensors = module_state(*model);
-  ck.metadata = {{"format", "mambamixer.tsm2.v1"}, {"config", to_toml(c)}, {"n_vars", "3"},
-                 {"columns", R"(["a","b","c"])"}, {"date_column", "date"}, {"scaler_mean", "[0,0,0]"},
+  ck.metadata = {{"format", "mambamixer.tsm2.v1"}, {"config", to_toml(c)},  {"n_vars", "3"},
+                 {"columns", R"(["a","b","c"])"},  {"date_column", "date"}, {"scaler_mean", "[0,0,0]"},
                  {"scaler_std", "[1,1,1]"}};
   const std::string path = dir + "/tsm2.safetensors";
   save_checkpoint(path, ck);
@@ -336,8 +355,9 @@ TEST(CheckpointLimits, Tsm2CheckpointWithAnEditedConfigIsRejectedBeforeTheModelI
               big.model.d_model(4096);
               e.metadata["config"] = to_toml(big);
             }),
-            path + ": tensor 'patch_embed.weight' has shape [8, 16] in the checkpoint but its stored config implies "
-                   "[4096, 16]: its config or its tensors were edited");
+            path +
+                ": tensor 'patch_embed.weight' has shape [8, 16] in the checkpoint but its stored config implies "
+                "[4096, 16]: its config or its tensors were edited");
   EXPECT_CONTAINS(with([&](Checkpoint& e) {
                     TrainConfig deep = c;
                     deep.model.n_layers(8);
@@ -381,12 +401,14 @@ TEST(ClassifyConfigLimits, FloatsMustBeFiniteAndInRange) {
 }
 
 TEST(ClassifyConfigLimits, ModelAndBatchSizesAreBounded) {
-  expect_vim2_config_error({"model.dims=[8, 16, 32, 100000]"}, "model.dims[3] = 100000; expected 1 <= dims[3] <= 65536");
+  expect_vim2_config_error({"model.dims=[8, 16, 32, 100000]"},
+                           "model.dims[3] = 100000; expected 1 <= dims[3] <= 65536");
   expect_vim2_config_error({"model.depths=[1, 1, 1000, 1]"}, "model.depths[2] = 1000; expected 1 <= depths[2] <= 256");
   expect_vim2_config_error({"model.d_state=1000"}, "model.d_state = 1000; expected 1 <= d_state <= 256");
   expect_vim2_config_error({"model.expand=65"}, "model.expand = 65; expected 1 <= expand <= 64");
   expect_vim2_config_error({"model.image_size=100000"}, "model.image_size = 100000; expected 1 <= image_size <= 8192");
-  expect_vim2_config_error({"train.batch_size=1000000"}, "train.batch_size = 1000000; expected 1 <= batch_size <= 65536");
+  expect_vim2_config_error({"train.batch_size=1000000"},
+                           "train.batch_size = 1000000; expected 1 <= batch_size <= 65536");
   expect_vim2_config_error({"train.epochs=10000000000"}, "train.epochs = 10000000000; expected 1 <= epochs <= 1000000");
   expect_vim2_config_error({"data.workers=100000"}, "data.workers = 100000; expected 0 <= workers <= 1024");
   expect_vim2_config_error({"augment.eval_resize_ratio=1e-9"},
@@ -410,8 +432,7 @@ TEST(ClassifyConfigLimits, ModelAndBatchSizesAreBounded) {
 TEST(ClassifyConfigLimits, ThreadsAboveTheMachineAreRefusedBeforeAnythingIsWritten) {
   const std::string dir = tmp_dir("threads");
   const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
-  const ClassifyConfig c =
-      parse_classify_config(kTinyVim2, "exp.toml", {"train.threads=" + std::to_string(cores + 1)});
+  const ClassifyConfig c = parse_classify_config(kTinyVim2, "exp.toml", {"train.threads=" + std::to_string(cores + 1)});
   EXPECT_EQ(message_of<ConfigError>([&] { train_vim2(c, dir + "/run"); }),
             "train.threads = " + std::to_string(cores + 1) + " is more than the " + std::to_string(cores) +
                 " hardware threads of this machine; expected 0 (LibTorch's default) to " + std::to_string(cores));
@@ -435,10 +456,18 @@ std::shared_ptr<data::ImageDataset> cifar_subset(int64_t begin, int64_t count) {
 }
 
 ClassifyConfig run_config(int64_t epochs, const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> o{"model.num_classes=10", "data.workers=0", "augment.random_resized_crop=false",
-                             "augment.randaugment_n=0", "augment.random_erasing=0", "augment.mixup_alpha=0",
-                             "augment.cutmix_alpha=0", "augment.eval_resize_ratio=1", "train.batch_size=32",
-                             "train.eval_batch_size=64", "train.warmup_epochs=0", "train.threads=1",
+  std::vector<std::string> o{"model.num_classes=10",
+                             "data.workers=0",
+                             "augment.random_resized_crop=false",
+                             "augment.randaugment_n=0",
+                             "augment.random_erasing=0",
+                             "augment.mixup_alpha=0",
+                             "augment.cutmix_alpha=0",
+                             "augment.eval_resize_ratio=1",
+                             "train.batch_size=32",
+                             "train.eval_batch_size=64",
+                             "train.warmup_epochs=0",
+                             "train.threads=1",
                              "train.epochs=" + std::to_string(epochs)};
   o.insert(o.end(), extra.begin(), extra.end());
   return parse_classify_config(kTinyVim2, "run", o);

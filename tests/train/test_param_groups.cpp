@@ -12,13 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "common/test_paths.h"
+#include "common/vim2_test_options.h"
 #include "mmx/models/tsm2.h"
 #include "mmx/models/vim2.h"
 #include "mmx/train/param_groups.h"
 #include "mmx/train/tsm2_config.h"
 #include "mmx/train/vim2_config.h"
-#include "common/test_paths.h"
-#include "common/vim2_test_options.h"
 
 namespace mmx::train {
 namespace {
@@ -75,23 +75,19 @@ TEST(ParamGroups, Tsm2WeightDecaySplit) {
   EXPECT_EQ(decay.size() + no_decay.size(), model->parameters().size());
   for (const auto& name : decay) {
     const bool weight_matrix = name.size() >= 7 && name.compare(name.size() - 7, 7, ".weight") == 0 &&
-                               name.find("norm.") == std::string::npos &&
-                               name.find("revin.") == std::string::npos;
+                               name.find("norm.") == std::string::npos && name.find("revin.") == std::string::npos;
     EXPECT_TRUE(weight_matrix) << name;
   }
   for (const char* key :
        {"revin.weight", "revin.bias", "patch_embed.bias", "norm.weight", "norm.bias", "head.bias",
         "backbone.blocks.1.token_mixer.norm.weight", "backbone.blocks.1.token_mixer.norm.bias",
-        "backbone.blocks.0.token_mixer.mixer.conv1d.0.bias",
-        "backbone.blocks.0.token_mixer.mixer.s6.0.dt_proj.bias",
+        "backbone.blocks.0.token_mixer.mixer.conv1d.0.bias", "backbone.blocks.0.token_mixer.mixer.s6.0.dt_proj.bias",
         "backbone.blocks.0.token_mixer.mixer.s6.0.A_log", "backbone.blocks.0.token_mixer.mixer.s6.0.D",
-        "backbone.blocks.1.channel_mixer.mixer.s6.1.A_log",
-        "backbone.blocks.1.channel_mixer.mixer.s6.1.D", "backbone.averaging.alpha_1",
-        "backbone.averaging.theta_2", "backbone.averaging.gamma_2"}) {
+        "backbone.blocks.1.channel_mixer.mixer.s6.1.A_log", "backbone.blocks.1.channel_mixer.mixer.s6.1.D",
+        "backbone.averaging.alpha_1", "backbone.averaging.theta_2", "backbone.averaging.gamma_2"}) {
     EXPECT_TRUE(no_decay.count(key)) << key;
   }
-  for (const char* key : {"patch_embed.weight", "head.weight",
-                          "backbone.blocks.0.token_mixer.mixer.in_proj.weight",
+  for (const char* key : {"patch_embed.weight", "head.weight", "backbone.blocks.0.token_mixer.mixer.in_proj.weight",
                           "backbone.blocks.0.token_mixer.mixer.conv1d.0.weight",
                           "backbone.blocks.0.channel_mixer.mixer.s6.1.x_proj.weight",
                           "backbone.blocks.0.channel_mixer.mixer.s6.1.dt_proj.weight",
@@ -110,7 +106,8 @@ void expect_vim2_groups(const models::ViM2Options& options) {
       if (n.find(needle) != std::string::npos) return true;
     return false;
   };
-  for (const char* n : {"A_logs", ".Ds", "averaging.w_1", "stem_norm.weight", "head.bias", "dt_projs_bias", "conv_bias"})
+  for (const char* n :
+       {"A_logs", ".Ds", "averaging.w_1", "stem_norm.weight", "head.bias", "dt_projs_bias", "conv_bias"})
     EXPECT_TRUE(contains(g.no_decay_names, n)) << n;
   for (const auto& n : g.decay_names) {
     EXPECT_EQ(n.find("bias"), std::string::npos) << n;

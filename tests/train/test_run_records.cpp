@@ -1,8 +1,8 @@
 // Run records (mmx/train/run_records.h): the exact bytes of metrics.json / metrics.csv, the
 // history stored in checkpoints, and the checks of a resume (format, epoch, history records).
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <fstream>
@@ -90,8 +90,9 @@ TEST(RunRecords, MetricsFilesHaveTheirExactFormat) {
             "}\n");
   r.write_config("a = 1\n");
   EXPECT_EQ(read_all(dir + "/config.toml"), "a = 1\n");
-  EXPECT_EQ(r.history_json(table().rows(recs)),
-            "[{\"ema\":null,\"epoch\":1,\"loss\":0.3333333333333333},{\"ema\":12345.678901234,\"epoch\":2,\"loss\":0.125}]");
+  EXPECT_EQ(
+      r.history_json(table().rows(recs)),
+      "[{\"ema\":null,\"epoch\":1,\"loss\":0.3333333333333333},{\"ema\":12345.678901234,\"epoch\":2,\"loss\":0.125}]");
   EXPECT_EQ(exact_decimal(0.1), "0.10000000000000001");
 }
 
@@ -108,7 +109,8 @@ Checkpoint last_checkpoint(const std::string& format, const std::string& epoch, 
 TEST(RunRecords, ResumeReadsTheEpochAndTheHistory) {
   const std::string dir = tmp_dir();
   const RunRecords r(dir, table().columns());
-  save_checkpoint(r.last_path(), last_checkpoint("fmt.v1", "2", r.history_json(table().rows({{1, 0.5, 1}, {2, 0.4, 2}}))));
+  save_checkpoint(r.last_path(),
+                  last_checkpoint("fmt.v1", "2", r.history_json(table().rows({{1, 0.5, 1}, {2, 0.4, 2}}))));
   const ResumePoint rp = r.resume("fmt.v1", "Model");
   EXPECT_EQ(rp.epoch, 2);
   EXPECT_EQ(rp.config_toml, "[train]\nlr = 0.001\n");
@@ -168,7 +170,8 @@ TEST(RunRecords, ChangedSettingNotesNameEachChangedKey) {
                                            "[train]\nlr = 0.0005\nepochs = 1\n[data]\nx = 2\n", {"data", "train"});
   ASSERT_EQ(notes.size(), 2u);
   EXPECT_EQ(notes[0], "resuming with a changed setting (the new value applies): data.x: 1 -> 2");
-  EXPECT_EQ(notes[1], "resuming with a changed setting (the new value applies): train.lr: 0.001 -> 0.00050000000000000001");
+  EXPECT_EQ(notes[1],
+            "resuming with a changed setting (the new value applies): train.lr: 0.001 -> 0.00050000000000000001");
 }
 
 }  // namespace

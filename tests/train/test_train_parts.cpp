@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "mmx/models/vim2.h"
 #include "common/vim2_test_options.h"
+#include "mmx/models/vim2.h"
 #include "mmx/train/autocast.h"
 #include "mmx/train/checkpoint.h"
 #include "mmx/train/cuda_graph.h"
@@ -134,7 +134,9 @@ TEST(CudaGraph, CaptureNeedsACudaBuildAndDevice) {
   EXPECT_FALSE(g.captured());
   EXPECT_THROW(g.replay(), c10::Error);
   if (!CudaGraph::available()) {
-    EXPECT_THROW(g.capture(torch::kCPU, [] {}, [] {}), c10::Error);
+    EXPECT_THROW(g.capture(
+                     torch::kCPU, [] {}, [] {}),
+                 c10::Error);
   }
 }
 

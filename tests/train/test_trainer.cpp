@@ -63,11 +63,13 @@ TEST(Config, DefaultsOverridesAndTomlRoundTrip) {
 
 TEST(Config, NonFiniteOutOfRangeAndMissingValuesAreRejected) {
   const std::string etth1 = "[data]\ndataset = \"ETTh1\"\n";
-  expect_config_error(etth1 + "[train]\nclip_grad = nan\n", {}, {"exp.toml:4", "train.clip_grad must be a finite number"});
+  expect_config_error(etth1 + "[train]\nclip_grad = nan\n", {},
+                      {"exp.toml:4", "train.clip_grad must be a finite number"});
   expect_config_error(etth1, {"train.warmup_epochs=inf"}, {"--set train.warmup_epochs must be a finite number"});
   expect_config_error(etth1, {"data.split=[0.7, nan, 0.2]"}, {"data.split must be a finite number"});
   expect_config_error(etth1, {"train.warmup_epochs=40"}, {"train.warmup_epochs = 40 is out of range", "<= 15"});
-  expect_config_error(etth1, {"model.dropout=1"}, {"model.dropout = 1 is out of range; expected 0 <= model.dropout < 1"});
+  expect_config_error(etth1, {"model.dropout=1"},
+                      {"model.dropout = 1 is out of range; expected 0 <= model.dropout < 1"});
   expect_config_error(etth1, {"model.n_layers=100000"}, {"model.n_layers = 100000 is out of range", "<= 1024"});
   expect_config_error(etth1, {"train.threads=100000"}, {"train.threads = 100000 is out of range", "<= 65536"});
   // Each size within its range, the whole model too large: refused before anything is built.
@@ -84,7 +86,8 @@ TEST(Config, NonFiniteOutOfRangeAndMissingValuesAreRejected) {
 }
 
 TEST(Config, OwnCsvPathResolvesAgainstTheConfigFolderAndListsParse) {
-  const TrainConfig c = parse_config("[data]\npath = \"sub/x.csv\"\ncolumns = [\"a\", \"b c\"]\n", "cfg", {}, "/srv/exp");
+  const TrainConfig c =
+      parse_config("[data]\npath = \"sub/x.csv\"\ncolumns = [\"a\", \"b c\"]\n", "cfg", {}, "/srv/exp");
   EXPECT_EQ(c.data.path, "/srv/exp/sub/x.csv");
   EXPECT_EQ(c.data.columns, (std::vector<std::string>{"a", "b c"}));
   const TrainConfig o = parse_config("", "cfg", {"data.path=/data/../data/y.csv", "data.columns=HUFL, OT"});
@@ -107,7 +110,8 @@ TrainConfig tiny_config(int64_t epochs) {
       "[data]\ndataset = \"ETTh1\"\nseq_len = 64\npred_len = 16\n"
       "[model]\nd_model = 8\nn_layers = 1\nd_state = 4\npatch_len = 16\nstride = 8\n"
       "[train]\nbatch_size = 32\neval_batch_size = 1024\nmax_batches_per_epoch = 3\nlr = 1e-3\n"
-      "threads = 2\nseed = 7\nepochs = " + std::to_string(epochs) + "\n",
+      "threads = 2\nseed = 7\nepochs = " +
+          std::to_string(epochs) + "\n",
       "tiny");
 }
 

@@ -15,14 +15,13 @@ namespace mmx::nn {
 /// -> (batch, E, L). Causal: out[b, e, t] = bias[e] + sum_j weight[e, 0, j] x[b, e, t - (k-1) + j];
 /// reverse (anti-causal): out[b, e, t] = bias[e] + sum_j weight[e, 0, j] x[b, e, t + (k-1) - j],
 /// which equals flip(causal(flip(x))) with the same weights. Zero outside [0, L).
-torch::Tensor causal_depthwise_conv1d(const torch::Tensor& x, const torch::Tensor& weight,
-                                      const torch::Tensor& bias, bool reverse);
+torch::Tensor causal_depthwise_conv1d(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                      bool reverse);
 
 /// Parameters of `channels` depthwise filters of length k with torch's default Conv1d init
 /// U(+-1/sqrt(k)) (fan_in = k): weight (channels, 1, k) drawn first, then bias (channels), or an
 /// undefined bias when `bias` is false.
-std::pair<torch::Tensor, torch::Tensor> init_depthwise_conv1d(int64_t channels, int64_t kernel_size,
-                                                              bool bias = true);
+std::pair<torch::Tensor, torch::Tensor> init_depthwise_conv1d(int64_t channels, int64_t kernel_size, bool bias = true);
 
 /// Options of CausalConv1d.
 struct CausalConv1dOptions {

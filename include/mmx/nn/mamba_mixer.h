@@ -115,8 +115,7 @@ enum class MixerNorm {
 
 /// Options of MambaMixer.
 struct MambaMixerOptions {
-  MambaMixerOptions(int64_t d_model = 32, int64_t n_layers = 2)
-      : d_model_(d_model), n_layers_(n_layers) {}
+  MambaMixerOptions(int64_t d_model = 32, int64_t n_layers = 2) : d_model_(d_model), n_layers_(n_layers) {}
 
   /// d, the width of one (variate, patch) cell.
   TORCH_ARG(int64_t, d_model) = 32;

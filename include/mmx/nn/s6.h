@@ -31,8 +31,8 @@ struct S6InitOptions {
 /// (any shape) = softplus^-1(dt) with dt = exp(U(ln dt_min, ln dt_max)) clamped below at
 /// dt_init_floor, drawn in float64; A_log (rows, N): A_log[r, n] = ln(n + 1); D = 1.
 /// Used by S6 and StackedS6. Throws c10::Error unless 0 < dt_min <= dt_max.
-void init_s6_parameters(const S6InitOptions& init, torch::Tensor dt_weight, torch::Tensor dt_bias,
-                        torch::Tensor A_log, torch::Tensor D);
+void init_s6_parameters(const S6InitOptions& init, torch::Tensor dt_weight, torch::Tensor dt_bias, torch::Tensor A_log,
+                        torch::Tensor D);
 
 /// Options of S6. `d_model` is the outer width the "auto" dt_rank derives from; the layer itself
 /// works on d_inner = E channels.

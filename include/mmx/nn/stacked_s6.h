@@ -12,8 +12,7 @@ namespace mmx::nn {
 
 /// Options of StackedS6.
 struct StackedS6Options {
-  StackedS6Options(int64_t d_inner = 64, int64_t n_directions = 4)
-      : d_inner_(d_inner), n_directions_(n_directions) {}
+  StackedS6Options(int64_t d_inner = 64, int64_t n_directions = 4) : d_inner_(d_inner), n_directions_(n_directions) {}
   /// E, the channels of one direction.
   TORCH_ARG(int64_t, d_inner) = 64;
   /// K, the number of directions (scan orders), each with its own parameters.

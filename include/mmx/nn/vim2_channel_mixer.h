@@ -16,8 +16,7 @@ namespace mmx::nn {
 
 /// Options of the ViM2 channel mixers.
 struct ChannelMixer2DOptions {
-  ChannelMixer2DOptions(int64_t d_model = 96, int64_t side = 56)
-      : d_model_(d_model), side_(side) {}
+  ChannelMixer2DOptions(int64_t d_model = 96, int64_t side = 56) : d_model_(d_model), side_(side) {}
   /// C, the number of channels = length of the channel sequence.
   TORCH_ARG(int64_t, d_model) = 96;
   /// H = W of the token grid (literal layout: fixes L = side^2).
@@ -64,9 +63,9 @@ TORCH_MODULE(ChannelMixer2D);
 
 /// CM-token-wise ViM2 channel mixer, resolution-free (our option: docs/decisions.md, "Token-wise
 /// channel mixer"). For every token p separately: u_p = W_in x̂_p, z_p = W_z x̂_p (E_c each); the
-/// E_c entries of u_p are a scalar sequence; two directions (forward and reversed entry order) each apply a scalar causal conv
-/// (d_conv, bias) and a scalar S6 (E = 1, R = 1); out_p = W_out ((a_fwd + a_rev) ⊙ SiLU(z_p)).
-/// `side` and `n_branches` of the options are ignored.
+/// E_c entries of u_p are a scalar sequence; two directions (forward and reversed entry order) each apply a scalar
+/// causal conv (d_conv, bias) and a scalar S6 (E = 1, R = 1); out_p = W_out ((a_fwd + a_rev) ⊙ SiLU(z_p)). `side` and
+/// `n_branches` of the options are ignored.
 ///
 /// Parameters: in_proj.weight (2 E_c, C), conv_weight (2, 1, d_conv), conv_bias (2),
 /// s6.* (K = 2, E = 1, R = 1), out_proj.weight (C, E_c).

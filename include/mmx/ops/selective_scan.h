@@ -68,30 +68,27 @@ struct SelectiveScanResult {
 /// Throws c10::Error naming the argument and the expected shape/dtype on invalid input,
 /// including empty tensors. Differentiable in every tensor argument.
 /// Source: mamba_ssm `selective_scan_fn` (mamba_ssm/ops/selective_scan_interface.py).
-SelectiveScanResult selective_scan(const torch::Tensor& u, const torch::Tensor& delta,
-                                   const torch::Tensor& A, const torch::Tensor& B,
-                                   const torch::Tensor& C, const SelectiveScanExtras& extras = {},
-                                   const SelectiveScanOptions& options = {});
+SelectiveScanResult selective_scan(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
+                                   const torch::Tensor& B, const torch::Tensor& C,
+                                   const SelectiveScanExtras& extras = {}, const SelectiveScanOptions& options = {});
 
 /// The reference: same contract as `selective_scan`, plain LibTorch ops, sequential over L.
-SelectiveScanResult selective_scan_ref(const torch::Tensor& u, const torch::Tensor& delta,
-                                       const torch::Tensor& A, const torch::Tensor& B,
-                                       const torch::Tensor& C,
+SelectiveScanResult selective_scan_ref(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
+                                       const torch::Tensor& B, const torch::Tensor& C,
                                        const SelectiveScanExtras& extras = {},
                                        const SelectiveScanOptions& options = {});
 
 /// Checks every argument once; throws c10::Error ("selective_scan: <arg> ... expected ..., got ...").
-void check_selective_scan_args(const torch::Tensor& u, const torch::Tensor& delta,
-                               const torch::Tensor& A, const torch::Tensor& B,
-                               const torch::Tensor& C, const SelectiveScanExtras& extras);
+void check_selective_scan_args(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
+                               const torch::Tensor& B, const torch::Tensor& C, const SelectiveScanExtras& extras);
 
 /// Capability predicate: true when `selective_scan` with these arguments runs a fused kernel (for
 /// u's device), false when it runs the reference; then `why` (if given) receives the reason.
 /// Arguments as for `selective_scan` and valid (see check_selective_scan_args); dtype, device, N
 /// and sizes decide (what each kernel takes: src/ops/scan_params.h, scan_kernel_unsupported).
-bool scan_kernel_supports(const torch::Tensor& u, const torch::Tensor& delta,
-                          const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C,
-                          const SelectiveScanExtras& extras = {}, std::string* why = nullptr);
+bool scan_kernel_supports(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
+                          const torch::Tensor& B, const torch::Tensor& C, const SelectiveScanExtras& extras = {},
+                          std::string* why = nullptr);
 
 /// Instruction set of the CPU kernel in this process: "avx512", "avx2" or "scalar" (the best the
 /// CPU supports, lowered by the environment variable MMX_CPU_ISA=scalar|avx2|avx512).

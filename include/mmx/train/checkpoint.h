@@ -117,8 +117,7 @@ std::vector<std::string> metadata_string_list(const Checkpoint& ckpt, const std:
 
 /// The metadata value of `key`, a JSON array of finite numbers (e.g. scaler statistics). Errors:
 /// CheckpointError naming `source`, the key and the offending item (null, a string, ...).
-std::vector<double> metadata_number_list(const Checkpoint& ckpt, const std::string& key,
-                                         const std::string& source);
+std::vector<double> metadata_number_list(const Checkpoint& ckpt, const std::string& key, const std::string& source);
 
 /// load_module_state with model_tensors(ckpt): the model part of a checkpoint that may also hold
 /// optimizer state.

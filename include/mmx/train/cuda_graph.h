@@ -31,8 +31,7 @@ class CudaGraph {
   /// when captured, else the text of the exception that stopped the capture (the capture is then
   /// backed out: stream capture ended, allocator pool released, generator capture flags cleared).
   /// Exceptions thrown by `warm_up` propagate. Errors: c10::Error in a build without CUDA.
-  std::string capture(torch::Device device, const std::function<void()>& warm_up,
-                      const std::function<void()>& body);
+  std::string capture(torch::Device device, const std::function<void()>& warm_up, const std::function<void()>& body);
   /// True once capture() succeeded.
   bool captured() const;
   /// Replays the captured graph. Errors: c10::Error before a successful capture.

@@ -42,8 +42,8 @@ LrScheduleOptions tsm2_lr_schedule(double lr, double min_lr, double warmup_epoch
 /// ViM2's schedule (the Swin / VMamba ImageNet recipe that arXiv 2403.19888 follows): warm-up of
 /// round(warmup_epochs * steps_per_epoch) steps from warmup_lr in which step k runs at
 /// warmup_lr + (lr - warmup_lr) * k / W, then the cosine reaching min_lr at the last step.
-LrScheduleOptions vim2_lr_schedule(double lr, double min_lr, double warmup_lr, double warmup_epochs,
-                                   int64_t epochs, int64_t steps_per_epoch);
+LrScheduleOptions vim2_lr_schedule(double lr, double min_lr, double warmup_lr, double warmup_epochs, int64_t epochs,
+                                   int64_t steps_per_epoch);
 
 class LrSchedule {
  public:

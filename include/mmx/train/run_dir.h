@@ -56,7 +56,7 @@ RunDir open_run_dir(const std::string& run_dir, bool resume);
 /// What the caller of a trainer (the CLI, tests) hooks into a run.
 struct RunHooks {
   std::function<void(const std::string&)> log;  ///< receives every log line (also written to train.log)
-  bool progress_bar = true;                      ///< draw a progress bar on stderr
+  bool progress_bar = true;                     ///< draw a progress bar on stderr
   /// Stop (as if interrupted) after this epoch; 0 = never. For tests of resuming.
   int64_t stop_after_epoch = 0;
 };

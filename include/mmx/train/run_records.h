@@ -77,10 +77,10 @@ class EpochTable {
 
 /// Where a resumed run continues: its last.safetensors, read and checked by RunRecords::resume.
 struct ResumePoint {
-  Checkpoint checkpoint;            ///< the whole file (weights, optimizer state, metadata)
-  std::string config_toml;          ///< the resolved config stored in it
-  int64_t epoch = 0;                ///< the last epoch it holds; the run continues at epoch + 1
-  std::vector<EpochRow> history;    ///< the evaluated epochs up to `epoch`
+  Checkpoint checkpoint;          ///< the whole file (weights, optimizer state, metadata)
+  std::string config_toml;        ///< the resolved config stored in it
+  int64_t epoch = 0;              ///< the last epoch it holds; the run continues at epoch + 1
+  std::vector<EpochRow> history;  ///< the evaluated epochs up to `epoch`
 };
 
 /// The record files of one run folder.

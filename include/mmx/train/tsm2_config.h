@@ -19,22 +19,22 @@ namespace mmx::train {
 /// arXiv 2403.19888 Table 5, split as TSLib does). Exactly one of `dataset` (a benchmark, read and
 /// split as the paper does) and `path` (a CSV of one's own) is set.
 struct DataConfig {
-  std::string dataset;            ///< registry name (ETTh1, ..., Weather, Exchange, ILI, ...)
-  std::string data_root;          ///< "" = $MMX_DATA_ROOT or ../shared/data
+  std::string dataset;    ///< registry name (ETTh1, ..., Weather, Exchange, ILI, ...)
+  std::string data_root;  ///< "" = $MMX_DATA_ROOT or ../shared/data
   /// A CSV of one's own: relative to the config file's folder (from --set or --data: to the
   /// working directory); stored resolved to an absolute path.
   std::string path;
-  std::string date_column;        ///< "" = the column named date/datetime/timestamp/time/ds, else the first
+  std::string date_column;           ///< "" = the column named date/datetime/timestamp/time/ds, else the first
   std::vector<std::string> columns;  ///< variates to use; empty = every numeric column
-  std::string features = "M";     ///< M | S | MS (TSLib): all variates, the target alone, all in / target out
-  std::string target = "OT";      ///< the target column of S and MS
+  std::string features = "M";        ///< M | S | MS (TSLib): all variates, the target alone, all in / target out
+  std::string target = "OT";         ///< the target column of S and MS
   std::vector<double> split = {0.7, 0.1, 0.2};  ///< own files: train/val/test fractions of the rows
-  std::string val_start;          ///< own files: split by dates instead (both set): first val timestamp
-  std::string test_start;         ///< ... and first test timestamp
-  std::string freq;               ///< time step ("1h", "1d", "1mo", ...); "" = inferred
-  int64_t seq_len = 512;          ///< lookback L
-  int64_t pred_len = 96;          ///< horizon H
-  std::string fill = "error";     ///< empty/NaN cells: error | ffill | zero
+  std::string val_start;                        ///< own files: split by dates instead (both set): first val timestamp
+  std::string test_start;                       ///< ... and first test timestamp
+  std::string freq;                             ///< time step ("1h", "1d", "1mo", ...); "" = inferred
+  int64_t seq_len = 512;                        ///< lookback L
+  int64_t pred_len = 96;                        ///< horizon H
+  std::string fill = "error";                   ///< empty/NaN cells: error | ffill | zero
 };
 
 /// [train]: optimisation: AdamW with the no-decay groups, warm-up + cosine schedule, gradient
@@ -45,11 +45,11 @@ struct OptimConfig {
   int64_t batch_size = 128;
   int64_t eval_batch_size = 512;
   double lr = 1e-4;
-  double min_lr = 1e-6;            ///< cosine decay floor
-  double weight_decay = 0.01;      ///< AdamW; never on norms, biases, A_log, D, averaging scalars
-  double warmup_epochs = 0.0;      ///< linear warm-up length (fractions allowed)
-  double clip_grad = 1.0;          ///< max global gradient norm (0 = off)
-  int64_t patience = 5;            ///< early stopping on validation MSE (0 = off)
+  double min_lr = 1e-6;        ///< cosine decay floor
+  double weight_decay = 0.01;  ///< AdamW; never on norms, biases, A_log, D, averaging scalars
+  double warmup_epochs = 0.0;  ///< linear warm-up length (fractions allowed)
+  double clip_grad = 1.0;      ///< max global gradient norm (0 = off)
+  int64_t patience = 5;        ///< early stopping on validation MSE (0 = off)
   int64_t seed = 2024;
   int64_t threads = 0;             ///< CPU threads (0 = LibTorch default)
   std::string device = "cpu";      ///< cpu | cuda

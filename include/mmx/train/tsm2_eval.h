@@ -18,8 +18,8 @@ namespace mmx::train {
 /// space (the paper's protocol); *_orig: the same in original units (NaN unless asked).
 struct EvalMetrics {
   double mse = 0.0, mae = 0.0;
-  int64_t windows = 0;                  ///< every window of the split, none dropped
-  std::vector<double> mse_per_step;     ///< (pred_len) per horizon step
+  int64_t windows = 0;               ///< every window of the split, none dropped
+  std::vector<double> mse_per_step;  ///< (pred_len) per horizon step
   std::vector<double> mae_per_step;
   double mse_orig = std::numeric_limits<double>::quiet_NaN();
   double mae_orig = std::numeric_limits<double>::quiet_NaN();
@@ -30,8 +30,7 @@ struct EvalMetrics {
 /// >= 0 (TSLib's "MS" features) only that variate is scored. The model runs in eval mode without
 /// gradients on `device` (its train/eval mode is restored). Errors: c10::Error when the windows'
 /// (seq_len, n_vars) differ from the model's.
-EvalMetrics evaluate(models::TSM2& model, const data::WindowDataset& windows, int64_t batch_size,
-                     torch::Device device, const data::StandardScaler* scaler = nullptr,
-                     int64_t target_channel = -1);
+EvalMetrics evaluate(models::TSM2& model, const data::WindowDataset& windows, int64_t batch_size, torch::Device device,
+                     const data::StandardScaler* scaler = nullptr, int64_t target_channel = -1);
 
 }  // namespace mmx::train

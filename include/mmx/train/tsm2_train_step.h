@@ -31,16 +31,16 @@ namespace mmx::train {
 
 /// How TSM2TrainStep trains.
 struct TrainStepOptions {
-  int64_t batch_size = 128;   ///< graph mode: the static batch (smaller batches are padded)
-  double lr = 1e-4;           ///< initial learning rate (step() sets each step's)
+  int64_t batch_size = 128;  ///< graph mode: the static batch (smaller batches are padded)
+  double lr = 1e-4;          ///< initial learning rate (step() sets each step's)
   double weight_decay = 0.01;
-  double clip_grad = 1.0;     ///< max global grad norm; 0 = off
-  bool bf16 = false;          ///< bf16 autocast (CUDA only)
-  bool cuda_graph = false;    ///< capture and replay (CUDA only)
+  double clip_grad = 1.0;   ///< max global grad norm; 0 = off
+  bool bf16 = false;        ///< bf16 autocast (CUDA only)
+  bool cuda_graph = false;  ///< capture and replay (CUDA only)
   /// The one variate the loss scores (TSLib's "MS" features: all variates in, the target
   /// scored); -1 = every variate.
   int64_t target_channel = -1;
-  int64_t warmup_iters = 3;   ///< eager steps on a side stream before capture (undone)
+  int64_t warmup_iters = 3;  ///< eager steps on a side stream before capture (undone)
   /// Graph mode only: false runs the graph-mode step (static buffers, padding, CapturableAdamW,
   /// the undone warm-up) without capturing it, on any device (tests of its semantics on the CPU).
   bool capture = true;

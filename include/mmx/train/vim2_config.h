@@ -33,22 +33,22 @@ struct ClassifyOptimConfig {
   int64_t epochs = 300;
   int64_t batch_size = 1024;
   int64_t eval_batch_size = 256;
-  double lr = 1e-3;               ///< peak learning rate (after warm-up)
-  double min_lr = 1e-5;           ///< cosine floor, reached at the last step
-  double warmup_lr = 1e-6;        ///< learning rate of the first step; linear to lr over warm-up
-  double warmup_epochs = 20.0;    ///< warm-up length in epochs (fractions allowed; per step)
-  double weight_decay = 0.05;     ///< AdamW; never on norms, biases, A_log, D, averaging scalars
-  double clip_grad = 5.0;         ///< max global gradient norm (0 = off)
+  double lr = 1e-3;             ///< peak learning rate (after warm-up)
+  double min_lr = 1e-5;         ///< cosine floor, reached at the last step
+  double warmup_lr = 1e-6;      ///< learning rate of the first step; linear to lr over warm-up
+  double warmup_epochs = 20.0;  ///< warm-up length in epochs (fractions allowed; per step)
+  double weight_decay = 0.05;   ///< AdamW; never on norms, biases, A_log, D, averaging scalars
+  double clip_grad = 5.0;       ///< max global gradient norm (0 = off)
   double beta1 = 0.9;
   double beta2 = 0.999;
   double eps = 1e-8;
-  bool ema = true;                ///< keep an exponential moving average of the weights
-  double ema_decay = 0.9999;      ///< ema = decay * ema + (1 - decay) * param, every step
-  bool ema_warmup = true;         ///< use min(ema_decay, (1 + t) / (10 + t)) at step t (short runs)
+  bool ema = true;            ///< keep an exponential moving average of the weights
+  double ema_decay = 0.9999;  ///< ema = decay * ema + (1 - decay) * param, every step
+  bool ema_warmup = true;     ///< use min(ema_decay, (1 + t) / (10 + t)) at step t (short runs)
   int64_t seed = 0;
-  int64_t threads = 0;             ///< CPU threads (0 = LibTorch default)
-  std::string device = "cpu";      ///< cpu | cuda
-  std::string precision = "fp32";  ///< fp32 | bf16 (autocast on CUDA)
+  int64_t threads = 0;                ///< CPU threads (0 = LibTorch default)
+  std::string device = "cpu";         ///< cpu | cuda
+  std::string precision = "fp32";     ///< fp32 | bf16 (autocast on CUDA)
   int64_t max_batches_per_epoch = 0;  ///< 0 = the whole training set each epoch
   int64_t max_eval_batches = 0;       ///< 0 = the whole validation set (>0: quick runs and tests)
   double time_budget_minutes = 0.0;   ///< stop training after this much wall time (0 = none)

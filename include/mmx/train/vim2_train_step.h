@@ -31,9 +31,9 @@ torch::Tensor soft_target_cross_entropy(const torch::Tensor& logits, const torch
 struct ViM2TrainStepOptions {
   /// AdamW over the weight-decay groups; adamw.lr is the initial rate (step() sets each step's).
   AdamWGroupOptions adamw{1e-3, 0.05};
-  double clip_grad = 5.0;       ///< max global gradient norm; 0 = off
-  bool bf16 = false;            ///< bf16 autocast (CUDA only)
-  EmaOptions ema;               ///< decay and warm-up of the EMA, when there is one
+  double clip_grad = 5.0;  ///< max global gradient norm; 0 = off
+  bool bf16 = false;       ///< bf16 autocast (CUDA only)
+  EmaOptions ema;          ///< decay and warm-up of the EMA, when there is one
 };
 
 /// A ViM2 training step with its AdamW and optional EMA.

@@ -62,8 +62,9 @@ std::vector<double> draw_normal(at::Generator& g, int64_t n) {
 torch::Tensor draw_noise(at::Generator& g, at::IntArrayRef shape, const torch::Device& device) {
   const auto opts = torch::TensorOptions().dtype(torch::kFloat32);
   if (device.is_cuda()) {
-    const int64_t seed = torch::randint(0, std::numeric_limits<int64_t>::max(), {1}, g,
-                                        torch::TensorOptions().dtype(torch::kInt64)).item<int64_t>();
+    const int64_t seed =
+        torch::randint(0, std::numeric_limits<int64_t>::max(), {1}, g, torch::TensorOptions().dtype(torch::kInt64))
+            .item<int64_t>();
     at::Generator dg = at::detail::getCUDAHooks().getNewGenerator(device.index());
     dg.set_current_seed(static_cast<uint64_t>(seed));
     return torch::randn(shape, dg, opts.device(device));
@@ -162,12 +163,11 @@ torch::Tensor smooth(const torch::Tensor& x) {
 // Resamples x (n, 3, H, W) through per-sample affine maps theta (n * 6 values: output normalized
 // coordinates -> input normalized coordinates, align_corners false) to (n, 3, out_h, out_w).
 // With `fill` (3 values) uncovered pixels take that colour; else the border is extended.
-torch::Tensor affine_resample(const torch::Tensor& x, const std::vector<float>& theta, int64_t out_h,
-                              int64_t out_w, const std::string& mode, const std::vector<double>* fill) {
+torch::Tensor affine_resample(const torch::Tensor& x, const std::vector<float>& theta, int64_t out_h, int64_t out_w,
+                              const std::string& mode, const std::vector<double>* fill) {
   const int64_t n = x.size(0);
-  const torch::Tensor th = torch::from_blob(const_cast<float*>(theta.data()), {n, 2, 3}, torch::kFloat32)
-                               .clone()
-                               .to(x.device());
+  const torch::Tensor th =
+      torch::from_blob(const_cast<float*>(theta.data()), {n, 2, 3}, torch::kFloat32).clone().to(x.device());
   const torch::Tensor grid = F::affine_grid(th, {n, 3, out_h, out_w}, false);
   auto opts = F::GridSampleFuncOptions().align_corners(false);
   if (mode == "bicubic") {
@@ -228,7 +228,8 @@ BatchAugment::BatchAugment(AugmentOptions options, uint64_t seed)
   const auto& o = options_;
   auto bad = [](const std::string& m) { throw DataError("AugmentOptions: " + m); };
   auto prob = [&](double p, const char* name) {
-    if (!(p >= 0.0 && p <= 1.0)) bad(std::string(name) + " = " + std::to_string(p) + "; expected a probability in [0, 1]");
+    if (!(p >= 0.0 && p <= 1.0))
+      bad(std::string(name) + " = " + std::to_string(p) + "; expected a probability in [0, 1]");
   };
   if (o.image_size < 1) bad("image_size = " + std::to_string(o.image_size) + "; expected >= 1");
   if (o.mean.size() != 3 || o.std.size() != 3) bad("mean and std must hold 3 values (R, G, B)");
@@ -325,7 +326,10 @@ torch::Tensor BatchAugment::train(const torch::Tensor& u8_bchw) {
       const torch::Tensor cols = index_tensor(lefts, dev).view({b, 1}) + ar.view({1, s});
       const torch::Tensor bi = torch::arange(b, ar.options()).view({b, 1, 1});
       // Channels last, then (B, S, S) index tensors gather (B, S, S, 3).
-      x = padded.permute({0, 2, 3, 1}).index({bi, rows.view({b, s, 1}), cols.view({b, 1, s})}).permute({0, 3, 1, 2}).contiguous();
+      x = padded.permute({0, 2, 3, 1})
+              .index({bi, rows.view({b, s, 1}), cols.view({b, 1, s})})
+              .permute({0, 3, 1, 2})
+              .contiguous();
     }
   }
 
@@ -392,9 +396,7 @@ torch::Tensor BatchAugment::train(const torch::Tensor& u8_bchw) {
         }
         for (double e : t) theta.push_back(static_cast<float>(e));
       }
-      apply_subset(x, geo, [&](const torch::Tensor& t) {
-        return affine_resample(t, theta, s, s, "bilinear", &fill);
-      });
+      apply_subset(x, geo, [&](const torch::Tensor& t) { return affine_resample(t, theta, s, s, "bilinear", &fill); });
       auto levels_of = [&](const std::vector<int64_t>& idx) {
         std::vector<double> v;
         for (int64_t i : idx) v.push_back(level[i]);
@@ -405,7 +407,8 @@ torch::Tensor BatchAugment::train(const torch::Tensor& u8_bchw) {
       apply_subset(x, members[kInvert], [](const torch::Tensor& t) { return 255.0 - t; });
       apply_subset(x, members[kPosterize], [&](const torch::Tensor& t) {
         std::vector<double> q;
-        for (double v : levels_of(members[kPosterize])) q.push_back(std::ldexp(1.0, 8 - (4 - static_cast<int>(std::fabs(v) * 4))));
+        for (double v : levels_of(members[kPosterize]))
+          q.push_back(std::ldexp(1.0, 8 - (4 - static_cast<int>(std::fabs(v) * 4))));
         const torch::Tensor qt = per_sample(q, dev);
         return t.div(qt).floor_().mul_(qt).clamp_(0, 255);
       });

@@ -35,8 +35,9 @@ std::vector<uint8_t> gunzip_file(const std::string& path) {
     if (n < 0) {
       int code = 0;
       const char* msg = ::gzerror(f, &code);
-      throw DataError(path, 0, "", "corrupt gzip stream after " + std::to_string(out.size()) +
-                                       " bytes: " + (msg ? msg : "unknown zlib error"));
+      throw DataError(
+          path, 0, "",
+          "corrupt gzip stream after " + std::to_string(out.size()) + " bytes: " + (msg ? msg : "unknown zlib error"));
     }
     if (n == 0) break;
     out.insert(out.end(), chunk.begin(), chunk.begin() + n);
@@ -44,8 +45,9 @@ std::vector<uint8_t> gunzip_file(const std::string& path) {
   int code = 0;
   const char* msg = ::gzerror(f, &code);
   if (code != Z_OK && code != Z_STREAM_END) {
-    throw DataError(path, 0, "", "truncated or corrupt gzip stream after " + std::to_string(out.size()) +
-                                     " bytes: " + (msg ? msg : "unknown zlib error"));
+    throw DataError(path, 0, "",
+                    "truncated or corrupt gzip stream after " + std::to_string(out.size()) +
+                        " bytes: " + (msg ? msg : "unknown zlib error"));
   }
   return out;
 }
@@ -64,8 +66,7 @@ std::vector<std::string> read_class_names(const std::string& dir) {
     names.push_back(line.substr(b, e - b + 1));
   }
   if (static_cast<int64_t>(names.size()) != kNumClasses) {
-    throw DataError(path, 0, "", "expected 10 class names (one per line), found " +
-                                     std::to_string(names.size()));
+    throw DataError(path, 0, "", "expected 10 class names (one per line), found " + std::to_string(names.size()));
   }
   return names;
 }
@@ -104,19 +105,20 @@ ImageDataset load_cifar10(const std::string& dir, bool train) {
     const std::vector<uint8_t> bytes = gunzip_file(path);
     const auto size = static_cast<int64_t>(bytes.size());
     if (size % kRecordBytes != 0) {
-      throw DataError(path, 0, "", "decompressed size " + std::to_string(size) +
-                                       " bytes is not a multiple of the 3073-byte CIFAR-10 record");
+      throw DataError(
+          path, 0, "",
+          "decompressed size " + std::to_string(size) + " bytes is not a multiple of the 3073-byte CIFAR-10 record");
     }
     if (size / kRecordBytes != kRecordsPerFile) {
-      throw DataError(path, 0, "", "decompressed size " + std::to_string(size) + " bytes holds " +
-                                       std::to_string(size / kRecordBytes) +
-                                       " records; expected 10000 records (30730000 bytes)");
+      throw DataError(path, 0, "",
+                      "decompressed size " + std::to_string(size) + " bytes holds " +
+                          std::to_string(size / kRecordBytes) + " records; expected 10000 records (30730000 bytes)");
     }
     for (int64_t r = 0; r < kRecordsPerFile; ++r) {
       const uint8_t* rec = bytes.data() + r * kRecordBytes;
       if (rec[0] >= kNumClasses) {
-        throw DataError(path, 0, "", "record " + std::to_string(r) + " has label " +
-                                         std::to_string(rec[0]) + "; expected 0..9");
+        throw DataError(path, 0, "",
+                        "record " + std::to_string(r) + " has label " + std::to_string(rec[0]) + "; expected 0..9");
       }
       lab[base + r] = rec[0];
       std::memcpy(img + (base + r) * 3072, rec + 1, 3072);

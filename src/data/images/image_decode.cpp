@@ -8,10 +8,10 @@
 #include <cstdlib>
 #include <memory>
 
-#include "mmx/core/input_file.h"
-#include "mmx/data/images/image_decode.h"
 #include "data/images/jpeg_decode.h"
 #include "data/images/png_decode.h"
+#include "mmx/core/input_file.h"
+#include "mmx/data/images/image_decode.h"
 
 namespace mmx::data {
 namespace {
@@ -78,8 +78,9 @@ void check_image_size(const std::string& name, int64_t dw, int64_t dh) {
   const uint64_t px = static_cast<uint64_t>(dw) * static_cast<uint64_t>(dh);
   const std::string size = std::to_string(dw) + "x" + std::to_string(dh);
   if (px > static_cast<uint64_t>(lim.max_pixels))
-    throw DataError(name, 0, "", "image is " + size + " = " + std::to_string(px) + " pixels, more than the limit of " +
-                                     std::to_string(lim.max_pixels) + " pixels; set MMX_MAX_IMAGE_PIXELS=<pixels> to raise it");
+    throw DataError(name, 0, "",
+                    "image is " + size + " = " + std::to_string(px) + " pixels, more than the limit of " +
+                        std::to_string(lim.max_pixels) + " pixels; set MMX_MAX_IMAGE_PIXELS=<pixels> to raise it");
   const double aspect = static_cast<double>(std::max(dw, dh)) / static_cast<double>(std::min(dw, dh));
   if (aspect > lim.max_aspect) {
     char buf[160];
@@ -100,8 +101,7 @@ void check_resize_target(const char* what, int64_t out_h, int64_t out_w) {
 }
 
 void check_u8_rgb(const torch::Tensor& img, const char* what) {
-  if (!img.defined() || img.scalar_type() != torch::kUInt8 || (img.dim() != 3 && img.dim() != 4) ||
-      img.size(-3) != 3) {
+  if (!img.defined() || img.scalar_type() != torch::kUInt8 || (img.dim() != 3 && img.dim() != 4) || img.size(-3) != 3) {
     throw DataError(std::string(what) + ": expected a uint8 tensor (3, H, W) or (B, 3, H, W), got " +
                     (img.defined() ? std::string(c10::toString(img.scalar_type())) + " " + c10::str(img.sizes())
                                    : std::string("an undefined tensor")));
@@ -137,7 +137,8 @@ torch::Tensor decode_image_bytes(std::span<const uint8_t> bytes, const std::stri
   const bool png = bytes.size() >= 8 && std::equal(kPng, kPng + 8, bytes.begin());
   const bool jpeg = bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
   if (!png && !jpeg)
-    throw DataError(name, 0, "", expected + "the file starts with neither the PNG signature nor a JPEG start-of-image marker");
+    throw DataError(name, 0, "",
+                    expected + "the file starts with neither the PNG signature nor a JPEG start-of-image marker");
   // The header's size, checked before decoding: a few hundred bytes may claim any size.
   if (int64_t dw = 0, dh = 0; declared_size(bytes, dw, dh) && dw > 0 && dh > 0) check_image_size(name, dw, dh);
   torch::Tensor hwc;
@@ -149,10 +150,12 @@ torch::Tensor decode_image_bytes(std::span<const uint8_t> bytes, const std::stri
   const ImageLimits lim = image_limits();
   // A progressive JPEG keeps its DCT coefficients: 2 bytes per sample, 6 per pixel for 4:4:4 colour;
   // 8 per pixel plus 64 MiB leaves room for MCU padding and odd sampling factors.
-  const JpegLimits jpeg_limits{.max_scans = 500, .max_memory = static_cast<size_t>(lim.max_pixels) * 8 + (size_t{64} << 20)};
+  const JpegLimits jpeg_limits{.max_scans = 500,
+                               .max_memory = static_cast<size_t>(lim.max_pixels) * 8 + (size_t{64} << 20)};
   const DecodeStatus st = png ? decode_png_rgb(bytes, allocate) : decode_jpeg_rgb(bytes, allocate, jpeg_limits);
   if (!st.ok())
-    throw DataError(name, 0, "", expected + (st.corrupt ? "the file is truncated or corrupt (" + st.reason + ")" : st.reason));
+    throw DataError(name, 0, "",
+                    expected + (st.corrupt ? "the file is truncated or corrupt (" + st.reason + ")" : st.reason));
   // The decoders give interleaved HWC RGB; the result is planar CHW.
   return hwc.permute({2, 0, 1}).contiguous();
 }
@@ -180,7 +183,8 @@ torch::Tensor resize_image(const torch::Tensor& img_u8_chw, int64_t out_h, int64
 
 torch::Tensor resize_shorter_center_crop(const torch::Tensor& img_u8_chw, int64_t short_side) {
   check_u8_rgb(img_u8_chw, "resize_shorter_center_crop");
-  if (short_side < 1) throw DataError("resize_shorter_center_crop: expected short_side >= 1, got " + std::to_string(short_side));
+  if (short_side < 1)
+    throw DataError("resize_shorter_center_crop: expected short_side >= 1, got " + std::to_string(short_side));
   const int64_t h = img_u8_chw.size(-2), w = img_u8_chw.size(-1);
   if (h < 1 || w < 1)
     throw DataError("resize_shorter_center_crop: expected an image of at least 1x1 pixels, got " + std::to_string(w) +
@@ -191,9 +195,9 @@ torch::Tensor resize_shorter_center_crop(const torch::Tensor& img_u8_chw, int64_
   if (long_side * static_cast<double>(short_side) > static_cast<double>(image_limits().max_pixels))
     throw DataError("resize_shorter_center_crop: resizing a " + std::to_string(w) + "x" + std::to_string(h) +
                     " image to shorter side " + std::to_string(short_side) + " gives " +
-                    std::to_string(static_cast<int64_t>(std::min(long_side, 9e18))) + " x " + std::to_string(short_side) +
-                    " pixels, more than the limit of " + std::to_string(image_limits().max_pixels) +
-                    " (raise it with MMX_MAX_IMAGE_PIXELS)");
+                    std::to_string(static_cast<int64_t>(std::min(long_side, 9e18))) + " x " +
+                    std::to_string(short_side) + " pixels, more than the limit of " +
+                    std::to_string(image_limits().max_pixels) + " (raise it with MMX_MAX_IMAGE_PIXELS)");
   int64_t nh = short_side, nw = short_side;
   if (h < w) {
     nw = std::max<int64_t>(short_side, short_side * w / h);

@@ -61,8 +61,9 @@ ImageFolder scan_image_folder(const std::string& root) {
       ++found;
     }
     if (found == 0) {
-      throw DataError(dir, 0, "", "class folder '" + f.classes[c] +
-                                      "' holds no image file; expected files with extension .jpg, .jpeg or .png");
+      throw DataError(
+          dir, 0, "",
+          "class folder '" + f.classes[c] + "' holds no image file; expected files with extension .jpg, .jpeg or .png");
     }
   }
   return f;

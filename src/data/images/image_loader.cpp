@@ -3,8 +3,8 @@
 
 #include <cmath>
 
-#include "mmx/data/images/image_loader.h"
 #include "mmx/data/images/image_decode.h"
+#include "mmx/data/images/image_loader.h"
 
 namespace mmx::data {
 
@@ -41,7 +41,8 @@ void ImageLoader::init(LoaderOptions options) {
   if (options.workers < 0) throw DataError("LoaderOptions: workers must be >= 0");
   if (options.prefetch < 1) throw DataError("LoaderOptions: prefetch must be >= 1");
   if (options.image_size < 1) throw DataError("LoaderOptions: image_size must be >= 1");
-  if (!(options.resize_ratio > 0 && options.resize_ratio <= 1)) throw DataError("LoaderOptions: resize_ratio must lie in (0, 1]");
+  if (!(options.resize_ratio > 0 && options.resize_ratio <= 1))
+    throw DataError("LoaderOptions: resize_ratio must lie in (0, 1]");
   options_ = options;
 }
 
@@ -93,7 +94,8 @@ ImageLoader::Batch ImageLoader::make_batch(int64_t batch_index) const {
       out.images = data_.images.index_select(0, idx);
       out.labels = data_.labels.index_select(0, idx);
     } else {
-      const auto r = static_cast<int64_t>(std::floor(static_cast<double>(options_.image_size) / options_.resize_ratio + 1e-9));
+      const auto r =
+          static_cast<int64_t>(std::floor(static_cast<double>(options_.image_size) / options_.resize_ratio + 1e-9));
       const int64_t m = end - start;
       out.images = torch::empty({m, 3, r, r}, torch::kUInt8);
       out.labels = torch::empty({m}, torch::kInt64);

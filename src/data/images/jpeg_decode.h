@@ -13,7 +13,7 @@ namespace mmx::data {
 
 /// Bounds on the work one JPEG may ask for, whatever its header says.
 struct JpegLimits {
-  int max_scans = 500;               ///< progressive scans (libjpeg-turbo's own advice for untrusted files)
+  int max_scans = 500;                  ///< progressive scans (libjpeg-turbo's own advice for untrusted files)
   size_t max_memory = size_t{1} << 32;  ///< bytes of DCT coefficients a progressive file may need
 };
 

@@ -16,17 +16,15 @@
 #include <sstream>
 
 #include "mmx/core/input_file.h"
-#include "mmx/data/timeseries/csv_reader.h"
 #include "mmx/data/error.h"
+#include "mmx/data/timeseries/csv_reader.h"
 
 namespace mmx::data {
 namespace {
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
          });
 }
 
@@ -109,10 +107,10 @@ struct Reader {
   std::string name;
   CsvReadOptions options;
   TimeSeriesTable table;
-  std::vector<double> values;          // row-major (n_rows, n_vars)
-  std::vector<std::string> fields;     // current record
-  std::int64_t line = 0;               // physical line being fed to libcsv
-  std::int64_t record_line = 0;        // line the current record started on
+  std::vector<double> values;       // row-major (n_rows, n_vars)
+  std::vector<std::string> fields;  // current record
+  std::int64_t line = 0;            // physical line being fed to libcsv
+  std::int64_t record_line = 0;     // line the current record started on
   std::int64_t header_line = 0;
   bool have_header = false;
   bool padded = true;
@@ -123,10 +121,10 @@ struct Reader {
     throw DataError(name, at, column, msg);
   }
 
-  std::vector<std::string> header;     // every column name, in file order
-  size_t date_idx = 0;                 // header index of the date column
-  std::vector<size_t> var_idx;         // header index of each variate, in table.columns order
-  bool columns_final = false;          // false until skip_non_numeric has seen the first row
+  std::vector<std::string> header;  // every column name, in file order
+  size_t date_idx = 0;              // header index of the date column
+  std::vector<size_t> var_idx;      // header index of each variate, in table.columns order
+  bool columns_final = false;       // false until skip_non_numeric has seen the first row
 
   std::string expected_layout() const {
     return "expected " + std::to_string(header.size()) + " fields (" + table.date_column + " + " +
@@ -164,17 +162,18 @@ struct Reader {
       if (!valid_utf8(f)) f = windows1252_to_utf8(f);
     }
     if (fields.size() < 2) {
-      fail(record_line, "", "header has " + std::to_string(fields.size()) +
-                                " column(s); expected a date column followed by at least one "
-                                "variate column (e.g. 'date,OT')");
+      fail(record_line, "",
+           "header has " + std::to_string(fields.size()) +
+               " column(s); expected a date column followed by at least one "
+               "variate column (e.g. 'date,OT')");
     }
     header = fields;
     for (size_t j = 1; j < header.size(); ++j)
       for (size_t i = 0; i < j; ++i)
         if (header[i] == header[j])
           fail(record_line, header[j],
-               "column name appears twice (columns " + std::to_string(i + 1) + " and " +
-                   std::to_string(j + 1) + "); expected unique column names");
+               "column name appears twice (columns " + std::to_string(i + 1) + " and " + std::to_string(j + 1) +
+                   "); expected unique column names");
     if (!options.date_column.empty()) {
       date_idx = header_index(options.date_column);
       if (date_idx == header.size())
@@ -215,12 +214,15 @@ struct Reader {
     std::vector<size_t> keep;
     for (size_t i : var_idx) {
       double v = 0.0;
-      if (parse_number(fields[i], v) == Cell::kBad) table.skipped_columns.push_back(header[i]);
-      else keep.push_back(i);
+      if (parse_number(fields[i], v) == Cell::kBad)
+        table.skipped_columns.push_back(header[i]);
+      else
+        keep.push_back(i);
     }
     if (keep.empty())
-      fail(record_line, "", "no column of numbers (left out as text: " + name_list(table.skipped_columns) +
-                                "); expected at least one numeric column besides '" + table.date_column + "'");
+      fail(record_line, "",
+           "no column of numbers (left out as text: " + name_list(table.skipped_columns) +
+               "); expected at least one numeric column besides '" + table.date_column + "'");
     var_idx = std::move(keep);
     set_columns();
     columns_final = true;
@@ -229,13 +231,17 @@ struct Reader {
   void on_row() {
     if (fields.size() < header.size()) {
       fail(record_line, header[fields.size()],
-           "ragged row: " + std::to_string(fields.size()) + " fields, the row ends before this "
-           "column; " + expected_layout());
+           "ragged row: " + std::to_string(fields.size()) +
+               " fields, the row ends before this "
+               "column; " +
+               expected_layout());
     }
     if (fields.size() > header.size()) {
       fail(record_line, "",
-           "ragged row: " + std::to_string(fields.size()) + " fields, more than the header "
-           "(last column '" + header.back() + "'); " + expected_layout());
+           "ragged row: " + std::to_string(fields.size()) +
+               " fields, more than the header "
+               "(last column '" +
+               header.back() + "'); " + expected_layout());
     }
     if (!columns_final) choose_numeric_columns();
     const size_t n_vars = var_idx.size();
@@ -252,12 +258,10 @@ struct Reader {
       table.time_format = f;
       format_set = true;
     } else if (f.date_sep != table.time_format.date_sep || f.has_time != table.time_format.has_time ||
-               f.has_seconds != table.time_format.has_seconds ||
-               f.time_sep != table.time_format.time_sep) {
+               f.has_seconds != table.time_format.has_seconds || f.time_sep != table.time_format.time_sep) {
       fail(record_line, table.date_column,
            "timestamp '" + shown(date_text) + "' changes layout; expected the layout of '" +
-               format_timestamp(table.timestamps.front(), table.time_format) +
-               "' (first data row)");
+               format_timestamp(table.timestamps.front(), table.time_format) + "' (first data row)");
     }
     if (options.require_increasing && !table.timestamps.empty() && t <= table.timestamps.back()) {
       fail(record_line, table.date_column,
@@ -278,28 +282,28 @@ struct Reader {
           break;
         case Cell::kBad:
           fail(record_line, table.columns[j],
-               "cannot parse '" + shown(trim(cell)) +
-                   "' as a number; expected a decimal number (float64)");
+               "cannot parse '" + shown(trim(cell)) + "' as a number; expected a decimal number (float64)");
         case Cell::kNonFinite:
           fail(record_line, table.columns[j],
                "non-finite value '" + shown(trim(cell)) + "'; expected a finite decimal number");
         case Cell::kMissing: {
-          const std::string what = trim(cell).empty()
-                                       ? std::string("empty cell")
-                                       : "missing value '" + std::string(trim(cell)) + "'";
+          const std::string what =
+              trim(cell).empty() ? std::string("empty cell") : "missing value '" + std::string(trim(cell)) + "'";
           switch (options.missing) {
             case MissingPolicy::kError:
               fail(record_line, table.columns[j],
-                   what + "; expected a number (to fill such cells, train with data.fill = "
-                          "\"ffill\" or \"zero\"; mmx forecast uses the model's setting)");
+                   what +
+                       "; expected a number (to fill such cells, train with data.fill = "
+                       "\"ffill\" or \"zero\"; mmx forecast uses the model's setting)");
             case MissingPolicy::kZero:
               v = 0.0;
               break;
             case MissingPolicy::kForwardFill:
               if (row == 0) {
                 fail(record_line, table.columns[j],
-                     what + " in the first data row; expected a number (forward fill has no "
-                            "earlier value)");
+                     what +
+                         " in the first data row; expected a number (forward fill has no "
+                         "earlier value)");
               }
               v = values[(row - 1) * n_vars + j];
               break;
@@ -358,15 +362,17 @@ MissingPolicy parse_missing_policy(std::string_view name) {
   if (iequals(name, "error")) return MissingPolicy::kError;
   if (iequals(name, "ffill")) return MissingPolicy::kForwardFill;
   if (iequals(name, "zero")) return MissingPolicy::kZero;
-  throw DataError("unknown missing-value policy '" + std::string(name) +
-                  "'; expected 'error', 'ffill' or 'zero'");
+  throw DataError("unknown missing-value policy '" + std::string(name) + "'; expected 'error', 'ffill' or 'zero'");
 }
 
 std::string to_string(MissingPolicy policy) {
   switch (policy) {
-    case MissingPolicy::kError: return "error";
-    case MissingPolicy::kForwardFill: return "ffill";
-    case MissingPolicy::kZero: return "zero";
+    case MissingPolicy::kError:
+      return "error";
+    case MissingPolicy::kForwardFill:
+      return "ffill";
+    case MissingPolicy::kZero:
+      return "zero";
   }
   return "error";
 }
@@ -375,8 +381,7 @@ std::string TimeSeriesTable::date_string(std::int64_t row) const {
   return format_timestamp(timestamps.at(static_cast<size_t>(row)), time_format);
 }
 
-TimeSeriesTable parse_csv(std::string_view text, const std::string& name,
-                          const CsvReadOptions& options) {
+TimeSeriesTable parse_csv(std::string_view text, const std::string& name, const CsvReadOptions& options) {
   Reader r;
   r.name = name;
   r.options = options;
@@ -393,8 +398,7 @@ TimeSeriesTable parse_csv(std::string_view text, const std::string& name,
     if (fed != want) {
       throw DataError(name, r.line, "",
                       std::string("malformed CSV (") + csv_strerror(csv_error(parser.get())) +
-                          "); expected fields separated by '" + options.delimiter +
-                          "' with balanced double quotes");
+                          "); expected fields separated by '" + options.delimiter + "' with balanced double quotes");
     }
   };
 
@@ -423,14 +427,13 @@ TimeSeriesTable parse_csv(std::string_view text, const std::string& name,
     throw DataError(name, 0, "", "empty file; expected a header line 'date,<variate>,...' and data rows");
   }
   if (r.table.timestamps.empty()) {
-    throw DataError(name, r.header_line, "",
-                    "header only, no data rows; expected at least one row after the header");
+    throw DataError(name, r.header_line, "", "header only, no data rows; expected at least one row after the header");
   }
   r.table.time_format.zero_padded = r.padded;
   const auto n_rows = static_cast<std::int64_t>(r.table.timestamps.size());
-  r.table.values = torch::from_blob(r.values.data(), {n_rows, r.table.n_vars()},
-                                    torch::TensorOptions().dtype(torch::kFloat64))
-                       .clone();
+  r.table.values =
+      torch::from_blob(r.values.data(), {n_rows, r.table.n_vars()}, torch::TensorOptions().dtype(torch::kFloat64))
+          .clone();
   return std::move(r.table);
 }
 

@@ -2,8 +2,8 @@
 #include <charconv>
 
 #include "mmx/core/atomic_file.h"
-#include "mmx/data/timeseries/csv_writer.h"
 #include "mmx/data/error.h"
+#include "mmx/data/timeseries/csv_writer.h"
 
 namespace mmx::data {
 namespace {
@@ -36,9 +36,8 @@ std::string format_csv(const std::string& date_column, const std::vector<std::st
   const auto n_vars = static_cast<std::int64_t>(columns.size());
   if (!values.defined() || values.dim() != 2 || values.size(0) != n_rows || values.size(1) != n_vars) {
     throw DataError("format_csv: values of shape " +
-                    (values.defined() ? c10::str(values.sizes()) : std::string("(undefined)")) +
-                    "; expected (" + std::to_string(n_rows) + ", " + std::to_string(n_vars) +
-                    ") = (dates, columns)");
+                    (values.defined() ? c10::str(values.sizes()) : std::string("(undefined)")) + "; expected (" +
+                    std::to_string(n_rows) + ", " + std::to_string(n_vars) + ") = (dates, columns)");
   }
   std::string out;
   out.reserve(static_cast<size_t>(n_rows * (n_vars + 1) * 12 + 64));
@@ -66,8 +65,8 @@ std::string format_csv(const std::string& date_column, const std::vector<std::st
 }
 
 void write_forecast_csv(const std::string& path, const std::string& date_column,
-                        const std::vector<std::string>& columns,
-                        const std::vector<std::string>& dates, const torch::Tensor& values) {
+                        const std::vector<std::string>& columns, const std::vector<std::string>& dates,
+                        const torch::Tensor& values) {
   mmx::write_file_atomic(path, format_csv(date_column, columns, dates, values));
 }
 

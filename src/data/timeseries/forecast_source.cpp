@@ -43,9 +43,12 @@ FeatureMode parse_feature_mode(std::string_view name) {
 
 std::string to_string(FeatureMode mode) {
   switch (mode) {
-    case FeatureMode::kMulti: return "M";
-    case FeatureMode::kSingle: return "S";
-    case FeatureMode::kMultiSingle: return "MS";
+    case FeatureMode::kMulti:
+      return "M";
+    case FeatureMode::kSingle:
+      return "S";
+    case FeatureMode::kMultiSingle:
+      return "MS";
   }
   return "M";
 }
@@ -79,8 +82,8 @@ LoadedSeries load_forecast_source(const ForecastSource& src, std::int64_t seq_le
       for (const auto& c : table.columns) names += (names.empty() ? "'" : ", '") + c + "'";
       throw DataError(file, 0, src.target,
                       "features = \"" + to_string(src.features) + "\" needs data.target to name a numeric column; " +
-                          (src.target.empty() ? std::string("none given") : "no such column") +
-                          " (columns: " + names + ")");
+                          (src.target.empty() ? std::string("none given") : "no such column") + " (columns: " + names +
+                          ")");
     }
     const auto t = static_cast<std::int64_t>(it - table.columns.begin());
     std::vector<std::int64_t> keep;
@@ -112,8 +115,9 @@ LoadedSeries load_forecast_source(const ForecastSource& src, std::int64_t seq_le
       n_train = first_row_at_or_after(table, src.val_start, "val_start");
       const std::int64_t test_begin = first_row_at_or_after(table, src.test_start, "test_start");
       if (test_begin < n_train)
-        throw DataError(file, 0, "", "data.test_start '" + src.test_start + "' is before data.val_start '" +
-                                         src.val_start + "'; expected val_start <= test_start");
+        throw DataError(file, 0, "",
+                        "data.test_start '" + src.test_start + "' is before data.val_start '" + src.val_start +
+                            "'; expected val_start <= test_start");
       n_test = n - test_begin;
       how << "split by dates: train before " << src.val_start << ", test from " << src.test_start;
     } else {
@@ -121,8 +125,8 @@ LoadedSeries load_forecast_source(const ForecastSource& src, std::int64_t seq_le
       n_test = static_cast<std::int64_t>(static_cast<double>(n) * src.split.at(2));
       how << "split " << src.split[0] << "/" << src.split[1] << "/" << src.split[2];
     }
-    out.data = prepare_forecast_data(std::move(table), split_ranges_by_counts(n, seq_len, n_train, n_test),
-                                     seq_len, pred_len);
+    out.data =
+        prepare_forecast_data(std::move(table), split_ranges_by_counts(n, seq_len, n_train, n_test), seq_len, pred_len);
     how << " = rows " << n_train << "/" << (n - n_train - n_test) << "/" << n_test;
   } else {
     out.data = prepare_forecast_data(std::move(table), kind, seq_len, pred_len);

@@ -36,9 +36,12 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 
 std::string to_string(SplitKind kind) {
   switch (kind) {
-    case SplitKind::kEttHour: return "ett_hour";
-    case SplitKind::kEttMinute: return "ett_minute";
-    case SplitKind::kRatio: return "ratio_70_10_20";
+    case SplitKind::kEttHour:
+      return "ett_hour";
+    case SplitKind::kEttMinute:
+      return "ett_minute";
+    case SplitKind::kRatio:
+      return "ratio_70_10_20";
   }
   return "ratio_70_10_20";
 }
@@ -76,8 +79,8 @@ const DatasetInfo& find_dataset(std::string_view name) {
     }
     valid += (valid.empty() ? "" : ", ") + d.name;
   }
-  throw DataError("unknown data set '" + std::string(name) + "'; did you mean '" + best->name +
-                  "'? (valid: " + valid + ")");
+  throw DataError("unknown data set '" + std::string(name) + "'; did you mean '" + best->name + "'? (valid: " + valid +
+                  ")");
 }
 
 std::string embedded_data_dir() { return mmx::source_dir() + "/data"; }
@@ -92,8 +95,8 @@ std::string dataset_path(const DatasetInfo& info, const std::string& data_root) 
     if (fs::is_regular_file(embedded, ec)) return embedded.string();
   }
   throw DataError(p.string(), 0, "",
-                  "data set '" + info.name + "' not found; expected its CSV under the data root '" +
-                      data_root + "' (TSLib layout; set $MMX_DATA_ROOT to change the root)");
+                  "data set '" + info.name + "' not found; expected its CSV under the data root '" + data_root +
+                      "' (TSLib layout; set $MMX_DATA_ROOT to change the root)");
 }
 
 std::string dataset_path(const DatasetInfo& info) { return dataset_path(info, mmx::default_data_root()); }

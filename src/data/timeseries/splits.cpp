@@ -14,9 +14,8 @@ constexpr std::int64_t kEttHourTest = 4 * 30 * 24;    // 2880 rows: 4 months
 void check_width(const StandardScaler& s, const torch::Tensor& x, const char* what) {
   if (!s.mean.defined()) throw DataError(std::string("StandardScaler::") + what + ": scaler not fitted");
   if (x.dim() < 1 || x.size(-1) != s.n_vars()) {
-    throw DataError(std::string("StandardScaler::") + what + ": input of shape " +
-                    c10::str(x.sizes()) + "; expected (..., " + std::to_string(s.n_vars()) +
-                    ") (last dimension = variates)");
+    throw DataError(std::string("StandardScaler::") + what + ": input of shape " + c10::str(x.sizes()) +
+                    "; expected (..., " + std::to_string(s.n_vars()) + ") (last dimension = variates)");
   }
 }
 
@@ -39,8 +38,7 @@ SplitRanges split_ranges(SplitKind kind, std::int64_t n_rows, std::int64_t seq_l
     n_test = kEttHourTest * scale;
     if (n_rows < n_train + n_val + n_test) {
       throw DataError("split_ranges(" + to_string(kind) + "): table has " + std::to_string(n_rows) +
-                      " rows; expected at least " + std::to_string(n_train + n_val + n_test) +
-                      " (12/4/4 months)");
+                      " rows; expected at least " + std::to_string(n_train + n_val + n_test) + " (12/4/4 months)");
     }
   }
   SplitRanges s;
@@ -49,9 +47,8 @@ SplitRanges split_ranges(SplitKind kind, std::int64_t n_rows, std::int64_t seq_l
   s.test = {n_train + n_val - seq_len, n_train + n_val + n_test};
   if (s.val.begin < 0) {
     throw DataError("split_ranges(" + to_string(kind) + "): seq_len " + std::to_string(seq_len) +
-                    " is longer than the training split (" + std::to_string(n_train) +
-                    " rows of " + std::to_string(n_rows) + "); expected seq_len <= " +
-                    std::to_string(n_train));
+                    " is longer than the training split (" + std::to_string(n_train) + " rows of " +
+                    std::to_string(n_rows) + "); expected seq_len <= " + std::to_string(n_train));
   }
   return s;
 }
@@ -65,8 +62,8 @@ SplitRanges split_ranges_by_counts(std::int64_t n_rows, std::int64_t seq_len, st
   }
   if (seq_len > n_train) {
     throw DataError("split_ranges: seq_len " + std::to_string(seq_len) + " is longer than the training split (" +
-                    std::to_string(n_train) + " rows of " + std::to_string(n_rows) +
-                    "); expected seq_len <= " + std::to_string(n_train) + " (a shorter data.seq_len, or more training rows)");
+                    std::to_string(n_train) + " rows of " + std::to_string(n_rows) + "); expected seq_len <= " +
+                    std::to_string(n_train) + " (a shorter data.seq_len, or more training rows)");
   }
   SplitRanges s;
   s.train = {0, n_train};

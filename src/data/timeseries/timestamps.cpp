@@ -132,17 +132,14 @@ std::int64_t infer_step_seconds(const std::vector<Timestamp>& timestamps) {
   auto mid = diffs.begin() + static_cast<std::ptrdiff_t>(diffs.size() / 2);
   std::nth_element(diffs.begin(), mid, diffs.end());
   if (*mid <= 0) {
-    throw DataError("median time step is " + std::to_string(*mid) +
-                    " s; expected timestamps in increasing order");
+    throw DataError("median time step is " + std::to_string(*mid) + " s; expected timestamps in increasing order");
   }
   return *mid;
 }
 
-std::vector<Timestamp> next_timestamps(Timestamp last, std::int64_t step_seconds,
-                                       std::int64_t count) {
+std::vector<Timestamp> next_timestamps(Timestamp last, std::int64_t step_seconds, std::int64_t count) {
   if (step_seconds <= 0) {
-    throw DataError("next_timestamps: step " + std::to_string(step_seconds) +
-                    " s; expected a positive step");
+    throw DataError("next_timestamps: step " + std::to_string(step_seconds) + " s; expected a positive step");
   }
   if (count < 0) {
     throw DataError("next_timestamps: count " + std::to_string(count) + "; expected >= 0");
@@ -152,8 +149,7 @@ std::vector<Timestamp> next_timestamps(Timestamp last, std::int64_t step_seconds
   return out;
 }
 
-std::vector<std::string> next_timestamps(std::string_view last, std::int64_t step_seconds,
-                                         std::int64_t count) {
+std::vector<std::string> next_timestamps(std::string_view last, std::int64_t step_seconds, std::int64_t count) {
   TimestampFormat format;
   const Timestamp t = parse_timestamp(last, &format);
   std::vector<std::string> out;
@@ -169,8 +165,14 @@ struct Unit {
   std::int64_t months;
 };
 // Largest first: to_string picks the first unit that divides the step.
-constexpr std::array<Unit, 8> kUnits = {{{"y", 0, 12}, {"q", 0, 3}, {"mo", 0, 1}, {"w", 7 * 86400, 0},
-                                         {"d", 86400, 0}, {"h", 3600, 0}, {"min", 60, 0}, {"s", 1, 0}}};
+constexpr std::array<Unit, 8> kUnits = {{{"y", 0, 12},
+                                         {"q", 0, 3},
+                                         {"mo", 0, 1},
+                                         {"w", 7 * 86400, 0},
+                                         {"d", 86400, 0},
+                                         {"h", 3600, 0},
+                                         {"min", 60, 0},
+                                         {"s", 1, 0}}};
 
 date::year_month_day ymd_of(Timestamp t) {
   return date::year_month_day{date::floor<date::days>(date::sys_seconds{std::chrono::seconds(t)})};
@@ -200,8 +202,10 @@ Frequency parse_frequency(std::string_view text) {
   for (const Unit& u : kUnits) {
     if (unit == u.name && count > 0) {
       Frequency f;
-      if (u.months > 0) f.months = count * u.months;
-      else f.seconds = count * u.seconds;
+      if (u.months > 0)
+        f.months = count * u.months;
+      else
+        f.seconds = count * u.seconds;
       return f;
     }
   }
@@ -212,8 +216,7 @@ Frequency parse_frequency(std::string_view text) {
 
 std::string to_string(const Frequency& f) {
   for (const Unit& u : kUnits) {
-    if (f.months > 0 && u.months > 0 && f.months % u.months == 0)
-      return std::to_string(f.months / u.months) + u.name;
+    if (f.months > 0 && u.months > 0 && f.months % u.months == 0) return std::to_string(f.months / u.months) + u.name;
     if (f.seconds > 0 && u.seconds > 0 && f.seconds % u.seconds == 0)
       return std::to_string(f.seconds / u.seconds) + u.name;
   }
@@ -227,7 +230,8 @@ Frequency infer_frequency(const std::vector<Timestamp>& timestamps) {
   if (step < 28 * 86400) return f;
   std::vector<std::int64_t> month_steps;
   date::year_month_day prev = ymd_of(timestamps.front());
-  const std::int64_t time_of_day = timestamps.front() - date::sys_seconds{date::sys_days{prev}}.time_since_epoch().count();
+  const std::int64_t time_of_day =
+      timestamps.front() - date::sys_seconds{date::sys_days{prev}}.time_since_epoch().count();
   for (size_t i = 1; i < timestamps.size(); ++i) {
     const date::year_month_day cur = ymd_of(timestamps[i]);
     const std::int64_t tod = timestamps[i] - date::sys_seconds{date::sys_days{cur}}.time_since_epoch().count();

@@ -10,27 +10,24 @@
 
 namespace mmx::data {
 
-WindowDataset::WindowDataset(torch::Tensor series, RowRange rows, std::int64_t seq_len,
-                             std::int64_t pred_len)
+WindowDataset::WindowDataset(torch::Tensor series, RowRange rows, std::int64_t seq_len, std::int64_t pred_len)
     : rows_(rows), seq_len_(seq_len), pred_len_(pred_len) {
   if (!series.defined() || series.dim() != 2) {
     throw DataError("WindowDataset: series must be (n_rows, M); got " +
                     (series.defined() ? c10::str(series.sizes()) : std::string("(undefined)")));
   }
   if (seq_len < 1 || pred_len < 1) {
-    throw DataError("WindowDataset: seq_len " + std::to_string(seq_len) + ", pred_len " +
-                    std::to_string(pred_len) + "; expected both >= 1");
+    throw DataError("WindowDataset: seq_len " + std::to_string(seq_len) + ", pred_len " + std::to_string(pred_len) +
+                    "; expected both >= 1");
   }
   if (rows.begin < 0 || rows.end > series.size(0) || rows.begin > rows.end) {
-    throw DataError("WindowDataset: rows [" + std::to_string(rows.begin) + ", " +
-                    std::to_string(rows.end) + ") outside the series of " +
-                    std::to_string(series.size(0)) + " rows");
+    throw DataError("WindowDataset: rows [" + std::to_string(rows.begin) + ", " + std::to_string(rows.end) +
+                    ") outside the series of " + std::to_string(series.size(0)) + " rows");
   }
   size_ = window_count(rows, seq_len, pred_len);
   if (size_ < 1) {
-    throw DataError("WindowDataset: split rows [" + std::to_string(rows.begin) + ", " +
-                    std::to_string(rows.end) + ") hold " + std::to_string(rows.size()) +
-                    " rows; expected at least seq_len + pred_len = " +
+    throw DataError("WindowDataset: split rows [" + std::to_string(rows.begin) + ", " + std::to_string(rows.end) +
+                    ") hold " + std::to_string(rows.size()) + " rows; expected at least seq_len + pred_len = " +
                     std::to_string(seq_len + pred_len) + " for one window");
   }
   series_ = series.to(torch::kCPU, torch::kFloat32).contiguous();
@@ -56,11 +53,11 @@ WindowBatch WindowDataset::batch(const std::vector<std::int64_t>& indices) const
   return out;
 }
 
-std::vector<std::vector<std::int64_t>> batch_indices(std::int64_t n, std::int64_t batch_size,
-                                                     bool shuffle, std::uint64_t seed) {
+std::vector<std::vector<std::int64_t>> batch_indices(std::int64_t n, std::int64_t batch_size, bool shuffle,
+                                                     std::uint64_t seed) {
   if (n < 0 || batch_size < 1) {
-    throw DataError("batch_indices: n " + std::to_string(n) + ", batch_size " +
-                    std::to_string(batch_size) + "; expected n >= 0 and batch_size >= 1");
+    throw DataError("batch_indices: n " + std::to_string(n) + ", batch_size " + std::to_string(batch_size) +
+                    "; expected n >= 0 and batch_size >= 1");
   }
   std::vector<std::int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);

@@ -29,11 +29,11 @@ struct ScanCpuParams : detail::ScanParams {
   float *du = nullptr, *ddelta = nullptr, *dz = nullptr, *dB = nullptr, *dC = nullptr;
 };
 
-#define MMX_DECLARE_SCAN_ISA(ns)                                                        \
-  namespace ns {                                                                        \
-  void scan_fwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end);    \
-  void scan_bwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end);    \
-  int scan_simd_width();                                                                \
+#define MMX_DECLARE_SCAN_ISA(ns)                                                     \
+  namespace ns {                                                                     \
+  void scan_fwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end); \
+  void scan_bwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end); \
+  int scan_simd_width();                                                             \
   }
 MMX_DECLARE_SCAN_ISA(avx512)
 MMX_DECLARE_SCAN_ISA(avx2)

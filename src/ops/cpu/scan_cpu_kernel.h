@@ -73,8 +73,7 @@ inline ItemRange decode_item(const ScanCpuParams& p, int64_t item, int64_t split
 inline int64_t time_of(const ScanCpuParams& p, int64_t k) { return p.reverse ? p.L - 1 - k : k; }
 
 // B, C of (b, g) for steps [k0, k0 + kn) into step-major buffers BT[k][n], CT[k][n].
-inline void load_bc_chunk(const ScanCpuParams& p, int64_t b, int64_t g, int64_t k0, int64_t kn,
-                          float* BT, float* CT) {
+inline void load_bc_chunk(const ScanCpuParams& p, int64_t b, int64_t g, int64_t k0, int64_t kn, float* BT, float* CT) {
   const int64_t N = p.N;
   const int64_t bB = b * p.B_st.b + g * p.B_st.g, bC = b * p.C_st.b + g * p.C_st.g;
   for (int64_t n = 0; n < N; ++n) {
@@ -94,8 +93,8 @@ struct LaneChunk {
   float* draw;
   float* z;
 };
-inline void load_lane_chunk(const ScanCpuParams& p, int64_t b, int64_t e0, int64_t nl, int64_t k0,
-                            int64_t kn, LaneChunk c) {
+inline void load_lane_chunk(const ScanCpuParams& p, int64_t b, int64_t e0, int64_t nl, int64_t k0, int64_t kn,
+                            LaneChunk c) {
   std::memset(c.u, 0, sizeof(float) * kn * W);
   std::memset(c.dt, 0, sizeof(float) * kn * W);
   std::memset(c.draw, 0, sizeof(float) * kn * W);
@@ -133,8 +132,8 @@ inline void load_lane_params(const ScanCpuParams& p, int64_t e0, int64_t nl, flo
 // One chunk of the forward recurrence for a lane block. H (N vectors) holds the state in and
 // out. When Xs/Hs are given, exp(Delta*A) and h of every step are kept for the backward.
 template <int NT>
-inline void scan_chunk(int64_t N_rt, int64_t kn, const float* Av, const float* BT, const float* CT,
-                       const LaneChunk& c, float* H, float* Y, float* Xs, float* Hs) {
+inline void scan_chunk(int64_t N_rt, int64_t kn, const float* Av, const float* BT, const float* CT, const LaneChunk& c,
+                       float* H, float* Y, float* Xs, float* Hs) {
   const int64_t N = NT > 0 ? NT : N_rt;
   for (int64_t k = 0; k < kn; ++k) {
     const V dt = vload(c.dt + k * W);
@@ -169,7 +168,7 @@ void fwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end) {
   float* BT = scratch.p;
   float* CT = BT + K * N;
   float* Hall = CT + K * N;
-  float* AvAll = Hall + neb_max * N * W;  // neb x N x W: A of each lane block
+  float* AvAll = Hall + neb_max * N * W;   // neb x N x W: A of each lane block
   float* DvAll = AvAll + neb_max * N * W;  // neb x W
   LaneChunk c{DvAll + neb_max * W, DvAll + neb_max * W + K * W, DvAll + neb_max * W + 2 * K * W,
               DvAll + neb_max * W + 3 * K * W};
@@ -178,8 +177,8 @@ void fwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end) {
   for (int64_t item = item_begin; item < item_end; ++item) {
     const ItemRange r = decode_item(p, item, p.fwd_splits);
     for (int64_t eb = r.eb_begin; eb < r.eb_end; ++eb)
-      load_lane_params(p, r.g * Eg + eb * W, imin(W, Eg - eb * W),
-                       AvAll + (eb - r.eb_begin) * N * W, DvAll + (eb - r.eb_begin) * W);
+      load_lane_params(p, r.g * Eg + eb * W, imin(W, Eg - eb * W), AvAll + (eb - r.eb_begin) * N * W,
+                       DvAll + (eb - r.eb_begin) * W);
     // Initial states.
     for (int64_t eb = r.eb_begin; eb < r.eb_end; ++eb) {
       float* H = Hall + (eb - r.eb_begin) * N * W;
@@ -197,8 +196,7 @@ void fwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end) {
         const int64_t e0 = r.g * Eg + eb * W, nl = imin(W, Eg - eb * W);
         if (p.ckpt)
           for (int64_t l = 0; l < nl; ++l)
-            for (int64_t n = 0; n < N; ++n)
-              p.ckpt[((r.b * p.E + e0 + l) * p.n_chunks + ci) * N + n] = H[n * W + l];
+            for (int64_t n = 0; n < N; ++n) p.ckpt[((r.b * p.E + e0 + l) * p.n_chunks + ci) * N + n] = H[n * W + l];
         const float* Av = AvAll + (eb - r.eb_begin) * N * W;
         const float* Dv = DvAll + (eb - r.eb_begin) * W;
         load_lane_chunk(p, r.b, e0, nl, k0, kn, c);
@@ -245,12 +243,12 @@ void bwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end) {
   float* Hs = Xs + K * N * W;
   float* dBacc = Hs + K * N * W;
   float* dCacc = dBacc + K * N * W;
-  float* dHall = dCacc + K * N * W;         // neb x N x W: dL/dh carried between chunks
-  float* dAall = dHall + neb_max * N * W;   // neb x N x W
-  float* dDall = dAall + neb_max * N * W;   // neb x W
-  float* dBiasAll = dDall + neb_max * W;    // neb x W
-  float* AvAll = dBiasAll + neb_max * W;    // neb x N x W
-  float* DvAll = AvAll + neb_max * N * W;   // neb x W
+  float* dHall = dCacc + K * N * W;        // neb x N x W: dL/dh carried between chunks
+  float* dAall = dHall + neb_max * N * W;  // neb x N x W
+  float* dDall = dAall + neb_max * N * W;  // neb x W
+  float* dBiasAll = dDall + neb_max * W;   // neb x W
+  float* AvAll = dBiasAll + neb_max * W;   // neb x N x W
+  float* DvAll = AvAll + neb_max * N * W;  // neb x W
   float* Hstart = DvAll + neb_max * W;
   float* Hrun = Hstart + N * W;
   float* lane0 = Hrun + N * W;
@@ -265,8 +263,8 @@ void bwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end) {
     const ItemRange r = decode_item(p, item, p.bwd_splits);
     const int64_t split = item % p.bwd_splits;
     for (int64_t eb = r.eb_begin; eb < r.eb_end; ++eb)
-      load_lane_params(p, r.g * Eg + eb * W, imin(W, Eg - eb * W),
-                       AvAll + (eb - r.eb_begin) * N * W, DvAll + (eb - r.eb_begin) * W);
+      load_lane_params(p, r.g * Eg + eb * W, imin(W, Eg - eb * W), AvAll + (eb - r.eb_begin) * N * W,
+                       DvAll + (eb - r.eb_begin) * W);
     const int64_t nbk = r.eb_end - r.eb_begin;
     std::memset(dHall, 0, sizeof(float) * nbk * N * W);
     std::memset(dAall, 0, sizeof(float) * nbk * N * W);
@@ -298,8 +296,7 @@ void bwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end) {
         std::memset(Hstart, 0, sizeof(float) * N * W);
         std::memset(dO, 0, sizeof(float) * kn * W);
         for (int64_t l = 0; l < nl; ++l) {
-          for (int64_t n = 0; n < N; ++n)
-            Hstart[n * W + l] = p.ckpt[((r.b * p.E + e0 + l) * p.n_chunks + ci) * N + n];
+          for (int64_t n = 0; n < N; ++n) Hstart[n * W + l] = p.ckpt[((r.b * p.E + e0 + l) * p.n_chunks + ci) * N + n];
           const float* dout = p.dout + (r.b * p.E + e0 + l) * L;
           for (int64_t k = 0; k < kn; ++k) dO[k * W + l] = dout[time_of(p, k0 + k)];
         }
@@ -309,8 +306,7 @@ void bwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end) {
         // Gate: out = (y + D u) * silu(z), so dy = dout * silu(z), dz = dout * y * silu'(z).
         const V Dvec = vload(Dv);
         if (p.z) {
-          for (int64_t k = 0; k < kn; ++k)
-            vstore(Y + k * W, vfma(Dvec, vload(c.u + k * W), vload(Y + k * W)));
+          for (int64_t k = 0; k < kn; ++k) vstore(Y + k * W, vfma(Dvec, vload(c.u + k * W), vload(Y + k * W)));
           for (int64_t k = 0; k < kn; ++k) {
             const V zv = vload(c.z + k * W), sg = vsigmoid(zv), go = vload(dO + k * W);
             vstore(dZ + k * W, go * vload(Y + k * W) * sg * vfma(zv, vset1(1.0f) - sg, vset1(1.0f)));
@@ -350,8 +346,7 @@ void bwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end) {
         // Softplus derivative (sigmoid(x) rounds to 1 above the threshold 20), bias gradient,
         // and scatter back to (b, e, t).
         if (p.delta_softplus)
-          for (int64_t k = 0; k < kn; ++k)
-            vstore(dDt + k * W, vload(dDt + k * W) * vsigmoid(vload(c.draw + k * W)));
+          for (int64_t k = 0; k < kn; ++k) vstore(dDt + k * W, vload(dDt + k * W) * vsigmoid(vload(c.draw + k * W)));
         for (int64_t l = 0; l < nl; ++l) {
           const int64_t row = (r.b * p.E + e0 + l) * L;
           float bias_acc = 0.0f;
@@ -396,12 +391,16 @@ void bwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end) {
 
 // Entry points of this ISA (declared in scan_cpu.h).
 void scan_fwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end) {
-  if (p.N == 16) fwd_items<16>(p, item_begin, item_end);
-  else fwd_items<0>(p, item_begin, item_end);
+  if (p.N == 16)
+    fwd_items<16>(p, item_begin, item_end);
+  else
+    fwd_items<0>(p, item_begin, item_end);
 }
 void scan_bwd_items(const ScanCpuParams& p, int64_t item_begin, int64_t item_end) {
-  if (p.N == 16) bwd_items<16>(p, item_begin, item_end);
-  else bwd_items<0>(p, item_begin, item_end);
+  if (p.N == 16)
+    bwd_items<16>(p, item_begin, item_end);
+  else
+    bwd_items<0>(p, item_begin, item_end);
 }
 int scan_simd_width() { return W; }
 

@@ -29,9 +29,12 @@ struct IsaFns {
 };
 IsaFns isa_fns() {
   switch (active_cpu_isa()) {
-    case CpuIsa::kAvx512: return {avx512::scan_fwd_items, avx512::scan_bwd_items, avx512::scan_simd_width()};
-    case CpuIsa::kAvx2: return {avx2::scan_fwd_items, avx2::scan_bwd_items, avx2::scan_simd_width()};
-    default: return {scalar::scan_fwd_items, scalar::scan_bwd_items, scalar::scan_simd_width()};
+    case CpuIsa::kAvx512:
+      return {avx512::scan_fwd_items, avx512::scan_bwd_items, avx512::scan_simd_width()};
+    case CpuIsa::kAvx2:
+      return {avx2::scan_fwd_items, avx2::scan_bwd_items, avx2::scan_simd_width()};
+    default:
+      return {scalar::scan_fwd_items, scalar::scan_bwd_items, scalar::scan_simd_width()};
   }
 }
 
@@ -48,8 +51,7 @@ ScanCpuParams plan_cpu(const ScanTensors& t, int width) {
   return p;
 }
 
-void run_items(int64_t n_items, void (*fn)(const ScanCpuParams&, int64_t, int64_t),
-               const ScanCpuParams& p) {
+void run_items(int64_t n_items, void (*fn)(const ScanCpuParams&, int64_t, int64_t), const ScanCpuParams& p) {
   at::parallel_for(0, n_items, 1, [&](int64_t begin, int64_t end) { fn(p, begin, end); });
 }
 
@@ -67,8 +69,8 @@ ScanFwdOut scan_fwd_cpu(const ScanTensors& t, bool save_ckpt) {
   return {out.to(t.u.scalar_type()), last, ckpt};
 }
 
-ScanBwdOut scan_bwd_cpu(const torch::Tensor& dout, const torch::Tensor& dlast,
-                        const ScanTensors& t, const torch::Tensor& ckpt) {
+ScanBwdOut scan_bwd_cpu(const torch::Tensor& dout, const torch::Tensor& dlast, const ScanTensors& t,
+                        const torch::Tensor& ckpt) {
   const IsaFns fns = isa_fns();
   ScanCpuParams p = plan_cpu(t, fns.width);
   TORCH_CHECK(ckpt.numel() == p.batch * p.E * p.n_chunks * p.N,

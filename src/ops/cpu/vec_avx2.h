@@ -32,13 +32,10 @@ inline float vsum(V a) {
   return _mm_cvtss_f32(s);
 }
 /// Round to the nearest integer (ties to even).
-inline V vround(V a) {
-  return {_mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
-}
+inline V vround(V a) { return {_mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
 /// p * 2^k for integral k in [-126, 127]: 2^k built in the exponent bits.
 inline V vmul_pow2(V p, V k) {
-  const __m256i e =
-      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k.v), _mm256_set1_epi32(127)), 23);
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k.v), _mm256_set1_epi32(127)), 23);
   return {_mm256_mul_ps(p.v, _mm256_castsi256_ps(e))};
 }
 

@@ -27,9 +27,7 @@ inline V vmin(V a, V b) { return {_mm512_min_ps(a.v, b.v)}; }
 inline V vabs(V a) { return {_mm512_abs_ps(a.v)}; }
 inline V vdiv(V a, V b) { return {_mm512_div_ps(a.v, b.v)}; }
 /// Round to the nearest integer (ties to even).
-inline V vround(V a) {
-  return {_mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
-}
+inline V vround(V a) { return {_mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
 /// p * 2^k for integral k (scalef).
 inline V vmul_pow2(V p, V k) { return {_mm512_scalef_ps(p.v, k.v)}; }
 

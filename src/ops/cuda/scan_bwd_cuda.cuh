@@ -49,17 +49,16 @@ __global__ void __launch_bounds__(kBlockThreads, 4) scan_bwd_local_kernel(const 
     // Delta (bias, softplus) and dy = dout * silu(z) per channel and step.
     stage_rows<W, P, 8, 3>(
         p, t, k0, kn,
-        [&](int64_t idx, int e2, float (&v)[3]) {
+        [&](int64_t idx, int e2, float(&v)[3]) {
           v[0] = load_f(in.delta, idx) + (p.delta_bias ? p.delta_bias[e2] : 0.0f);
           v[1] = load_f(in.dout, idx);
           if (in.z) v[2] = load_f(in.z, idx);
         },
-        [&](int at, const float (&v)[3]) {
+        [&](int at, const float(&v)[3]) {
           sm.dt[at] = p.delta_softplus ? softplus_f(v[0]) : v[0];
           sm.dy[at] = in.z ? v[1] * v[2] * sigmoid_f(v[2]) : v[1];
         });
-    stage_bc<NP, W, false>(in.C, in.C, bc_base, p.dims.N, p.dims.L, k0, kn, p.reverse, sm.C,
-                           sm.C);
+    stage_bc<NP, W, false>(in.C, in.C, bc_base, p.dims.N, p.dims.L, k0, kn, p.reverse, sm.C, sm.C);
     __syncthreads();
 #pragma unroll 4
     for (int kk = kn - 1; kk >= 0; --kk) {
@@ -153,8 +152,7 @@ __global__ void __launch_bounds__(kBlockThreads, 3) scan_bwd_kernel(const ScanCu
 
   const StepRange steps = chunk_steps(p, t);
   const int n_win = (steps.end - steps.begin + W - 1) / W;
-  float* dBC =
-      p.dBC_part + (static_cast<int64_t>(t.bg) * p.tiles + t.tile) * 2 * p.dims.N * p.dims.L;
+  float* dBC = p.dBC_part + (static_cast<int64_t>(t.bg) * p.tiles + t.tile) * 2 * p.dims.N * p.dims.L;
 
   for (int w = n_win - 1; w >= 0; --w) {
     const int k0 = steps.begin + w * W, kn = min(W, steps.end - k0);
@@ -162,13 +160,13 @@ __global__ void __launch_bounds__(kBlockThreads, 3) scan_bwd_kernel(const ScanCu
     // u, Delta and softplus' (bias, softplus), silu(z), silu'(z), dout per channel and step.
     stage_rows<W, P, 4, 4>(
         p, t, k0, kn,
-        [&](int64_t idx, int e2, float (&v)[4]) {
+        [&](int64_t idx, int e2, float(&v)[4]) {
           v[0] = load_f(in.u, idx);
           v[1] = load_f(in.delta, idx) + (p.delta_bias ? p.delta_bias[e2] : 0.0f);
           v[2] = load_f(in.dout, idx);
           if (in.z) v[3] = load_f(in.z, idx);
         },
-        [&](int at, const float (&v)[4]) {
+        [&](int at, const float(&v)[4]) {
           float dd = v[1], sp = 1.0f, zs = 1.0f, zd = 0.0f;
           if (p.delta_softplus && dd <= 20.0f) {
             sp = sigmoid_f(dd);
@@ -186,8 +184,7 @@ __global__ void __launch_bounds__(kBlockThreads, 3) scan_bwd_kernel(const ScanCu
           sm.zd[at] = zd;
           sm.dout[at] = v[2];
         });
-    stage_bc<NP, W, true>(in.B, in.C, bc_offset(p, t), p.dims.N, p.dims.L, k0, kn, p.reverse,
-                          sm.B, sm.C);
+    stage_bc<NP, W, true>(in.B, in.C, bc_offset(p, t), p.dims.N, p.dims.L, k0, kn, p.reverse, sm.B, sm.C);
     __syncthreads();
 
     const int n_sub_w = (kn + K - 1) / K;
@@ -202,9 +199,8 @@ __global__ void __launch_bounds__(kBlockThreads, 3) scan_bwd_kernel(const ScanCu
         float h[S];
 #pragma unroll
         for (int s = 0; s < S; ++s)
-          h[s] = (t.active && t.lp * S + s < p.dims.N)
-                     ? p.ckpt[(t.be * p.n_sub + ks / K) * p.dims.N + t.lp * S + s]
-                     : 0.0f;
+          h[s] = (t.active && t.lp * S + s < p.dims.N) ? p.ckpt[(t.be * p.n_sub + ks / K) * p.dims.N + t.lp * S + s]
+                                                       : 0.0f;
 #pragma unroll
         for (int j = 0; j < K; ++j) {
           yv[j] = 0.0f;
@@ -248,8 +244,8 @@ __global__ void __launch_bounds__(kBlockThreads, 3) scan_bwd_kernel(const ScanCu
             dA[s] = fmaf(gs * xh, dt, dA[s]);
             ddt = fmaf(gs, fmaf(av[s], xh, bv[s] * uu), ddt);
             dub = fmaf(gs, bv[s], dub);
-            v[s] = gs * dtu;                          // dB
-            v[S + s] = dy * fmaf(dtu, bv[s], xh);     // dC = dy * h
+            v[s] = gs * dtu;                       // dB
+            v[S + s] = dy * fmaf(dtu, bv[s], xh);  // dC = dy * h
             gh[s] = x * gs;
           }
           ddt = team_sum<P>(ddt);
@@ -273,8 +269,7 @@ __global__ void __launch_bounds__(kBlockThreads, 3) scan_bwd_kernel(const ScanCu
         if (j >= kc || n >= p.dims.N) continue;
         float acc = 0.0f;
         for (int wi = 0; wi < warps; ++wi) acc += sm.red[(wi * K + j) * 2 * NP + vi];
-        dBC[(static_cast<int64_t>(which) * p.dims.N + n) * p.dims.L +
-            time_of(ks + j, p.dims.L, p.reverse)] = acc;
+        dBC[(static_cast<int64_t>(which) * p.dims.N + n) * p.dims.L + time_of(ks + j, p.dims.L, p.reverse)] = acc;
       }
       __syncthreads();
     }
@@ -308,13 +303,11 @@ cudaError_t bwd_dispatch_n(const ScanCudaParams& p, cudaStream_t stream) {
   return dispatch_states(p, [&](auto S_, auto P_) {
     constexpr int S = decltype(S_)::value, P = decltype(P_)::value;
     const int threads = p.channels * P;
-    return launch_passes<true>(
-        p, threads, scan_bwd_local_kernel<T, S, P>,
-        sizeof(float) * fwd_smem_floats(p.channels, S * P), scan_bwd_kernel<T, S, P>,
-        sizeof(float) * bwd_smem_floats(p.channels, S * P, threads / 32), stream);
+    return launch_passes<true>(p, threads, scan_bwd_local_kernel<T, S, P>,
+                               sizeof(float) * fwd_smem_floats(p.channels, S * P), scan_bwd_kernel<T, S, P>,
+                               sizeof(float) * bwd_smem_floats(p.channels, S * P, threads / 32), stream);
   });
 }
 
 }  // namespace detail
 }  // namespace mmx::cuda
-

@@ -4,8 +4,6 @@
 
 namespace mmx::cuda::detail {
 
-cudaError_t scan_bwd_f16(const ScanCudaParams& p, cudaStream_t stream) {
-  return bwd_dispatch_n<__half>(p, stream);
-}
+cudaError_t scan_bwd_f16(const ScanCudaParams& p, cudaStream_t stream) { return bwd_dispatch_n<__half>(p, stream); }
 
 }  // namespace mmx::cuda::detail

@@ -67,16 +67,14 @@ struct TypedInputs {
 };
 template <typename T>
 __device__ __forceinline__ TypedInputs<T> typed_inputs(const ScanCudaParams& p) {
-  return {static_cast<const T*>(p.u),    static_cast<const T*>(p.delta),
-          static_cast<const T*>(p.z),    static_cast<const T*>(p.dout),
-          static_cast<const T*>(p.B),    static_cast<const T*>(p.C)};
+  return {static_cast<const T*>(p.u),    static_cast<const T*>(p.delta), static_cast<const T*>(p.z),
+          static_cast<const T*>(p.dout), static_cast<const T*>(p.B),     static_cast<const T*>(p.C)};
 }
 
 /// v[s] = row[lp*S + s] for the thread's states that exist (active channel, n < N), else 0.
 /// `row` points at state 0 of a (.., N) row; it must be valid (also for inactive threads).
 template <int S>
-__device__ __forceinline__ void load_states(const ScanCudaParams& p, const Site& t,
-                                            const float* row, float (&v)[S]) {
+__device__ __forceinline__ void load_states(const ScanCudaParams& p, const Site& t, const float* row, float (&v)[S]) {
 #pragma unroll
   for (int s = 0; s < S; ++s) {
     const int n = t.lp * S + s;
@@ -93,8 +91,7 @@ __device__ __forceinline__ void load_A(const ScanCudaParams& p, const Site& t, f
 /// A[e, n] log2(e) for the thread's states (0 where a state does not exist): the kernels take
 /// exp(Delta A) as exp2(Delta * A log2(e)).
 template <int S>
-__device__ __forceinline__ void load_A_log2e(const ScanCudaParams& p, const Site& t,
-                                             float (&a2)[S]) {
+__device__ __forceinline__ void load_A_log2e(const ScanCudaParams& p, const Site& t, float (&a2)[S]) {
   load_A<S>(p, t, a2);
 #pragma unroll
   for (int s = 0; s < S; ++s) a2[s] *= kLog2e;
@@ -103,8 +100,7 @@ __device__ __forceinline__ void load_A_log2e(const ScanCudaParams& p, const Site
 /// row[lp*S + s] = v[s] for the thread's states n < N (the caller checks that the channel is
 /// active).
 template <int S>
-__device__ __forceinline__ void store_states(const ScanCudaParams& p, const Site& t, float* row,
-                                             const float (&v)[S]) {
+__device__ __forceinline__ void store_states(const ScanCudaParams& p, const Site& t, float* row, const float (&v)[S]) {
 #pragma unroll
   for (int s = 0; s < S; ++s)
     if (t.lp * S + s < p.dims.N) row[t.lp * S + s] = v[s];
@@ -114,8 +110,8 @@ __device__ __forceinline__ void store_states(const ScanCudaParams& p, const Site
 /// gradient leaving the chunk start from a zero end gradient) and the chunk's sum of Delta, for
 /// the combine kernel. Active channels only.
 template <int S>
-__device__ __forceinline__ void store_chunk_local(const ScanCudaParams& p, const Site& t,
-                                                  const float (&h)[S], float dsum) {
+__device__ __forceinline__ void store_chunk_local(const ScanCudaParams& p, const Site& t, const float (&h)[S],
+                                                  float dsum) {
   store_states<S>(p, t, p.chunk_h + (t.be * p.n_chunks + t.c) * p.dims.N, h);
   if (t.lp == 0) p.chunk_dsum[t.be * p.n_chunks + t.c] = dsum;
 }
@@ -141,8 +137,8 @@ __device__ __forceinline__ void for_windows_reversed(StepRange steps, Body&& bod
 /// ceil(W / P) per channel) before it stores any of them (other resident blocks compute
 /// meanwhile); v stays zero for channels beyond the group.
 template <int W, int P, int kMaxBatch, int NV, typename Load, typename Store>
-__device__ __forceinline__ void stage_rows(const ScanCudaParams& p, const Site& t, int k0, int kn,
-                                           Load&& load, Store&& store) {
+__device__ __forceinline__ void stage_rows(const ScanCudaParams& p, const Site& t, int k0, int kn, Load&& load,
+                                           Store&& store) {
   constexpr int CNT = (W + P - 1) / P;  // per-channel elements per thread
   constexpr int BATCH = CNT < kMaxBatch ? CNT : kMaxBatch;
 #pragma unroll 1
@@ -157,9 +153,7 @@ __device__ __forceinline__ void stage_rows(const ScanCudaParams& p, const Site& 
       for (int q = 0; q < NV; ++q) v[j][q] = 0.0f;
       if (i < p.channels * kn && ec < p.dims.Eg) {
         const int e2 = t.g * p.dims.Eg + ec;
-        load((static_cast<int64_t>(t.b) * p.dims.E + e2) * p.dims.L +
-                 time_of(k0 + kk, p.dims.L, p.reverse),
-             e2, v[j]);
+        load((static_cast<int64_t>(t.b) * p.dims.E + e2) * p.dims.L + time_of(k0 + kk, p.dims.L, p.reverse), e2, v[j]);
       }
     }
 #pragma unroll
@@ -175,8 +169,7 @@ __device__ __forceinline__ void stage_rows(const ScanCudaParams& p, const Site& 
 /// Writes per-channel rows of a time window back, coalesced: `store(idx, r * (W + 1) + kk)` for
 /// every channel r of the tile within the group and step kk, idx as in stage_rows.
 template <int W, typename Store>
-__device__ __forceinline__ void write_rows(const ScanCudaParams& p, const Site& t, int k0, int kn,
-                                           Store&& store) {
+__device__ __forceinline__ void write_rows(const ScanCudaParams& p, const Site& t, int k0, int kn, Store&& store) {
   for (int i = t.tid; i < p.channels * kn; i += blockDim.x) {
     const int r = kn == W ? i / W : i / kn, kk = i - r * kn;
     const int ec = t.tile * p.channels + r;

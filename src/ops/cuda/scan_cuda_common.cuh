@@ -20,14 +20,10 @@ constexpr int kFwdWindow = 32;  // steps staged in shared memory at once (forwar
 constexpr int kBwdWindow = 16;  // steps staged at once (backward main pass; two sub-chunks)
 
 __device__ __forceinline__ float load_f(const float* p, int64_t i) { return p[i]; }
-__device__ __forceinline__ float load_f(const __nv_bfloat16* p, int64_t i) {
-  return __bfloat162float(p[i]);
-}
+__device__ __forceinline__ float load_f(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
 __device__ __forceinline__ float load_f(const __half* p, int64_t i) { return __half2float(p[i]); }
 __device__ __forceinline__ void store_f(float* p, int64_t i, float v) { p[i] = v; }
-__device__ __forceinline__ void store_f(__nv_bfloat16* p, int64_t i, float v) {
-  p[i] = __float2bfloat16_rn(v);
-}
+__device__ __forceinline__ void store_f(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
 __device__ __forceinline__ void store_f(__half* p, int64_t i, float v) { p[i] = __float2half_rn(v); }
 
 __device__ __forceinline__ float sigmoid_f(float x) { return 1.0f / (1.0f + __expf(-x)); }
@@ -68,8 +64,8 @@ __device__ __forceinline__ void load_smem_vec(const float* src, float (&dst)[S])
 // arrays sB[kk * NP + n] (zero for n >= N), four independent loads per thread in flight at a
 // time.
 template <int NP, int W, bool kWithC, typename T>
-__device__ __forceinline__ void stage_bc(const T* Bp, const T* Cp, int64_t base, int N, int L,
-                                         int k0, int kn, bool reverse, float* sB, float* sC) {
+__device__ __forceinline__ void stage_bc(const T* Bp, const T* Cp, int64_t base, int N, int L, int k0, int kn,
+                                         bool reverse, float* sB, float* sC) {
   for (int i0 = 0; i0 < NP * kn; i0 += 4 * blockDim.x) {
     float rb[4], rc[4];
 #pragma unroll
@@ -144,13 +140,21 @@ __device__ __forceinline__ BwdSmem bwd_smem(int channels, int np) {
   const int row = channels * (kBwdWindow + 1);
   float* bc = base + align4(9 * row);
   float* red = base + align4(align4(9 * row) + 2 * kBwdWindow * np);
-  return {base,           base + row,     base + 2 * row, base + 3 * row,
-          base + 4 * row, base + 5 * row, base + 6 * row, base + 7 * row,
-          base + 8 * row, bc,             bc + kBwdWindow * np, red};
+  return {base,
+          base + row,
+          base + 2 * row,
+          base + 3 * row,
+          base + 4 * row,
+          base + 5 * row,
+          base + 6 * row,
+          base + 7 * row,
+          base + 8 * row,
+          bc,
+          bc + kBwdWindow * np,
+          red};
 }
 __host__ __device__ inline int bwd_smem_floats(int channels, int np, int warps) {
-  return align4(align4(9 * channels * (kBwdWindow + 1)) + 2 * kBwdWindow * np) +
-         warps * kSubChunk * 2 * np;
+  return align4(align4(9 * channels * (kBwdWindow + 1)) + 2 * kBwdWindow * np) + warps * kSubChunk * 2 * np;
 }
 
 // Per-dtype entry points (scan_fwd_*.cu, scan_bwd_*.cu).

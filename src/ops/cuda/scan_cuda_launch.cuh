@@ -21,11 +21,16 @@ cudaError_t dispatch_states(const ScanCudaParams& p, F&& launch) {
       if (p.N == 1) return launch(IntC<1>{}, IntC<1>{});
       if (p.N <= 4) return launch(IntC<4>{}, IntC<1>{});
       return launch(IntC<8>{}, IntC<1>{});
-    case 2: return launch(IntC<8>{}, IntC<2>{});
-    case 4: return launch(IntC<8>{}, IntC<4>{});
-    case 8: return launch(IntC<8>{}, IntC<8>{});
-    case 16: return launch(IntC<8>{}, IntC<16>{});
-    default: return launch(IntC<8>{}, IntC<32>{});
+    case 2:
+      return launch(IntC<8>{}, IntC<2>{});
+    case 4:
+      return launch(IntC<8>{}, IntC<4>{});
+    case 8:
+      return launch(IntC<8>{}, IntC<8>{});
+    case 16:
+      return launch(IntC<8>{}, IntC<16>{});
+    default:
+      return launch(IntC<8>{}, IntC<32>{});
   }
 }
 
@@ -33,8 +38,7 @@ cudaError_t dispatch_states(const ScanCudaParams& p, F&& launch) {
 template <typename Kernel>
 void allow_smem(Kernel kernel, size_t bytes) {
   if (bytes > 48 * 1024)
-    cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                         static_cast<int>(bytes));
+    cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
 }
 
 /// Chunk combine, one thread per (b, e, n): the carry entering each chunk from the chunks' local
@@ -64,15 +68,13 @@ static __global__ void scan_combine_kernel(const ScanCudaParams p) {
 template <bool kBackward>
 static void launch_combine(const ScanCudaParams& p, cudaStream_t stream) {
   const int64_t total = p.batch * p.E * p.N;
-  scan_combine_kernel<kBackward>
-      <<<static_cast<unsigned>((total + 255) / 256), 256, 0, stream>>>(p);
+  scan_combine_kernel<kBackward><<<static_cast<unsigned>((total + 255) / 256), 256, 0, stream>>>(p);
 }
 
 /// Launches a scan kernel on the grid (batch * G, channel tiles, time chunks) with `threads`
 /// threads per block and `smem` bytes of dynamic shared memory.
 template <typename Kernel>
-void launch_scan_kernel(Kernel kernel, const ScanCudaParams& p, int threads, size_t smem,
-                        cudaStream_t stream) {
+void launch_scan_kernel(Kernel kernel, const ScanCudaParams& p, int threads, size_t smem, cudaStream_t stream) {
   allow_smem(kernel, smem);
   const dim3 grid(static_cast<unsigned>(p.batch * p.G), static_cast<unsigned>(p.tiles),
                   static_cast<unsigned>(p.n_chunks));
@@ -83,8 +85,8 @@ void launch_scan_kernel(Kernel kernel, const ScanCudaParams& p, int threads, siz
 /// (n_chunks > 1), the chunk-local kernel and the combine pass first; then the main kernel.
 /// Returns the launch error, if any.
 template <bool kBackward, typename Local, typename Main>
-cudaError_t launch_passes(const ScanCudaParams& p, int threads, Local local, size_t local_smem,
-                          Main main, size_t main_smem, cudaStream_t stream) {
+cudaError_t launch_passes(const ScanCudaParams& p, int threads, Local local, size_t local_smem, Main main,
+                          size_t main_smem, cudaStream_t stream) {
   if (p.n_chunks > 1) {
     launch_scan_kernel(local, p, threads, local_smem, stream);
     launch_combine<kBackward>(p, stream);

@@ -51,26 +51,27 @@ using Entry = cudaError_t (*)(const ScanCudaParams&, cudaStream_t);
 
 // The instantiation for p.dtype among the per-dtype entry points (scan_{fwd,bwd}_*.cu); float64
 // never comes here (scan_kernel_unsupported).
-cudaError_t run_for_dtype(const ScanCudaParams& p, cudaStream_t stream, Entry f32, Entry bf16,
-                          Entry f16) {
+cudaError_t run_for_dtype(const ScanCudaParams& p, cudaStream_t stream, Entry f32, Entry bf16, Entry f16) {
   switch (p.dtype) {
-    case mmx::detail::ScanDType::kFloat32: return f32(p, stream);
-    case mmx::detail::ScanDType::kBFloat16: return bf16(p, stream);
-    case mmx::detail::ScanDType::kFloat16: return f16(p, stream);
-    default: return cudaErrorInvalidValue;
+    case mmx::detail::ScanDType::kFloat32:
+      return f32(p, stream);
+    case mmx::detail::ScanDType::kBFloat16:
+      return bf16(p, stream);
+    case mmx::detail::ScanDType::kFloat16:
+      return f16(p, stream);
+    default:
+      return cudaErrorInvalidValue;
   }
 }
 
 }  // namespace
 
 cudaError_t scan_fwd_cuda(const ScanCudaParams& p, cudaStream_t stream) {
-  return run_for_dtype(p, stream, detail::scan_fwd_f32, detail::scan_fwd_bf16,
-                       detail::scan_fwd_f16);
+  return run_for_dtype(p, stream, detail::scan_fwd_f32, detail::scan_fwd_bf16, detail::scan_fwd_f16);
 }
 
 cudaError_t scan_bwd_cuda(const ScanCudaParams& p, cudaStream_t stream) {
-  return run_for_dtype(p, stream, detail::scan_bwd_f32, detail::scan_bwd_bf16,
-                       detail::scan_bwd_f16);
+  return run_for_dtype(p, stream, detail::scan_bwd_f32, detail::scan_bwd_bf16, detail::scan_bwd_f16);
 }
 
 }  // namespace mmx::cuda

@@ -68,18 +68,17 @@ __global__ void __launch_bounds__(kBlockThreads, 5) scan_fwd_kernel(const ScanCu
     // 8 elements per array and thread in flight (16 for one-lane channels).
     stage_rows<W, P, (P == 1 ? 16 : 8), 3>(
         p, t, k0, kn,
-        [&](int64_t idx, int e2, float (&v)[3]) {
+        [&](int64_t idx, int e2, float(&v)[3]) {
           v[0] = load_f(in.u, idx);
           v[1] = load_f(in.delta, idx) + (p.delta_bias ? p.delta_bias[e2] : 0.0f);
           if (!kLocal && in.z) v[2] = load_f(in.z, idx);
         },
-        [&](int at, const float (&v)[3]) {
+        [&](int at, const float(&v)[3]) {
           sm.u[at] = v[0];
           sm.dt[at] = p.delta_softplus ? softplus_f(v[1]) : v[1];
           if (!kLocal) sm.zs[at] = v[2] * sigmoid_f(v[2]);
         });
-    stage_bc<S * P, W, !kLocal>(in.B, in.C, bc_base, p.dims.N, p.dims.L, k0, kn, p.reverse,
-                                sm.B, sm.C);
+    stage_bc<S * P, W, !kLocal>(in.B, in.C, bc_base, p.dims.N, p.dims.L, k0, kn, p.reverse, sm.B, sm.C);
     __syncthreads();
 
 #pragma unroll 4

@@ -4,8 +4,6 @@
 
 namespace mmx::cuda::detail {
 
-cudaError_t scan_fwd_f32(const ScanCudaParams& p, cudaStream_t stream) {
-  return fwd_dispatch_n<float>(p, stream);
-}
+cudaError_t scan_fwd_f32(const ScanCudaParams& p, cudaStream_t stream) { return fwd_dispatch_n<float>(p, stream); }
 
 }  // namespace mmx::cuda::detail

@@ -34,8 +34,8 @@ int chunk_override() {
 // detail::scan_kernel_reads_strides; the entry passes them so, direct callers may not).
 ScanTensors contiguous(const ScanTensors& t) {
   auto c = [](const torch::Tensor& x) { return x.defined() ? x.contiguous() : x; };
-  return {c(t.u), c(t.delta), c(t.A), c(t.B), c(t.C), c(t.D), c(t.z), c(t.delta_bias), c(t.h0),
-          t.delta_softplus, t.reverse};
+  return {c(t.u), c(t.delta),      c(t.A),  c(t.B),           c(t.C),   c(t.D),
+          c(t.z), c(t.delta_bias), c(t.h0), t.delta_softplus, t.reverse};
 }
 
 // The entry's description of the call (inputs in `t`, which must stay alive) plus the CUDA plan.
@@ -64,8 +64,7 @@ ChunkScratch alloc_chunk_scratch(ScanCudaParams& p, const torch::TensorOptions& 
 }
 
 void check_launch(cudaError_t err, const char* what) {
-  TORCH_CHECK(err == cudaSuccess, "selective_scan (CUDA kernel): ", what, " launch failed: ",
-              cudaGetErrorString(err));
+  TORCH_CHECK(err == cudaSuccess, "selective_scan (CUDA kernel): ", what, " launch failed: ", cudaGetErrorString(err));
 }
 
 ScanFwdOut scan_fwd_cuda_op(const ScanTensors& in, bool save_ckpt) {
@@ -84,13 +83,12 @@ ScanFwdOut scan_fwd_cuda_op(const ScanTensors& in, bool save_ckpt) {
   return {out, last, ckpt};
 }
 
-ScanBwdOut scan_bwd_cuda_op(const torch::Tensor& dout, const torch::Tensor& dlast,
-                            const ScanTensors& in, const torch::Tensor& ckpt) {
+ScanBwdOut scan_bwd_cuda_op(const torch::Tensor& dout, const torch::Tensor& dlast, const ScanTensors& in,
+                            const torch::Tensor& ckpt) {
   c10::cuda::CUDAGuard guard(in.u.device());
   const ScanTensors t = contiguous(in);
   ScanCudaParams p = plan_cuda(t);
-  TORCH_CHECK(ckpt.numel() == p.batch * p.E * p.n_sub * p.N &&
-                  ckpt.scalar_type() == torch::kFloat32 && ckpt.is_cuda(),
+  TORCH_CHECK(ckpt.numel() == p.batch * p.E * p.n_sub * p.N && ckpt.scalar_type() == torch::kFloat32 && ckpt.is_cuda(),
               "selective_scan backward (CUDA): saved states missing (forward ran without "
               "save_ckpt or on another device)");
   const auto io = t.u.scalar_type();

@@ -6,10 +6,9 @@
 
 namespace mmx {
 
-SelectiveScanResult selective_scan_ref(const torch::Tensor& u, const torch::Tensor& delta,
-                                       const torch::Tensor& A, const torch::Tensor& B,
-                                       const torch::Tensor& C, const SelectiveScanExtras& extras,
-                                       const SelectiveScanOptions& options) {
+SelectiveScanResult selective_scan_ref(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
+                                       const torch::Tensor& B, const torch::Tensor& C,
+                                       const SelectiveScanExtras& extras, const SelectiveScanOptions& options) {
   check_selective_scan_args(u, delta, A, B, C, extras);
   const auto ct = u.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
   const int64_t batch = u.size(0), E = u.size(1), L = u.size(2), N = A.size(1), G = B.size(1);
@@ -22,9 +21,9 @@ SelectiveScanResult selective_scan_ref(const torch::Tensor& u, const torch::Tens
   // Per-step slices come from unbind (one stack in backward, not L zero-filled tensors).
   const auto Bt = B.to(ct).repeat_interleave(E / G, /*dim=*/1).unbind(3);  // L x (batch, E, N)
   const auto Ct = C.to(ct).repeat_interleave(E / G, /*dim=*/1).unbind(3);
-  const auto dtt = dt.unbind(2);                                           // L x (batch, E)
+  const auto dtt = dt.unbind(2);  // L x (batch, E)
   const auto dtu = (dt * uf).unbind(2);
-  const auto Af = A.to(ct).unsqueeze(0);                                   // (1, E, N)
+  const auto Af = A.to(ct).unsqueeze(0);  // (1, E, N)
 
   auto h = extras.h0.defined() ? extras.h0.to(ct) : torch::zeros({batch, E, N}, uf.options());
   std::vector<torch::Tensor> ys(static_cast<size_t>(L));

@@ -18,31 +18,31 @@ namespace mmx::data {
 /// erasing 0.25, label smoothing 0.1), the pipeline the paper follows for its ImageNet results
 /// (§6.1: VMamba's setup, i.e. Swin's pipeline). 0 (or false) turns an augmentation off.
 struct AugmentOptions {
-  int64_t image_size = 224;           ///< S: output side of train() and eval(), pixels
-  bool random_resized_crop = true;    ///< RandomResizedCrop(S, scale, ratio)
-  double rrc_scale_min = 0.08;        ///< crop area / image area, lower bound
-  double rrc_scale_max = 1.0;         ///< crop area / image area, upper bound
-  double rrc_ratio_min = 3.0 / 4.0;   ///< crop width / height, lower bound (log-uniform)
-  double rrc_ratio_max = 4.0 / 3.0;   ///< crop width / height, upper bound
+  int64_t image_size = 224;          ///< S: output side of train() and eval(), pixels
+  bool random_resized_crop = true;   ///< RandomResizedCrop(S, scale, ratio)
+  double rrc_scale_min = 0.08;       ///< crop area / image area, lower bound
+  double rrc_scale_max = 1.0;        ///< crop area / image area, upper bound
+  double rrc_ratio_min = 3.0 / 4.0;  ///< crop width / height, lower bound (log-uniform)
+  double rrc_ratio_max = 4.0 / 3.0;  ///< crop width / height, upper bound
   /// Interpolation of the random resized crop: "bicubic" (recipe), "bilinear" or "nearest".
   std::string interpolation = "bicubic";
   /// CIFAR-style pad-and-crop: zero-pad by pad_crop pixels on every side, then crop S x S at a
   /// uniformly random offset. Used only when > 0 and random_resized_crop is false.
   int64_t pad_crop = 0;
-  double hflip = 0.5;                 ///< probability of a horizontal flip
-  int64_t randaugment_n = 2;          ///< RandAugment: ops per image (0 = off)
-  double randaugment_m = 9.0;         ///< RandAugment magnitude, 0..10 (0 = off)
-  double randaugment_mstd = 0.5;      ///< std of the per-op Gaussian noise on the magnitude
-  double randaugment_prob = 0.5;      ///< probability that each chosen op is applied (timm: 0.5)
+  double hflip = 0.5;             ///< probability of a horizontal flip
+  int64_t randaugment_n = 2;      ///< RandAugment: ops per image (0 = off)
+  double randaugment_m = 9.0;     ///< RandAugment magnitude, 0..10 (0 = off)
+  double randaugment_mstd = 0.5;  ///< std of the per-op Gaussian noise on the magnitude
+  double randaugment_prob = 0.5;  ///< probability that each chosen op is applied (timm: 0.5)
   /// ColorJitter(brightness = contrast = saturation = color_jitter, hue 0). As in timm, applied
   /// only when RandAugment is off (randaugment_n == 0 or randaugment_m == 0).
   double color_jitter = 0.4;
-  double random_erasing = 0.25;       ///< RandomErasing probability (pixel mode, 1 box)
-  double mixup_alpha = 0.8;           ///< Mixup Beta(alpha, alpha) (0 = off)
-  double cutmix_alpha = 1.0;          ///< CutMix Beta(alpha, alpha) (0 = off)
-  double mixup_prob = 1.0;            ///< probability that a batch is mixed at all
-  double mixup_switch_prob = 0.5;     ///< probability of CutMix instead of Mixup when both are on
-  double label_smoothing = 0.1;       ///< target = one_hot * (1 - s) + s / num_classes
+  double random_erasing = 0.25;                      ///< RandomErasing probability (pixel mode, 1 box)
+  double mixup_alpha = 0.8;                          ///< Mixup Beta(alpha, alpha) (0 = off)
+  double cutmix_alpha = 1.0;                         ///< CutMix Beta(alpha, alpha) (0 = off)
+  double mixup_prob = 1.0;                           ///< probability that a batch is mixed at all
+  double mixup_switch_prob = 0.5;                    ///< probability of CutMix instead of Mixup when both are on
+  double label_smoothing = 0.1;                      ///< target = one_hot * (1 - s) + s / num_classes
   std::vector<double> mean = {0.485, 0.456, 0.406};  ///< per-channel mean on the 0..1 scale
   std::vector<double> std = {0.229, 0.224, 0.225};   ///< per-channel std on the 0..1 scale
   /// eval(): shorter side resized to floor(S / eval_resize_ratio), then centre crop S
@@ -89,8 +89,8 @@ class BatchAugment {
   torch::Tensor train(const torch::Tensor& u8_bchw);
 
   /// Evaluation transform: shorter side resized to floor(S / eval_resize_ratio) (bilinear,
-  /// antialiased, rounded to uint8 values as PIL), centre crop S x S, /255, normalize. Deterministic, draws no random numbers.
-  /// In: uint8 (B, 3, H, W). Out: float32 (B, 3, S, S) on the input's device.
+  /// antialiased, rounded to uint8 values as PIL), centre crop S x S, /255, normalize. Deterministic, draws no random
+  /// numbers. In: uint8 (B, 3, H, W). Out: float32 (B, 3, S, S) on the input's device.
   torch::Tensor eval(const torch::Tensor& u8_bchw);
 
   /// Mixup / CutMix in timm's batch mode plus label smoothing. In: images float (B, 3, H, W)
@@ -102,8 +102,8 @@ class BatchAugment {
   /// smooth(y) = one_hot(y) * (1 - s) + s / num_classes. With both alphas 0: images unchanged,
   /// only label smoothing. Returns (images, targets float32 (B, num_classes)) on the images'
   /// device; every target row sums to 1. Throws DataError for bad shapes or labels out of range.
-  std::pair<torch::Tensor, torch::Tensor> mix(const torch::Tensor& images,
-                                              const torch::Tensor& labels, int64_t num_classes);
+  std::pair<torch::Tensor, torch::Tensor> mix(const torch::Tensor& images, const torch::Tensor& labels,
+                                              int64_t num_classes);
 
   const AugmentOptions& options() const { return options_; }
 

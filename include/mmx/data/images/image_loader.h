@@ -23,10 +23,10 @@ namespace mmx::data {
 
 struct LoaderOptions {
   int64_t batch_size = 128;
-  bool shuffle = true;       ///< permutation per epoch from seed + epoch; false: index order
-  bool drop_last = true;     ///< drop the last incomplete batch
-  int64_t workers = 4;       ///< decoding threads for ImageFolder (0: decode in next())
-  int64_t prefetch = 4;      ///< batches decoded ahead of next() (>= 1)
+  bool shuffle = true;    ///< permutation per epoch from seed + epoch; false: index order
+  bool drop_last = true;  ///< drop the last incomplete batch
+  int64_t workers = 4;    ///< decoding threads for ImageFolder (0: decode in next())
+  int64_t prefetch = 4;   ///< batches decoded ahead of next() (>= 1)
   uint64_t seed = 0;
   /// ImageFolder images: every image is decoded, its shorter side resized to
   /// R = floor(image_size / resize_ratio) and centre-cropped to R x R (resize_shorter_center_crop),
@@ -88,8 +88,8 @@ class ImageLoader {
   int64_t n_ = 0;
   torch::Tensor order_;  // int64 (N): the epoch's permutation
   bool started_ = false;
-  int64_t next_batch_ = 0;      // next batch to hand out
-  int64_t claimed_ = 0;         // next batch a worker will claim
+  int64_t next_batch_ = 0;  // next batch to hand out
+  int64_t claimed_ = 0;     // next batch a worker will claim
   std::map<int64_t, Batch> ready_;
   std::vector<std::thread> threads_;
   std::mutex mu_;

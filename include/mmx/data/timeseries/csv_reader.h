@@ -49,14 +49,14 @@ struct CsvReadOptions {
 
 /// A multivariate series as read from a CSV: timestamps plus values in original units.
 struct TimeSeriesTable {
-  std::string source;                ///< the file it was read from ("" when built in memory)
-  std::string date_column = "date";  ///< header of the first column
-  std::vector<std::string> columns;  ///< variate names, n_vars of them (header bytes kept as-is,
-                                     ///< e.g. U+FFFD in weather.csv; surrounding spaces trimmed)
-  std::vector<Timestamp> timestamps; ///< one per row, in file order (duplicates kept)
-  TimestampFormat time_format;       ///< layout of the date column, for writing forecasts
-  torch::Tensor values;              ///< (n_rows, n_vars) float64, original units, row = file row
-  std::vector<std::int64_t> lines;   ///< 1-based file line of each row (for error messages)
+  std::string source;                        ///< the file it was read from ("" when built in memory)
+  std::string date_column = "date";          ///< header of the first column
+  std::vector<std::string> columns;          ///< variate names, n_vars of them (header bytes kept as-is,
+                                             ///< e.g. U+FFFD in weather.csv; surrounding spaces trimmed)
+  std::vector<Timestamp> timestamps;         ///< one per row, in file order (duplicates kept)
+  TimestampFormat time_format;               ///< layout of the date column, for writing forecasts
+  torch::Tensor values;                      ///< (n_rows, n_vars) float64, original units, row = file row
+  std::vector<std::int64_t> lines;           ///< 1-based file line of each row (for error messages)
   std::vector<std::string> skipped_columns;  ///< non-numeric columns left out (skip_non_numeric)
 
   std::int64_t n_rows() const { return static_cast<std::int64_t>(timestamps.size()); }
@@ -82,7 +82,6 @@ struct TimeSeriesTable {
 TimeSeriesTable read_csv(const std::string& path, const CsvReadOptions& options = {});
 
 /// The same for CSV text held in memory; `name` stands for the file name in error messages.
-TimeSeriesTable parse_csv(std::string_view text, const std::string& name,
-                          const CsvReadOptions& options = {});
+TimeSeriesTable parse_csv(std::string_view text, const std::string& name, const CsvReadOptions& options = {});
 
 }  // namespace mmx::data

@@ -24,8 +24,8 @@ std::string format_csv(const std::string& date_column, const std::vector<std::st
 /// same directory, then rename), so a reader never sees a half-written forecast.
 /// Errors: DataError as format_csv; std::runtime_error from write_file_atomic on I/O failure.
 void write_forecast_csv(const std::string& path, const std::string& date_column,
-                        const std::vector<std::string>& columns,
-                        const std::vector<std::string>& dates, const torch::Tensor& values);
+                        const std::vector<std::string>& columns, const std::vector<std::string>& dates,
+                        const torch::Tensor& values);
 
 /// Writes a whole table (its own dates, formatted in table.time_format) atomically; read_csv
 /// reads it back to the same timestamps and values.

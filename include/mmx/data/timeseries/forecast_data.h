@@ -17,11 +17,11 @@ namespace mmx::data {
 /// A table prepared for forecasting: splits, a scaler fitted on the training rows, the
 /// standardised series and the three window sets.
 struct ForecastData {
-  TimeSeriesTable table;   ///< as read, original units
+  TimeSeriesTable table;                     ///< as read, original units
   SplitKind split_kind = SplitKind::kRatio;  ///< the rule of a registered data set
-  SplitRanges splits;      ///< see split_ranges / split_ranges_by_counts
-  StandardScaler scaler;   ///< fitted on table rows splits.train only
-  torch::Tensor scaled;    ///< (n_rows, M) float32: scaler.transform(table.values)
+  SplitRanges splits;                        ///< see split_ranges / split_ranges_by_counts
+  StandardScaler scaler;                     ///< fitted on table rows splits.train only
+  torch::Tensor scaled;                      ///< (n_rows, M) float32: scaler.transform(table.values)
   std::int64_t seq_len = 0, pred_len = 0;
 
   WindowDataset train() const { return {scaled, splits.train, seq_len, pred_len}; }
@@ -34,16 +34,14 @@ struct ForecastData {
 /// Errors: DataError from split_ranges, when a split holds no window of seq_len + pred_len, or
 /// when a column's training deviation is zero or not finite (it names the column) or a
 /// standardised value does not fit float32 (it names the column and the line).
-ForecastData prepare_forecast_data(TimeSeriesTable table, SplitKind kind, std::int64_t seq_len,
-                                   std::int64_t pred_len);
+ForecastData prepare_forecast_data(TimeSeriesTable table, SplitKind kind, std::int64_t seq_len, std::int64_t pred_len);
 /// The same with the split given as row ranges (split_ranges_by_counts).
-ForecastData prepare_forecast_data(TimeSeriesTable table, const SplitRanges& splits,
-                                   std::int64_t seq_len, std::int64_t pred_len);
+ForecastData prepare_forecast_data(TimeSeriesTable table, const SplitRanges& splits, std::int64_t seq_len,
+                                   std::int64_t pred_len);
 
 /// find_dataset(name) -> dataset_path(info, data_root) -> read_csv -> prepare_forecast_data.
 /// Errors: DataError from each step (unknown name, missing file, bad CSV, short table).
-ForecastData load_forecast_data(const std::string& name, std::int64_t seq_len,
-                                std::int64_t pred_len, const std::string& data_root,
-                                const CsvReadOptions& options = {});
+ForecastData load_forecast_data(const std::string& name, std::int64_t seq_len, std::int64_t pred_len,
+                                const std::string& data_root, const CsvReadOptions& options = {});
 
 }  // namespace mmx::data

@@ -31,12 +31,12 @@ struct ForecastSource {
   CsvReadOptions csv;     ///< date_column, columns, missing policy (own files: also
                           ///< skip_non_numeric and require_increasing, set by load_forecast_source)
   FeatureMode features = FeatureMode::kMulti;
-  std::string target;     ///< S / MS: the target column (TSLib's default is "OT")
+  std::string target;  ///< S / MS: the target column (TSLib's default is "OT")
   /// Own files: train / val / test fractions of the rows (TSLib: int(n * train) and int(n * test)
   /// rows, the rest validates). Ignored when val_start and test_start are set.
   std::vector<double> split = {0.7, 0.1, 0.2};
   std::string val_start, test_start;  ///< own files: the first timestamp of val and of test
-  std::string freq;       ///< "" = inferred (infer_frequency), else parse_frequency's text
+  std::string freq;                   ///< "" = inferred (infer_frequency), else parse_frequency's text
 };
 
 /// A loaded series with its provenance.
@@ -46,7 +46,7 @@ struct LoadedSeries {
   std::int64_t target_index = -1;  ///< S / MS: the target's index in data.table.columns, else -1
   Frequency freq;
   bool freq_inferred = true;
-  std::string description;         ///< one line for the log: file, columns, split, step
+  std::string description;  ///< one line for the log: file, columns, split, step
 };
 
 /// Reads, selects columns, orders them (S: the target only; MS: the target moved last, as TSLib's
@@ -54,7 +54,6 @@ struct LoadedSeries {
 /// Own files are read with skip_non_numeric (text columns such as ids are left out and reported)
 /// and require_increasing. Errors: DataError naming the file, line and column (unknown target,
 /// too few rows for a window in some split, dates outside the data, ...).
-LoadedSeries load_forecast_source(const ForecastSource& source, std::int64_t seq_len,
-                                  std::int64_t pred_len);
+LoadedSeries load_forecast_source(const ForecastSource& source, std::int64_t seq_len, std::int64_t pred_len);
 
 }  // namespace mmx::data

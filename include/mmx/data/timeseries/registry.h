@@ -24,7 +24,7 @@ struct DatasetInfo {
   std::string name;           ///< registry name: "ETTh1", "Weather", ...
   std::string relative_path;  ///< path under the data root: "ETT-small/ETTh1.csv"
   SplitKind split = SplitKind::kRatio;
-  std::string freq;           ///< time step in words: "1h", "15min", "10min", "1d", "1w"
+  std::string freq;               ///< time step in words: "1h", "15min", "10min", "1d", "1w"
   std::int64_t step_seconds = 0;  ///< the same in seconds
   std::int64_t n_vars = 0;        ///< variates (columns after `date`)
   std::int64_t n_rows = 0;        ///< data rows of the full file (the TSLib dataset/ CSVs)

@@ -18,12 +18,12 @@ using Timestamp = std::int64_t;
 /// ETT/weather/ILI: `2016-07-01 00:00:00` (date_sep '-', zero-padded, seconds).
 /// exchange_rate: `1990/1/1 0:00` (date_sep '/', not padded, no seconds).
 struct TimestampFormat {
-  char date_sep = '-';       ///< between year, month and day: '-' or '/'
-  char time_sep = ' ';       ///< between date and time: ' ' or 'T'
-  bool has_time = true;      ///< false for date-only values (`2002-01-01`)
-  bool has_seconds = true;   ///< `HH:MM:SS` (true) or `HH:MM` (false)
-  bool zero_padded = true;   ///< month, day and hour printed with 2 digits; minutes and seconds
-                             ///< are always 2 digits
+  char date_sep = '-';      ///< between year, month and day: '-' or '/'
+  char time_sep = ' ';      ///< between date and time: ' ' or 'T'
+  bool has_time = true;     ///< false for date-only values (`2002-01-01`)
+  bool has_seconds = true;  ///< `HH:MM:SS` (true) or `HH:MM` (false)
+  bool zero_padded = true;  ///< month, day and hour printed with 2 digits; minutes and seconds
+                            ///< are always 2 digits
   bool operator==(const TimestampFormat&) const = default;
 };
 
@@ -54,8 +54,7 @@ std::vector<Timestamp> next_timestamps(Timestamp last, std::int64_t step_seconds
 
 /// The same, parsing `last` and formatting the results like it (`1990/1/1 0:00` continues as
 /// `1990/1/2 0:00`). Errors: DataError when `last` does not parse.
-std::vector<std::string> next_timestamps(std::string_view last, std::int64_t step_seconds,
-                                         std::int64_t count);
+std::vector<std::string> next_timestamps(std::string_view last, std::int64_t step_seconds, std::int64_t count);
 
 /// A time step: a fixed number of seconds (hourly, daily, weekly, ... data) or a number of calendar
 /// months (monthly, quarterly, yearly data, whose steps in seconds vary). Exactly one is > 0.

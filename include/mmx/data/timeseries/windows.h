@@ -56,8 +56,8 @@ class WindowDataset {
 /// Window indices 0..n-1 cut into batches of batch_size, in order or shuffled (a fixed
 /// permutation from `seed`); the last batch holds the remainder and is never dropped, so every
 /// window appears exactly once. Errors: DataError for n < 0 or batch_size < 1.
-std::vector<std::vector<std::int64_t>> batch_indices(std::int64_t n, std::int64_t batch_size,
-                                                     bool shuffle = false, std::uint64_t seed = 0);
+std::vector<std::vector<std::int64_t>> batch_indices(std::int64_t n, std::int64_t batch_size, bool shuffle = false,
+                                                     std::uint64_t seed = 0);
 
 /// Calls fn on every window of `dataset` in order, batch_size at a time, the last partial batch
 /// included (evaluation protocol: all windows, drop_last = false). Returns the number of windows
