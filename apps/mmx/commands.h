@@ -14,6 +14,7 @@ void add_train(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_forecast(CLI::App& app);
 void add_classify(CLI::App& app);
+void add_sweep(CLI::App& app);
 
 /// The ViM2 parts of `train`, `eval` and `info` (cmd_train_vim2.cpp), reached when
 /// train::is_classify_config / train::is_classifier_checkpoint say so.

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   mmx::cli::add_eval(app);
   mmx::cli::add_forecast(app);
   mmx::cli::add_classify(app);
+  mmx::cli::add_sweep(app);
   // An unknown first word is a mistyped command, not a missing one (CLI11 would say "A
   // subcommand is required").
   if (argc > 1 && argv[1][0] != '-') {

@@ -173,3 +173,19 @@ set_tests_properties(cli_train_resume_other_model cli_train_data_is_a_fifo cli_t
   cli_vim2_train_resume_other_model cli_vim2_resume_finished_run cli_tsm2_resume_of_a_vim2_run
   cli_vim2_train_huge_model cli_vim2_train_more_threads_than_cores cli_vim2_train_bad_dims
   PROPERTIES RESOURCE_LOCK mmx_run_folders)
+
+# mmx sweep: four runs two at a time, two of which fail (lookback longer than ETTh1): exit 1 with
+# the count, both kinds of row in sweep.csv, the working configuration selected; a second call
+# reruns only the failed runs and leaves the finished ones untouched.
+set(SWEEP_RUN ${CMAKE_BINARY_DIR}/tests/cli_sweep_run)
+add_test(NAME cli_sweep_reports_failures_and_selects COMMAND sh -c
+  "rm -rf ${SWEEP_RUN} && out=$($<TARGET_FILE:mmx_cli> sweep ${CLI_DIR}/sweep.toml --out ${SWEEP_RUN} 2>&1); rc=$?; echo \"$out\"; [ $rc -eq 1 ] && echo \"$out\" | grep -q 'mmx: error: 2 of 4 run(s) failed' && [ $(grep -c ',finished,' ${SWEEP_RUN}/sweep.csv) -eq 2 ] && [ $(grep -c ',failed,' ${SWEEP_RUN}/sweep.csv) -eq 2 ] && grep -q 'seq_len-20000_seed-1,20000,1,failed,.*,exit 1: mmx: error: ' ${SWEEP_RUN}/sweep.csv && grep -A2 '^## Selected' ${SWEEP_RUN}/summary.md | grep -q '^data.seq_len = 64$' && test -s ${SWEEP_RUN}/seq_len-64_seed-2/best.safetensors")
+set_tests_properties(cli_sweep_reports_failures_and_selects PROPERTIES FIXTURES_SETUP cli_sweep LABELS cpu)
+add_test(NAME cli_sweep_resume_skips_finished_runs COMMAND sh -c
+  "before=$(md5sum ${SWEEP_RUN}/seq_len-64_seed-1/metrics.json) && out=$($<TARGET_FILE:mmx_cli> sweep ${CLI_DIR}/sweep.toml --out ${SWEEP_RUN} --jobs 1 2>&1); echo \"$out\"; echo \"$out\" | grep -q '2 already finished, 2 to run, 1 at once' && [ \"$(md5sum ${SWEEP_RUN}/seq_len-64_seed-1/metrics.json)\" = \"$before\" ] && [ $(grep -c ',finished,' ${SWEEP_RUN}/sweep.csv) -eq 2 ]")
+set_tests_properties(cli_sweep_resume_skips_finished_runs PROPERTIES FIXTURES_REQUIRED cli_sweep LABELS cpu)
+file(WRITE ${CMAKE_BINARY_DIR}/tests/sweep_bad.toml "base = \"${CLI_DIR}/tiny.toml\"\n[grid]\ntrain.lrr = [1]\n")
+add_test(NAME cli_sweep_unknown_key COMMAND ${FAIL} "sweep_bad.toml: \\[grid\\]: unknown config key 'train.lrr'; did you mean 'train.lr'"
+  --absent ${CMAKE_BINARY_DIR}/tests/sweep_bad_out -- $<TARGET_FILE:mmx_cli> sweep ${CMAKE_BINARY_DIR}/tests/sweep_bad.toml
+  --out ${CMAKE_BINARY_DIR}/tests/sweep_bad_out)
+set_tests_properties(cli_sweep_unknown_key PROPERTIES LABELS cpu)

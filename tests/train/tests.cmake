@@ -35,3 +35,5 @@ mmx_test(test_train_parts LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_lr_s
          ${CMAKE_CURRENT_LIST_DIR}/test_param_groups.cpp ${CMAKE_CURRENT_LIST_DIR}/test_device.cpp
          ${CMAKE_CURRENT_LIST_DIR}/test_run_records.cpp ${CMAKE_CURRENT_LIST_DIR}/test_train_parts.cpp)
 target_link_libraries(test_train_parts PRIVATE nlohmann_json::nlohmann_json)
+# The sweep file of `mmx sweep`: expansion, errors, run folders, selection by validation only.
+mmx_test(test_sweep LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sweep.cpp)
