@@ -82,8 +82,10 @@ std::string minutes(double s) {
   return buf;
 }
 
-void run_sweep(const std::string& path, int64_t jobs_arg, const std::string& out_arg) {
+void run_sweep(const std::string& path, int64_t jobs_arg, const std::string& out_arg,
+               const std::vector<std::string>& sets) {
   train::SweepSpec spec = train::load_sweep(path);
+  train::add_fixed_overrides(spec, sets);
   if (!out_arg.empty()) spec.out = out_arg;
   const int64_t jobs = jobs_arg > 0 ? jobs_arg : spec.jobs;
   const std::vector<train::SweepRun> runs = train::expand_sweep(spec);
@@ -164,6 +166,7 @@ void add_sweep(CLI::App& app) {
                                  "Train every combination of a sweep file (a base TSM2 config, value lists, seeds), "
                                  "select by mean validation MSE; rerun to continue");
   static std::string sweep_path, out_dir;
+  static std::vector<std::string> sets;
   static int64_t jobs = 0;
   cmd->add_option("sweep", sweep_path, "sweep file (TOML): base, seeds, jobs, out, [set], [grid]")
       ->required()
@@ -171,7 +174,8 @@ void add_sweep(CLI::App& app) {
   cmd->add_option("--jobs", jobs, "runs at once (default: the file's jobs, else 1; on one GPU they share it)")
       ->check(CLI::Range(1, 64));
   cmd->add_option("--out", out_dir, "folder of the runs and reports (default: the file's out, else runs/sweep-<name>)");
-  cmd->callback([] { run_sweep(sweep_path, jobs, out_dir); });
+  cmd->add_option("--set", sets, "override a config key in every run: section.key=value (repeatable; not a grid key)");
+  cmd->callback([] { run_sweep(sweep_path, jobs, out_dir, sets); });
 }
 
 }  // namespace mmx::cli

@@ -210,6 +210,23 @@ SweepSpec load_sweep(const std::string& path) {
   return spec;
 }
 
+void add_fixed_overrides(SweepSpec& spec, const std::vector<std::string>& overrides) {
+  const std::vector<std::string> keys = config_keys();
+  for (const std::string& o : overrides) {
+    const size_t eq = o.find('=');
+    if (eq == std::string::npos || eq == 0) throw ConfigError("--set " + o + ": expected section.key=value");
+    const std::string key = o.substr(0, eq);
+    check_key(key, keys, "--set " + o);
+    for (const auto& g : spec.grid)
+      if (g.first == key) throw ConfigError("--set " + o + ": " + key + " is a [grid] key of " + spec.path);
+    auto it = std::find_if(spec.fixed.begin(), spec.fixed.end(), [&](const auto& kv) { return kv.first == key; });
+    if (it != spec.fixed.end())
+      it->second = o.substr(eq + 1);
+    else
+      spec.fixed.emplace_back(key, o.substr(eq + 1));
+  }
+}
+
 std::vector<SweepRun> expand_sweep(const SweepSpec& spec) {
   // Each key's short name: its last part, unless another key shares it.
   std::vector<std::string> names;

@@ -178,3 +178,25 @@ TEST(Sweep, SelectsByMeanValidationMseAndNeverByTest) {
             std::string::npos)
       << csv;
 }
+
+TEST(Sweep, CommandLineOverridesJoinEveryRun) {
+  const std::string dir = tmp_dir();
+  auto spec = mmx::train::load_sweep(sweep_file(dir, "[set]\ntrain.epochs = 1\n[grid]\ntrain.lr = [1e-3]\n"));
+  mmx::train::add_fixed_overrides(spec, {"train.epochs=3", "train.device=cuda"});
+  const auto runs = mmx::train::expand_sweep(spec);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].overrides,
+            (std::vector<std::string>{"train.epochs=3", "train.device=cuda", "train.lr=0.001", "train.seed=1"}));
+  auto message = [&](const std::string& o) {
+    try {
+      mmx::train::add_fixed_overrides(spec, {o});
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_NE(message("train.lr=1").find("train.lr is a [grid] key of"), std::string::npos);
+  EXPECT_NE(message("train.lrr=1").find("did you mean 'train.lr'"), std::string::npos);
+  EXPECT_NE(message("train.seed=4").find("`seeds` list"), std::string::npos);
+  EXPECT_NE(message("epochs").find("expected section.key=value"), std::string::npos);
+}

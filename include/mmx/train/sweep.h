@@ -48,6 +48,11 @@ struct SweepSpec {
 /// than kMaxSweepRuns runs.
 SweepSpec load_sweep(const std::string& path);
 
+/// Adds `section.key=value` overrides (the command line's `--set`) to every run, after the file's
+/// [set] (replacing a [set] value of the same key). Errors (ConfigError naming the override): no
+/// `=`, not a TSM2 config key, `train.seed`, or a key the grid varies.
+void add_fixed_overrides(SweepSpec& spec, const std::vector<std::string>& overrides);
+
 /// One training of a sweep.
 struct SweepRun {
   std::string name;                                         ///< folder name under SweepSpec::out
