@@ -70,17 +70,9 @@ ParameterShapes tsm2_parameter_shapes(const TSM2Options& o) {
   o.validate();
   TORCH_CHECK(o.channel_layout() != nn::ChannelMixerLayout::kTokenWise,
               "TSM2: the token_wise channel layout is not implemented for TSM2");
-  std::vector<std::pair<std::string, std::vector<int64_t>>> out;
-  auto mul = [](int64_t a, int64_t b) {
-    int64_t r = 0;
-    TORCH_CHECK(!__builtin_mul_overflow(a, b, &r), "TSM2: a tensor size (", a, " x ", b, ") overflows int64");
-    return r;
-  };
-  auto add = [&](const std::string& name, std::vector<int64_t> shape) {
-    int64_t n = 1;
-    for (auto d : shape) n = mul(n, d);
-    out.emplace_back(name, std::move(shape));
-  };
+  ShapeList out("TSM2");
+  auto mul = [&](int64_t a, int64_t b) { return out.mul(a, b); };
+  auto add = [&](const std::string& name, std::vector<int64_t> shape) { out.add(name, std::move(shape)); };
   const int64_t d = o.d_model(), P = o.n_patches(), N = o.d_state(), E = mul(o.expand(), d);
   if (o.revin() && o.revin_affine()) {
     add("revin.weight", {o.n_vars()});
@@ -126,7 +118,7 @@ ParameterShapes tsm2_parameter_shapes(const TSM2Options& o) {
   add("norm.bias", {d});
   add("head.weight", {o.pred_len(), mul(P, d)});
   add("head.bias", {o.pred_len()});
-  return out;
+  return std::move(out).take();
 }
 
 int64_t tsm2_parameter_count(const TSM2Options& options) { return count_parameters(tsm2_parameter_shapes(options)); }

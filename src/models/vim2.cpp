@@ -173,17 +173,9 @@ int64_t vim2_flops(const ViM2Options& o) {
 
 ParameterShapes vim2_parameter_shapes(const ViM2Options& o) {
   o.validate();
-  std::vector<std::pair<std::string, std::vector<int64_t>>> out;
-  auto mul = [](int64_t a, int64_t b) {
-    int64_t r = 0;
-    TORCH_CHECK(!__builtin_mul_overflow(a, b, &r), "ViM2: a tensor size (", a, " x ", b, ") overflows int64");
-    return r;
-  };
-  auto add = [&](const std::string& name, std::vector<int64_t> shape) {
-    int64_t n = 1;
-    for (auto d : shape) n = mul(n, d);
-    out.emplace_back(name, std::move(shape));
-  };
+  ShapeList out("ViM2");
+  auto mul = [&](int64_t a, int64_t b) { return out.mul(a, b); };
+  auto add = [&](const std::string& name, std::vector<int64_t> shape) { out.add(name, std::move(shape)); };
   auto layer_norm = [&](const std::string& prefix, int64_t n) {
     add(prefix + ".weight", {n});
     add(prefix + ".bias", {n});
@@ -245,7 +237,7 @@ ParameterShapes vim2_parameter_shapes(const ViM2Options& o) {
   layer_norm("norm", dims[3]);
   add("head.weight", {o.num_classes(), dims[3]});
   add("head.bias", {o.num_classes()});
-  return out;
+  return std::move(out).take();
 }
 
 int64_t vim2_parameter_count(const ViM2Options& options) { return count_parameters(vim2_parameter_shapes(options)); }

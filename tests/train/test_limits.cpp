@@ -133,6 +133,24 @@ TEST(ModelShapes, CountParametersSumsProductsAndSaturates) {
   EXPECT_EQ(models::count_parameters({{"a", {half}}, {"b", {half}}}), std::numeric_limits<int64_t>::max());
 }
 
+TEST(ModelShapes, ShapeListRefusesSizesBeyondInt64) {
+  models::ShapeList list("TSM2");
+  list.add("w", {3, 4});
+  EXPECT_EQ(list.mul(1 << 20, 1 << 20), int64_t{1} << 40);
+  const int64_t big = int64_t{1} << 32;
+  try {
+    list.add("huge", {big, big});
+    FAIL() << "no error for a 2^64-element tensor";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("TSM2: a tensor size (4294967296 x 4294967296) overflows int64"),
+              std::string::npos)
+        << e.what();
+  }
+  const models::ParameterShapes shapes = std::move(list).take();
+  ASSERT_EQ(shapes.size(), 1u);  // the refused tensor was not added
+  EXPECT_EQ(shapes[0].second, (std::vector<int64_t>{3, 4}));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Checkpoint reading
 
