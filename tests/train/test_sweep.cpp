@@ -12,6 +12,7 @@
 
 #include "mmx/core/source_dir.h"
 #include "mmx/train/config_error.h"
+#include "mmx/train/tsm2_config.h"
 
 namespace fs = std::filesystem;
 using mmx::train::ConfigError;
@@ -199,4 +200,22 @@ TEST(Sweep, CommandLineOverridesJoinEveryRun) {
   EXPECT_NE(message("train.lrr=1").find("did you mean 'train.lr'"), std::string::npos);
   EXPECT_NE(message("train.seed=4").find("`seeds` list"), std::string::npos);
   EXPECT_NE(message("epochs").find("expected section.key=value"), std::string::npos);
+}
+
+// Every committed sweep file loads, expands, and names the base config its file name promises
+// (configs/sweeps/<dataset>_<H>[_<what>].toml -> configs/tsm2/<dataset>_<H>.toml), which loads.
+TEST(Sweep, EveryShippedSweepFileLoads) {
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(mmx::source_dir() + "/configs/sweeps")) {
+    if (entry.path().extension() != ".toml") continue;
+    SCOPED_TRACE(entry.path().string());
+    ++files;
+    const mmx::train::SweepSpec spec = mmx::train::load_sweep(entry.path().string());
+    EXPECT_FALSE(mmx::train::expand_sweep(spec).empty());
+    const std::string stem = entry.path().stem().string();
+    const std::string base = fs::path(spec.base).stem().string();
+    EXPECT_EQ(stem.rfind(base, 0), 0u) << "base " << spec.base;
+    EXPECT_NO_THROW(mmx::train::load_config(spec.base));
+  }
+  EXPECT_GE(files, 33);  // 24 table cells, 8 Electricity/Traffic cells, the ETTh1-96 grid
 }

@@ -4,7 +4,8 @@
 # small kernels share the GPU instead of taking turns), runs MMX_SWEEPS sweeps at once with
 # MMX_JOBS runs each (train.device=cuda, train.cuda_graph=true), stops them all at MMX_DEADLINE
 # seconds after the script started, and packs every run folder (no checkpoints) into
-# $OUT/table.tgz. A carried carry/table_in.tgz (an earlier call's table.tgz) is unpacked first, so
+# $OUT/table.tgz (the device returns at most 8 files, so nothing else per sweep goes to $OUT).
+# A carried carry/table_in.tgz (an earlier call's table.tgz) is unpacked first, so
 # the sweeps resume: finished runs are not rerun.
 # Usage (GPU machine): tools/gpu/table.sh SWEEP.toml...   (carry .gpu_deps, .gpu_data)
 set -uo pipefail
@@ -44,7 +45,7 @@ run_one() {  # SWEEP.toml: its runs go to runs/table/<name>
   local name; name=$(basename "$1" .toml)
   local t0; t0=$(date +%s)
   build-gpu-full/mmx sweep "$1" --set train.device=cuda --set train.cuda_graph=true \
-    --jobs "${MMX_JOBS:-2}" --out "runs/table/$name" >"$OUT/$name.md" 2>"runs/table/$name.log"
+    --jobs "${MMX_JOBS:-2}" --out "runs/table/$name" >/dev/null 2>"runs/table/$name.log"
   echo "[table] $name exit $? in $(( $(date +%s) - t0 )) s" >>"$LOG"
 }
 export -f run_one
@@ -59,6 +60,6 @@ fi
 wait "$group" 2>/dev/null
 say "sweeps done"
 [ -n "${CUDA_MPS_PIPE_DIRECTORY:-}" ] && echo quit | nvidia-cuda-mps-control
-find "$TABLE" -name metrics.json | wc -l | xargs -I{} say "{} run folders with metrics"
+say "$(find "$TABLE" -name metrics.json | wc -l) run folders with metrics"
 tar -C runs --exclude='*.safetensors' -czf "$OUT/table.tgz" table
 say "packed $(du -h "$OUT/table.tgz" | cut -f1)"
