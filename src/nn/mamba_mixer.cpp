@@ -3,6 +3,7 @@
 // src/train/param_groups.cpp.)
 #include "mmx/nn/mamba_mixer.h"
 
+#include "mmx/nn/ablation_mixers.h"
 #include "mmx/nn/norm.h"
 
 namespace mmx::nn {
@@ -111,29 +112,39 @@ torch::nn::AnyModule make_norm(const MambaMixerOptions& o) {
   return torch::nn::AnyModule(Norm2D(Norm2DOptions(o.d_model()).eps(o.norm_eps())));
 }
 
+torch::nn::AnyModule make_token_mixer(const MambaMixerOptions& o) {
+  if (o.token_mixer() == TokenMixerKind::kLinear)
+    return torch::nn::AnyModule(TimeLinear(TimeLinearOptions(o.n_tokens())));
+  return torch::nn::AnyModule(SelectiveTokenMixer(SelectiveTokenMixerOptions(o.d_model())
+                                                      .d_state(o.d_state())
+                                                      .d_conv(o.d_conv())
+                                                      .expand(o.expand())
+                                                      .dt_rank(o.dt_rank())
+                                                      .bidirectional(o.token_bidirectional())
+                                                      .s6_init(o.s6_init())));
+}
+
+torch::nn::AnyModule make_channel_mixer(const MambaMixerOptions& o) {
+  if (o.channel_mixer() == ChannelMixerKind::kMLP)
+    return torch::nn::AnyModule(VariateMLP(VariateMLPOptions(o.n_channels())));
+  return torch::nn::AnyModule(SelectiveChannelMixer(SelectiveChannelMixerOptions(o.d_model())
+                                                        .layout(o.channel_layout())
+                                                        .n_tokens(o.n_tokens())
+                                                        .d_state(o.d_state())
+                                                        .d_conv(o.d_conv())
+                                                        .expand(o.expand())
+                                                        .dt_rank(o.dt_rank())
+                                                        .bidirectional(o.channel_bidirectional())
+                                                        .s6_init(o.s6_init())));
+}
+
 }  // namespace
 
 MambaMixerBlockImpl::MambaMixerBlockImpl(const MambaMixerOptions& o) {
-  auto token = SelectiveTokenMixer(SelectiveTokenMixerOptions(o.d_model())
-                                       .d_state(o.d_state())
-                                       .d_conv(o.d_conv())
-                                       .expand(o.expand())
-                                       .dt_rank(o.dt_rank())
-                                       .bidirectional(o.token_bidirectional())
-                                       .s6_init(o.s6_init()));
-  auto channel = SelectiveChannelMixer(SelectiveChannelMixerOptions(o.d_model())
-                                           .layout(o.channel_layout())
-                                           .n_tokens(o.n_tokens())
-                                           .d_state(o.d_state())
-                                           .d_conv(o.d_conv())
-                                           .expand(o.expand())
-                                           .dt_rank(o.dt_rank())
-                                           .bidirectional(o.channel_bidirectional())
-                                           .s6_init(o.s6_init()));
   token_mixer = register_module(
-      "token_mixer", PreNormResidual(make_norm(o), torch::nn::AnyModule(token), PreNormResidualOptions(o.drop_path())));
-  channel_mixer = register_module("channel_mixer", PreNormResidual(make_norm(o), torch::nn::AnyModule(channel),
-                                                                   PreNormResidualOptions(o.drop_path())));
+      "token_mixer", PreNormResidual(make_norm(o), make_token_mixer(o), PreNormResidualOptions(o.drop_path())));
+  channel_mixer = register_module(
+      "channel_mixer", PreNormResidual(make_norm(o), make_channel_mixer(o), PreNormResidualOptions(o.drop_path())));
 }
 
 torch::Tensor MambaMixerBlockImpl::forward(const torch::Tensor& x) { return channel_mixer(token_mixer(x)); }
@@ -143,12 +154,18 @@ MambaMixerImpl::MambaMixerImpl(const MambaMixerOptions& options_) : options(opti
   TORCH_CHECK(options.d_model() >= 1, "MambaMixer: d_model must be >= 1, got ", options.d_model());
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (int64_t l = 0; l < options.n_layers(); ++l) blocks->push_back(MambaMixerBlock(options));
-  averaging = register_module("averaging", WeightedAverage(WeightedAverageOptions(options.n_layers())));
+  if (options.weighted_average())
+    averaging = register_module("averaging", WeightedAverage(WeightedAverageOptions(options.n_layers())));
 }
 
 torch::Tensor MambaMixerImpl::forward(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 4 && x.size(3) == options.d_model(),
               "MambaMixer: x must have shape (B, M, P, d) with d = ", options.d_model(), ", got ", x.sizes());
+  if (!options.weighted_average()) {
+    torch::Tensor h = x;
+    for (const auto& block : *blocks) h = block->as<MambaMixerBlock>()->forward(h);
+    return h;
+  }
   std::vector<torch::Tensor> y_token{x}, y_channel{x};  // y_T^(0) = y_C^(0) = x
   for (int64_t l = 1; l <= options.n_layers(); ++l) {
     auto* block = blocks[l - 1]->as<MambaMixerBlock>();

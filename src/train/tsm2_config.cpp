@@ -70,6 +70,17 @@ const Schema<TrainConfig>& schema() {
         },
         [](const TrainConfig& c) { return Value(nn::to_string(c.model.channel_layout())); });
 
+    m.bind(
+        "model.variant", Kind::kString,
+        [](TrainConfig& c, const Value& v) {
+          const auto& s = std::get<std::string>(v);
+          if (s != "tsm2" && s != "tsm2_mlp" && s != "mamba_linear_time")
+            throw ConfigError("model.variant must be \"tsm2\", \"tsm2_mlp\" or \"mamba_linear_time\", got \"" + s +
+                              "\"");
+          c.model.variant(models::parse_tsm2_variant(s));
+        },
+        [](const TrainConfig& c) { return Value(models::to_string(c.model.variant())); });
+
     MMX_CONFIG_FIELD(m, train, patience, Kind::kInt);
     MMX_CONFIG_FIELD(m, train, cuda_graph, Kind::kBool);
     bind_shared_keys(m);

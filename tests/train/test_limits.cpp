@@ -115,8 +115,16 @@ TEST(ModelShapes, Tsm2ShapesEqualTheBuiltModel) {
   const auto small = [] {
     return O().seq_len(64).pred_len(16).n_vars(5).patch_len(8).stride(4).d_model(16).n_layers(3);
   };
-  std::vector<O> cases{small(), small().channel_layout(nn::ChannelMixerLayout::kLiteral), small().revin_affine(true),
-                       small().revin(false).dt_rank(3).expand(3).d_state(6).d_conv(2), O()};
+  std::vector<O> cases{small(),
+                       small().channel_layout(nn::ChannelMixerLayout::kLiteral),
+                       small().revin_affine(true),
+                       small().revin(false).dt_rank(3).expand(3).d_state(6).d_conv(2),
+                       O(),
+                       small().variant(models::TSM2Variant::kMLP),
+                       small().variant(models::TSM2Variant::kMambaLinearTime),
+                       small().n_future(2),
+                       small().n_static(3).n_future(1).dt_rank(2),
+                       O().n_future(4)};
   for (const auto& o : cases) {
     models::TSM2 m(o);
     EXPECT_EQ(as_map(models::tsm2_parameter_shapes(o)), shapes_of(*m));

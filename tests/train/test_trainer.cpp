@@ -45,6 +45,16 @@ TEST(Config, WrongTypesAndValuesAreRejected) {
   expect_config_error("[train]\nprecision = \"bf16\"\n", {}, {"needs train.device = \"cuda\""});
   expect_config_error("", {"train.lr=fast"}, {"--set train.lr must be a number"});
   expect_config_error("[train\n", {}, {"exp.toml:1"});
+  expect_config_error("[model]\nvariant = \"mlp\"\n", {}, {"model.variant must be", "tsm2_mlp"});
+}
+
+TEST(Config, TheAblationVariantIsAModelKey) {
+  const std::string etth1 = "[data]\ndataset = \"ETTh1\"\n";
+  EXPECT_EQ(parse_config(etth1, "x").model.variant(), models::TSM2Variant::kTSM2);
+  const TrainConfig c = parse_config(etth1, "x", {"model.variant=mamba_linear_time"});
+  EXPECT_EQ(c.model.variant(), models::TSM2Variant::kMambaLinearTime);
+  EXPECT_NE(to_toml(c).find("variant = 'mamba_linear_time'"), std::string::npos) << to_toml(c);
+  EXPECT_EQ(parse_config(to_toml(c), "resolved").model.variant(), models::TSM2Variant::kMambaLinearTime);
 }
 
 TEST(Config, DefaultsOverridesAndTomlRoundTrip) {

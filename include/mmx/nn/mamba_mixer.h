@@ -113,6 +113,18 @@ enum class MixerNorm {
   kLayerNorm,  ///< LayerNorm over the feature axis d (plain Mamba / ViM2 style option)
 };
 
+/// The token (time) mixer of every block.
+enum class TokenMixerKind {
+  kSelective,  ///< SelectiveTokenMixer (§3.2; TSM2 and ViM2)
+  kLinear,     ///< TimeLinear: one linear layer over P (the "Mamba + Linear time" ablation, Table 7)
+};
+
+/// The channel (variate) mixer of every block.
+enum class ChannelMixerKind {
+  kSelective,  ///< SelectiveChannelMixer (§3.2; TSM2 and ViM2)
+  kMLP,        ///< VariateMLP: an MLP over M (the TSM2-MLP ablation, Table 7)
+};
+
 /// Options of MambaMixer.
 struct MambaMixerOptions {
   MambaMixerOptions(int64_t d_model = 32, int64_t n_layers = 2) : d_model_(d_model), n_layers_(n_layers) {}
@@ -139,6 +151,13 @@ struct MambaMixerOptions {
   TORCH_ARG(double, drop_path) = 0.0;
   /// Initial values of every S6 of the token and channel mixers (see S6InitOptions).
   TORCH_ARG(S6InitOptions, s6_init) = {};
+  TORCH_ARG(TokenMixerKind, token_mixer) = TokenMixerKind::kSelective;
+  TORCH_ARG(ChannelMixerKind, channel_mixer) = ChannelMixerKind::kSelective;
+  /// M; required by ChannelMixerKind::kMLP only.
+  TORCH_ARG(int64_t, n_channels) = 0;
+  /// false: the blocks run one after the other (x -> block 1 -> ... -> block 𝓛) with no averaging
+  /// weights (the TSM2-MLP ablation, Table 7).
+  TORCH_ARG(bool, weighted_average) = true;
 };
 
 /// One MambaMixer block: token mixer then channel mixer, each in a PreNormResidual wrapper.
@@ -158,13 +177,16 @@ TORCH_MODULE(MambaMixerBlock);
 /// The MambaMixer stack on a (B, M, P, d) grid of d-vectors (MambaMixer §3.2, TSM2 §5.1): 𝓛
 /// blocks whose token mixers run along P for every (b, m) and whose channel mixers run along M for
 /// every (b, p), connected by WeightedAverage. The output is y_C^(𝓛), the last channel mixer's
-/// output (no final average).
+/// output (no final average). With weighted_average off, the blocks are a plain sequential stack
+/// and `averaging` is null; the mixer kinds select the ablations' mixers (TokenMixerKind,
+/// ChannelMixerKind).
 ///
 /// Children (checkpoint prefixes): blocks.{l-1}.token_mixer.{norm,mixer}.*,
 /// blocks.{l-1}.channel_mixer.{norm,mixer}.*, averaging.{alpha,beta,theta,gamma}_{l}.
 class MambaMixerImpl : public torch::nn::Module {
  public:
-  /// Throws c10::Error for invalid options (n_layers < 1, d_model < 1, see the mixers).
+  /// Throws c10::Error for invalid options (n_layers < 1, d_model < 1, n_channels < 1 with the MLP
+  /// channel mixer, n_tokens < 1 with the linear token mixer, see the mixers).
   explicit MambaMixerImpl(const MambaMixerOptions& options = {});
 
   /// x: (B, M, P, d) -> (B, M, P, d). Throws c10::Error if x is not 4-D or x.size(3) != d_model.
