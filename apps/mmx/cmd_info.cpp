@@ -46,12 +46,15 @@ void add_info(CLI::App& app) {
     if (vim2) return info_vim2_command(config_path, overrides);
     train::TrainConfig& c = *tsm2;
     // A benchmark's width is registered; an own CSV's is known once it is read.
+    // Future covariates (named columns and calendar features) are inputs, not variates.
+    const auto n_cov = static_cast<int64_t>(c.data.future_covariates.size());
+    c.model.n_future(n_cov + static_cast<int64_t>(c.data.calendar.size()));
     if (!c.data.dataset.empty()) {
-      c.model.n_vars(data::find_dataset(c.data.dataset).n_vars);
+      c.model.n_vars(data::find_dataset(c.data.dataset).n_vars - n_cov);
     } else {
       const data::LoadedSeries s =
           data::load_forecast_source(train::forecast_source(c), c.data.seq_len, c.data.pred_len);
-      c.model.n_vars(s.data.n_vars());
+      c.model.n_vars(s.data.n_targets());
       std::cout << "\ndata       " << s.description << "\n";
     }
     models::TSM2 model(c.model);

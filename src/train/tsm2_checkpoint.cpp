@@ -31,7 +31,7 @@ std::map<std::string, std::string> forecaster_metadata(const TrainConfig& c, con
           {"date_column", fd.table.date_column},
           {"scaler_mean", to_json_vec(fd.scaler.mean).dump()},
           {"scaler_std", to_json_vec(fd.scaler.std).dump()},
-          {"n_vars", std::to_string(fd.n_vars())},
+          {"n_vars", std::to_string(fd.n_targets())},
           {"target_index", std::to_string(s.target_index)},
           {"freq", data::to_string(s.freq)}};
 }
@@ -50,8 +50,14 @@ LoadedForecaster load_forecaster(const std::string& path, torch::Device device) 
   f.config = parse_config(need("config"), path + " (stored config)");
   need("n_vars");
   f.config.model.n_vars(metadata_int(ck, "n_vars", path, 1, std::numeric_limits<int32_t>::max()));
+  // Future covariates (MambaMixer §5.5) follow the variates in `columns` and the scaler.
+  f.config.model.n_future(static_cast<int64_t>(f.config.data.future_covariates.size() + f.config.data.calendar.size()));
   need("columns");
   f.columns = metadata_string_list(ck, "columns", path);
+  if (static_cast<int64_t>(f.columns.size()) != f.config.model.n_vars() + f.config.model.n_future())
+    throw CheckpointError(path + ": metadata 'columns' has " + std::to_string(f.columns.size()) + " names; expected " +
+                          std::to_string(f.config.model.n_vars()) + " variates + " +
+                          std::to_string(f.config.model.n_future()) + " future covariates");
   f.date_column = need("date_column");
   if (const auto it = ck.metadata.find("target_index"); it != ck.metadata.end()) {
     char* end = nullptr;
@@ -71,6 +77,10 @@ LoadedForecaster load_forecaster(const std::string& path, torch::Device device) 
   need("scaler_std");
   f.scaler.mean = torch::tensor(metadata_number_list(ck, "scaler_mean", path), torch::kFloat64);
   f.scaler.std = torch::tensor(metadata_number_list(ck, "scaler_std", path), torch::kFloat64);
+  if (f.scaler.mean.numel() != static_cast<int64_t>(f.columns.size()) || f.scaler.std.numel() != f.scaler.mean.numel())
+    throw CheckpointError(path + ": metadata 'scaler_mean' / 'scaler_std' hold " +
+                          std::to_string(f.scaler.mean.numel()) + " / " + std::to_string(f.scaler.std.numel()) +
+                          " values for " + std::to_string(f.columns.size()) + " columns");
   // Every tensor shape the stored config implies, compared with the file before the model is
   // built: an edited config cannot allocate a model the checkpoint does not hold.
   std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;

@@ -30,6 +30,8 @@ const Schema<TrainConfig>& schema() {
     MMX_CONFIG_FIELD(m, data, path, Kind::kString);
     MMX_CONFIG_FIELD(m, data, date_column, Kind::kString);
     MMX_CONFIG_FIELD(m, data, columns, Kind::kStringList);
+    MMX_CONFIG_FIELD(m, data, future_covariates, Kind::kStringList);
+    MMX_CONFIG_FIELD(m, data, calendar, Kind::kStringList);
     MMX_CONFIG_FIELD(m, data, features, Kind::kString);
     MMX_CONFIG_FIELD(m, data, target, Kind::kString);
     MMX_CONFIG_FIELD(m, data, split, Kind::kFloatList);
@@ -239,6 +241,8 @@ data::ForecastSource forecast_source(const TrainConfig& c) {
   s.val_start = c.data.val_start;
   s.test_start = c.data.test_start;
   s.freq = c.data.freq;
+  s.future_covariates = c.data.future_covariates;
+  s.calendar = c.data.calendar;
   return s;
 }
 

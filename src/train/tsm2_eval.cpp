@@ -8,13 +8,22 @@ EvalMetrics evaluate(models::TSM2& model, const data::WindowDataset& windows, in
   torch::NoGradGuard ng;
   const bool was_training = model->is_training();
   model->eval();
-  const int64_t H = windows.pred_len(), M = target_channel >= 0 ? 1 : windows.n_vars();
+  // With future covariates the windows hold the model's variates, then its n_future covariates:
+  // the covariates' horizon rows are z, and only the variates are scored.
+  const int64_t V = model->options.n_vars(), CZ = model->options.n_future();
+  TORCH_CHECK(windows.n_vars() == V + CZ, "evaluate: windows of ", windows.n_vars(), " columns for a model of ", V,
+              " variates and ", CZ, " future covariates");
+  const int64_t H = windows.pred_len(), M = target_channel >= 0 ? 1 : V;
+  data::StandardScaler variates;  // the scaler of the variate columns
+  if (scaler) variates = {scaler->mean.narrow(0, 0, V), scaler->std.narrow(0, 0, V)};
   auto se = torch::zeros({H}, torch::kFloat64), ae = torch::zeros({H}, torch::kFloat64);
   double se_o = 0, ae_o = 0;
   EvalMetrics m;
   m.windows = data::for_each_batch(windows, batch_size, [&](const data::WindowBatch& b) {
-    auto pred = model->forward(b.x.to(device)).to(torch::kCPU, torch::kFloat64);
-    auto y = b.y.to(torch::kFloat64);
+    auto pred = (CZ > 0 ? model->forward(b.x.narrow(2, 0, V).to(device), b.y.narrow(2, V, CZ).to(device))
+                        : model->forward(b.x.to(device)))
+                    .to(torch::kCPU, torch::kFloat64);
+    auto y = b.y.narrow(2, 0, V).to(torch::kFloat64);
     if (target_channel >= 0) {
       // Metrics and original units of the target alone (a scaler of that one column).
       pred = pred.narrow(-1, target_channel, 1);
@@ -25,7 +34,7 @@ EvalMetrics evaluate(models::TSM2& model, const data::WindowDataset& windows, in
     ae += d.abs().sum(at::IntArrayRef{0, 2});
     if (scaler) {
       auto dd = target_channel >= 0 ? (pred - y) * scaler->std.narrow(0, target_channel, 1)
-                                    : scaler->inverse_transform(pred) - scaler->inverse_transform(y);
+                                    : variates.inverse_transform(pred) - variates.inverse_transform(y);
       se_o += dd.pow(2).sum().item<double>();
       ae_o += dd.abs().sum().item<double>();
     }

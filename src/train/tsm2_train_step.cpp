@@ -22,6 +22,7 @@ TSM2TrainStep::TSM2TrainStep(models::TSM2 model, const TrainStepOptions& options
   seq_len_ = model_->options.seq_len();
   pred_len_ = model_->options.pred_len();
   n_vars_ = model_->options.n_vars();
+  n_cols_ = n_vars_ + model_->options.n_future();
 
   const auto groups = weight_decay_groups(*model_);
   AdamWGroupOptions eager;
@@ -37,8 +38,9 @@ TSM2TrainStep::TSM2TrainStep(models::TSM2 model, const TrainStepOptions& options
   // undefined): one probe backward on a zero window.
   for (auto& p : params_) p.mutable_grad() = torch::Tensor();
   {
-    auto probe = model_->forward(torch::zeros({1, seq_len_, n_vars_}, torch::TensorOptions().device(device_)));
-    probe.sum().backward();
+    const auto on = torch::TensorOptions().device(device_);
+    auto probe = forward_window(torch::zeros({1, seq_len_, n_cols_}, on), torch::zeros({1, pred_len_, n_cols_}, on));
+    probe.first.sum().backward();
   }
   std::unordered_set<void*> reached;
   {
@@ -69,21 +71,21 @@ TSM2TrainStep::~TSM2TrainStep() = default;
 void TSM2TrainStep::prepare_graph_buffers() {
   const auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(device_);
   const int64_t B = options_.batch_size;
-  x_ = torch::zeros({B, seq_len_, n_vars_}, f32);
-  y_ = torch::zeros({B, pred_len_, n_vars_}, f32);
+  x_ = torch::zeros({B, seq_len_, n_cols_}, f32);
+  y_ = torch::zeros({B, pred_len_, n_cols_}, f32);
   starts_ = torch::zeros({B}, torch::TensorOptions().dtype(torch::kLong).device(device_));
   weights_ = torch::ones({B}, f32);
   weights_n_ = B;
 }
 
 void TSM2TrainStep::bind_windows(const torch::Tensor& series, const data::WindowDataset& windows) {
-  TORCH_CHECK(windows.seq_len() == seq_len_ && windows.pred_len() == pred_len_ && windows.n_vars() == n_vars_,
-              "TSM2TrainStep::bind_windows: windows of (seq_len, pred_len, n_vars) = (", windows.seq_len(), ", ",
+  TORCH_CHECK(windows.seq_len() == seq_len_ && windows.pred_len() == pred_len_ && windows.n_vars() == n_cols_,
+              "TSM2TrainStep::bind_windows: windows of (seq_len, pred_len, columns) = (", windows.seq_len(), ", ",
               windows.pred_len(), ", ", windows.n_vars(), ") for a model of (", seq_len_, ", ", pred_len_, ", ",
-              n_vars_, ")");
+              n_vars_, " variates + ", n_cols_ - n_vars_, " future covariates)");
   const auto rows = windows.rows();
-  TORCH_CHECK(series.dim() == 2 && series.size(1) == n_vars_ && series.size(0) >= rows.end,
-              "TSM2TrainStep::bind_windows: series must be (n_rows >= ", rows.end, ", ", n_vars_, "), got ",
+  TORCH_CHECK(series.dim() == 2 && series.size(1) == n_cols_ && series.size(0) >= rows.end,
+              "TSM2TrainStep::bind_windows: series must be (n_rows >= ", rows.end, ", ", n_cols_, "), got ",
               series.sizes());
   // Only the split's rows (no window reads outside them), float32 on the device.
   series_ = series.narrow(0, rows.begin, rows.end - rows.begin).to(torch::kFloat32).contiguous().to(device_);
@@ -115,8 +117,8 @@ void TSM2TrainStep::step(const std::vector<int64_t>& indices, double lr) {
     for (auto& s : starts) s += rows_begin_;
     auto st = torch::from_blob(starts.data(), {n}, torch::kLong).to(device_, /*non_blocking=*/true);
     auto rows = st.unsqueeze(1) + window_rows_;  // (n, L + H)
-    auto x = series_.index_select(0, rows.narrow(1, 0, seq_len_).reshape({-1})).view({n, seq_len_, n_vars_});
-    auto y = series_.index_select(0, rows.narrow(1, seq_len_, pred_len_).reshape({-1})).view({n, pred_len_, n_vars_});
+    auto x = series_.index_select(0, rows.narrow(1, 0, seq_len_).reshape({-1})).view({n, seq_len_, n_cols_});
+    auto y = series_.index_select(0, rows.narrow(1, seq_len_, pred_len_).reshape({-1})).view({n, pred_len_, n_cols_});
     run_eager(x, y, lr);
     return;
   }
@@ -129,10 +131,10 @@ void TSM2TrainStep::step(const std::vector<int64_t>& indices, double lr) {
 }
 
 void TSM2TrainStep::step(const torch::Tensor& x, const torch::Tensor& y, double lr) {
-  TORCH_CHECK(x.dim() == 3 && x.size(1) == seq_len_ && x.size(2) == n_vars_ && x.size(0) >= 1,
-              "TSM2TrainStep::step: x must be (n, ", seq_len_, ", ", n_vars_, "), got ", x.sizes());
-  TORCH_CHECK(y.dim() == 3 && y.size(0) == x.size(0) && y.size(1) == pred_len_ && y.size(2) == n_vars_,
-              "TSM2TrainStep::step: y must be (", x.size(0), ", ", pred_len_, ", ", n_vars_, "), got ", y.sizes());
+  TORCH_CHECK(x.dim() == 3 && x.size(1) == seq_len_ && x.size(2) == n_cols_ && x.size(0) >= 1,
+              "TSM2TrainStep::step: x must be (n, ", seq_len_, ", ", n_cols_, "), got ", x.sizes());
+  TORCH_CHECK(y.dim() == 3 && y.size(0) == x.size(0) && y.size(1) == pred_len_ && y.size(2) == n_cols_,
+              "TSM2TrainStep::step: y must be (", x.size(0), ", ", pred_len_, ", ", n_cols_, "), got ", y.sizes());
   if (!options_.cuda_graph) {
     run_eager(x.to(device_, torch::kFloat32, /*non_blocking=*/true),
               y.to(device_, torch::kFloat32, /*non_blocking=*/true), lr);
@@ -177,10 +179,16 @@ void TSM2TrainStep::load_batch(const torch::Tensor& x, const torch::Tensor& y) {
   x_.narrow(0, 0, n).copy_(x, /*non_blocking=*/true);
   y_.narrow(0, 0, n).copy_(y, /*non_blocking=*/true);
   if (n < B) {
-    x_.narrow(0, n, B - n).copy_(x_.narrow(0, 0, 1).expand({B - n, seq_len_, n_vars_}));
-    y_.narrow(0, n, B - n).copy_(y_.narrow(0, 0, 1).expand({B - n, pred_len_, n_vars_}));
+    x_.narrow(0, n, B - n).copy_(x_.narrow(0, 0, 1).expand({B - n, seq_len_, n_cols_}));
+    y_.narrow(0, n, B - n).copy_(y_.narrow(0, 0, 1).expand({B - n, pred_len_, n_cols_}));
   }
   set_weights(n);
+}
+
+std::pair<torch::Tensor, torch::Tensor> TSM2TrainStep::forward_window(const torch::Tensor& x, const torch::Tensor& y) {
+  if (n_cols_ == n_vars_) return {model_->forward(x), y};
+  const int64_t cz = n_cols_ - n_vars_;
+  return {model_->forward(x.narrow(2, 0, n_vars_), y.narrow(2, n_vars_, cz)), y.narrow(2, 0, n_vars_)};
 }
 
 void TSM2TrainStep::run_eager(const torch::Tensor& x, const torch::Tensor& y, double lr) {
@@ -188,7 +196,8 @@ void TSM2TrainStep::run_eager(const torch::Tensor& x, const torch::Tensor& y, do
   torch::Tensor loss;
   {
     AutocastScope ac(options_.bf16, /*cache=*/true);
-    torch::Tensor pred = model_->forward(x).to(torch::kFloat32), truth = y;
+    auto [pred, truth] = forward_window(x, y);
+    pred = pred.to(torch::kFloat32);
     if (options_.target_channel >= 0) {
       pred = pred.narrow(-1, options_.target_channel, 1);
       truth = truth.narrow(-1, options_.target_channel, 1);
@@ -219,13 +228,13 @@ void TSM2TrainStep::graph_body() {
   if (input_ == Input::kIndices) {
     const int64_t B = options_.batch_size;
     auto rows = starts_.unsqueeze(1) + window_rows_;
-    x = series_.index_select(0, rows.narrow(1, 0, seq_len_).reshape({-1})).view({B, seq_len_, n_vars_});
-    y = series_.index_select(0, rows.narrow(1, seq_len_, pred_len_).reshape({-1})).view({B, pred_len_, n_vars_});
+    x = series_.index_select(0, rows.narrow(1, 0, seq_len_).reshape({-1})).view({B, seq_len_, n_cols_});
+    y = series_.index_select(0, rows.narrow(1, seq_len_, pred_len_).reshape({-1})).view({B, pred_len_, n_cols_});
   }
   torch::Tensor pred;
   {
     AutocastScope ac(options_.bf16, /*cache=*/false);
-    pred = model_->forward(x);
+    std::tie(pred, y) = forward_window(x, y);
   }
   if (options_.target_channel >= 0) {
     pred = pred.narrow(-1, options_.target_channel, 1);

@@ -242,7 +242,7 @@ TrainResult train_tsm2(const TrainConfig& config_in, const std::string& run_dir,
   const data::LoadedSeries series =
       data::load_forecast_source(forecast_source(config), config.data.seq_len, config.data.pred_len);
   const data::ForecastData& fd = series.data;
-  config.model.n_vars(fd.n_vars());
+  config.model.n_vars(fd.n_targets()).n_future(fd.n_future);
   check_model_size(config.model, "model");
   const auto train_set = fd.train(), val_set = fd.val(), test_set = fd.test();
   // MS: every variate in, the target (the last column) scored; M and S: every column.

@@ -189,3 +189,20 @@ add_test(NAME cli_sweep_unknown_key COMMAND ${FAIL} "sweep_bad.toml: \\[grid\\]:
   --absent ${CMAKE_BINARY_DIR}/tests/sweep_bad_out -- $<TARGET_FILE:mmx_cli> sweep ${CMAKE_BINARY_DIR}/tests/sweep_bad.toml
   --out ${CMAKE_BINARY_DIR}/tests/sweep_bad_out)
 set_tests_properties(cli_sweep_unknown_key PROPERTIES LABELS cpu)
+# Future covariates (MambaMixer §5.5): the shop's promotions are planned ahead, the calendar is
+# known; the forecast reads the promotions of the horizon from a file and refuses to guess them.
+set(COV_RUN ${CMAKE_BINARY_DIR}/tests/cli_cov_run)
+add_test(NAME cli_train_future_covariates COMMAND sh -c
+  "rm -rf ${COV_RUN} && $<TARGET_FILE:mmx_cli> train --data ${OWN_CSV} --seq-len 32 --pred-len 8 --target sales --set data.future_covariates=promo --set 'data.calendar=day_of_week, month' --set model.d_model=8 --set model.n_layers=1 --set train.epochs=1 --set train.max_batches_per_epoch=2 --out ${COV_RUN} --no-progress 2>&1 | tee ${COV_RUN}.log && grep -q \"3 variate(s), 3 future covariate(s): 'promo' 'calendar:day_of_week' 'calendar:month'\" ${COV_RUN}.log && grep -q '^future_covariates = .*promo' ${COV_RUN}/config.toml && grep -q '^calendar = .*day_of_week.*month' ${COV_RUN}/config.toml")
+set_tests_properties(cli_train_future_covariates PROPERTIES FIXTURES_SETUP cli_cov LABELS cpu)
+add_test(NAME cli_forecast_future_covariates COMMAND sh -c
+  "rm -f ${COV_RUN}/next.csv && $<TARGET_FILE:mmx_cli> forecast --checkpoint ${COV_RUN}/best.safetensors --input ${OWN_CSV} --future-covariates ${CMAKE_CURRENT_LIST_DIR}/shop_promo_next.csv --output ${COV_RUN}/next.csv && head -n 1 ${COV_RUN}/next.csv | grep -q '^day,sales$' && tail -n 1 ${COV_RUN}/next.csv | grep -q '^2025-01-08,' && $<TARGET_FILE:mmx_cli> forecast --checkpoint ${COV_RUN}/best.safetensors --input ${OWN_CSV} --holdout 2>&1 | grep -q 'holdout: mse'")
+set_tests_properties(cli_forecast_future_covariates PROPERTIES FIXTURES_REQUIRED cli_cov LABELS cpu)
+function(mmx_cov_fail name pattern)
+  add_test(NAME ${name} COMMAND ${FAIL} ${pattern} ${ARGN})
+  set_tests_properties(${name} PROPERTIES FIXTURES_REQUIRED cli_cov LABELS cpu)
+endfunction()
+mmx_cov_fail(cli_forecast_needs_future_covariates "reads the future values of 'promo' over the 8 forecast steps" --
+  $<TARGET_FILE:mmx_cli> forecast --checkpoint ${COV_RUN}/best.safetensors --input ${OWN_CSV})
+mmx_cov_fail(cli_forecast_future_covariates_wrong_date "shop_promo_wrong_date.csv:4: timestamp 2025-01-04. expected 2025-01-03 .forecast step 3" --
+  $<TARGET_FILE:mmx_cli> forecast --checkpoint ${COV_RUN}/best.safetensors --input ${OWN_CSV} --future-covariates ${CMAKE_CURRENT_LIST_DIR}/shop_promo_wrong_date.csv)

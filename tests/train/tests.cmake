@@ -37,3 +37,6 @@ mmx_test(test_train_parts LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_lr_s
 target_link_libraries(test_train_parts PRIVATE nlohmann_json::nlohmann_json)
 # The sweep file of `mmx sweep`: expansion, errors, run folders, selection by validation only.
 mmx_test(test_sweep LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sweep.cpp)
+# Future covariates and calendar features (MambaMixer §5.5): calendar values by hand, the data
+# path's column order and errors, and a generated series whose future is a known covariate.
+mmx_test(test_covariates LABELS cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_covariates.cpp)

@@ -35,6 +35,11 @@ struct DataConfig {
   int64_t seq_len = 512;                        ///< lookback L
   int64_t pred_len = 96;                        ///< horizon H
   std::string fill = "error";                   ///< empty/NaN cells: error | ffill | zero
+  /// Columns known over the horizon (MambaMixer §5.5's future covariates Z): inputs, not forecast.
+  std::vector<std::string> future_covariates;
+  /// Calendar features as built-in future covariates: minute, hour, day_of_week, day_of_month,
+  /// day_of_year, month.
+  std::vector<std::string> calendar;
 };
 
 /// [train]: optimisation: AdamW with the no-decay groups, warm-up + cosine schedule, gradient

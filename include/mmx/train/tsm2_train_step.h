@@ -60,7 +60,11 @@ class TSM2TrainStep {
   TSM2TrainStep(const TSM2TrainStep&) = delete;
   TSM2TrainStep& operator=(const TSM2TrainStep&) = delete;
 
-  /// Uploads the rows of `windows`' split of `series` (n_rows, n_vars), the tensor the windows
+  /// Columns: a window holds the model's n_vars variates followed by its n_future future
+  /// covariates (MambaMixer §5.5; none by default); the covariates' horizon rows are the model's
+  /// z, and only the variates are scored.
+  ///
+  /// Uploads the rows of `windows`' split of `series` (n_rows, columns), the tensor the windows
   /// were cut from (e.g. ForecastData::scaled), to the model's device once; step(indices, lr) then
   /// gathers windows there (bitwise the tensors of windows.batch(indices)). Errors: c10::Error
   /// when the window shape differs from the model's (seq_len, pred_len, n_vars), or when `series`
@@ -70,7 +74,7 @@ class TSM2TrainStep {
   /// Errors: c10::Error without bind_windows, for an empty or too long list or an index out of
   /// range, or (graph mode) after step(x, y, lr) captured the other input form.
   void step(const std::vector<int64_t>& indices, double lr);
-  /// One step on a batch x (n, seq_len, n_vars), y (n, pred_len, n_vars), float32, any device,
+  /// One step on a batch x (n, seq_len, columns), y (n, pred_len, columns), float32, any device,
   /// 1 <= n <= batch_size. Errors: c10::Error for other shapes, or (graph mode) after
   /// step(indices, lr) captured the other input form.
   void step(const torch::Tensor& x, const torch::Tensor& y, double lr);
@@ -101,6 +105,10 @@ class TSM2TrainStep {
   void load_batch(const torch::Tensor& x, const torch::Tensor& y);
   void set_weights(int64_t n);
   void run_eager(const torch::Tensor& x, const torch::Tensor& y, double lr);
+  /// The model's forecast of windows x (n, L, columns), y (n, H, columns) and the truth it is
+  /// scored against: with future covariates, x's variates in, y's covariate columns as z, y's
+  /// variates as truth.
+  std::pair<torch::Tensor, torch::Tensor> forward_window(const torch::Tensor& x, const torch::Tensor& y);
   void run_graph(double lr);
   void graph_body();
   void warm_up_and_restore();
@@ -110,6 +118,9 @@ class TSM2TrainStep {
   TrainStepOptions options_;
   torch::Device device_;
   int64_t seq_len_ = 0, pred_len_ = 0, n_vars_ = 0;
+  /// Columns of a window: the variates, then the model's n_future future covariates (their
+  /// horizon rows are the model's z).
+  int64_t n_cols_ = 0;
   std::vector<torch::Tensor> params_;
   std::unique_ptr<torch::optim::AdamW> torch_opt_;
   std::unique_ptr<CapturableAdamW> adam_;

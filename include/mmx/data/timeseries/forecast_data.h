@@ -23,11 +23,16 @@ struct ForecastData {
   StandardScaler scaler;                     ///< fitted on table rows splits.train only
   torch::Tensor scaled;                      ///< (n_rows, M) float32: scaler.transform(table.values)
   std::int64_t seq_len = 0, pred_len = 0;
+  /// The last n_future columns are future covariates (inputs known over the horizon), not
+  /// variates; set by load_forecast_source.
+  std::int64_t n_future = 0;
 
   WindowDataset train() const { return {scaled, splits.train, seq_len, pred_len}; }
   WindowDataset val() const { return {scaled, splits.val, seq_len, pred_len}; }
   WindowDataset test() const { return {scaled, splits.test, seq_len, pred_len}; }
   std::int64_t n_vars() const { return table.n_vars(); }
+  /// The variates: the columns before the future covariates.
+  std::int64_t n_targets() const { return table.n_vars() - n_future; }
 };
 
 /// Splits `table` by `kind`, fits the scaler on the training rows and standardises all rows.

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <torch/torch.h>
+
 #include "mmx/data/timeseries/csv_reader.h"
 #include "mmx/data/timeseries/forecast_data.h"
 #include "mmx/data/timeseries/timestamps.h"
@@ -37,13 +39,27 @@ struct ForecastSource {
   std::vector<double> split = {0.7, 0.1, 0.2};
   std::string val_start, test_start;  ///< own files: the first timestamp of val and of test
   std::string freq;                   ///< "" = inferred (infer_frequency), else parse_frequency's text
+  /// Columns whose future values are known when forecasting (MambaMixer §5.5's Z): read like the
+  /// variates, standardised with them, placed after them, never forecast or scored.
+  std::vector<std::string> future_covariates;
+  /// Calendar features of the timestamps, built-in future covariates placed after those:
+  /// any of minute, hour, day_of_week, day_of_month, day_of_year, month (calendar_features).
+  std::vector<std::string> calendar;
 };
+
+/// The calendar features of `timestamps`, one column per name, each scaled to [-0.5, 0.5] as
+/// TSLib's `timeF` encoding does (hour / 23 - 0.5, (day_of_month - 1) / 30 - 0.5, ...; weekday 0 =
+/// Monday). Errors: DataError naming an unknown feature and listing the valid ones.
+torch::Tensor calendar_features(const std::vector<Timestamp>& timestamps, const std::vector<std::string>& names);
 
 /// A loaded series with its provenance.
 struct LoadedSeries {
   ForecastData data;
   FeatureMode features = FeatureMode::kMulti;
   std::int64_t target_index = -1;  ///< S / MS: the target's index in data.table.columns, else -1
+  /// The future covariates and calendar features: the last n_future columns of data.table
+  /// (= data.n_future); the variates are the columns before them.
+  std::int64_t n_future = 0;
   Frequency freq;
   bool freq_inferred = true;
   std::string description;  ///< one line for the log: file, columns, split, step
@@ -51,6 +67,7 @@ struct LoadedSeries {
 
 /// Reads, selects columns, orders them (S: the target only; MS: the target moved last, as TSLib's
 /// custom loader does), splits, fits the scaler and standardises (prepare_forecast_data).
+/// Future covariates follow the variates (named columns, then calendar features "calendar:<name>").
 /// Own files are read with skip_non_numeric (text columns such as ids are left out and reported)
 /// and require_increasing. Errors: DataError naming the file, line and column (unknown target,
 /// too few rows for a window in some split, dates outside the data, ...).
