@@ -137,7 +137,8 @@ TEST(FutureCovariates, AKnownDriverMakesTheForecastFarBetter) {
   EXPECT_EQ(f.columns, (std::vector<std::string>{"y", "u"}));
   EXPECT_EQ(f.model->options.n_vars(), 1);
   EXPECT_EQ(f.model->options.n_future(), 1);
-  std::printf("driven series: test MSE with the covariate %.4f, without %.4f\n", a.test.mse, b.test.mse);
+  std::printf("driven series: test MSE with the covariate %.4f, without %.4f, on %lld windows\n", a.test.mse,
+              b.test.mse, static_cast<long long>(a.test.windows));
 }
 
 }  // namespace
