@@ -149,26 +149,30 @@ ParameterShapes tsm2_parameter_shapes(const TSM2Options& o) {
   }
   add("patch_embed.weight", {d, o.patch_len()});
   add("patch_embed.bias", {d});
-  // A pre-norm sub-block around a SelectiveTokenMixer body with D step features (src/nn/s6.cpp).
+  // A selective mixer body (src/nn/selective_mixer.cpp) with D step features, E inner channels,
+  // dt rank R and one conv + S6 per direction.
+  auto mixer_body = [&](const std::string& prefix, int64_t D, int64_t E_, int64_t R, int64_t directions) {
+    add(prefix + "in_proj.weight", {mul(2, E_), D});
+    for (int64_t k = 0; k < directions; ++k) {
+      const std::string c = prefix + "conv1d." + std::to_string(k);
+      add(c + ".weight", {E_, 1, o.d_conv()});
+      add(c + ".bias", {E_});
+    }
+    for (int64_t k = 0; k < directions; ++k) {
+      const std::string s6 = prefix + "s6." + std::to_string(k);
+      add(s6 + ".A_log", {E_, N});
+      add(s6 + ".D", {E_});
+      add(s6 + ".x_proj.weight", {R + 2 * N, E_});
+      add(s6 + ".dt_proj.weight", {E_, R});
+      add(s6 + ".dt_proj.bias", {E_});
+    }
+    add(prefix + "out_proj.weight", {D, E_});
+  };
+  // A pre-norm sub-block around a selective mixer body with D step features.
   auto sub_block = [&](const std::string& prefix, int64_t D, int64_t directions) {
-    const int64_t R = o.dt_rank().value_or((D + 15) / 16);
     add(prefix + ".norm.weight", {d});
     add(prefix + ".norm.bias", {d});
-    add(prefix + ".mixer.in_proj.weight", {mul(2, E), D});
-    for (int64_t k = 0; k < directions; ++k) {
-      const std::string c = prefix + ".mixer.conv1d." + std::to_string(k);
-      add(c + ".weight", {E, 1, o.d_conv()});
-      add(c + ".bias", {E});
-    }
-    for (int64_t k = 0; k < directions; ++k) {
-      const std::string s6 = prefix + ".mixer.s6." + std::to_string(k);
-      add(s6 + ".A_log", {E, N});
-      add(s6 + ".D", {E});
-      add(s6 + ".x_proj.weight", {R + 2 * N, E});
-      add(s6 + ".dt_proj.weight", {E, R});
-      add(s6 + ".dt_proj.bias", {E});
-    }
-    add(prefix + ".mixer.out_proj.weight", {D, E});
+    mixer_body(prefix + ".mixer.", D, E, o.dt_rank().value_or((D + 15) / 16), directions);
   };
   // A pre-norm sub-block around a plain linear body (nn::VariateMLP, nn::TimeLinear).
   auto linear = [&](const std::string& prefix, int64_t in, int64_t out_features) {
@@ -210,22 +214,8 @@ ParameterShapes tsm2_parameter_shapes(const TSM2Options& o) {
   add("head.weight", {o.pred_len(), mul(P, d)});
   add("head.bias", {o.pred_len()});
   if (o.n_future() > 0) {  // a bidirectional cell-layout channel mixer of width H, expand 1
-    const int64_t H = o.pred_len(), R = (H + 15) / 16;  // the mixer's own auto dt_rank
-    const std::string f = "future_mixer.";
-    add(f + "in_proj.weight", {mul(2, H), H});
-    for (int k = 0; k < 2; ++k) {
-      add(f + "conv1d." + std::to_string(k) + ".weight", {H, 1, o.d_conv()});
-      add(f + "conv1d." + std::to_string(k) + ".bias", {H});
-    }
-    for (int k = 0; k < 2; ++k) {
-      const std::string s6 = f + "s6." + std::to_string(k);
-      add(s6 + ".A_log", {H, N});
-      add(s6 + ".D", {H});
-      add(s6 + ".x_proj.weight", {R + 2 * N, H});
-      add(s6 + ".dt_proj.weight", {H, R});
-      add(s6 + ".dt_proj.bias", {H});
-    }
-    add(f + "out_proj.weight", {H, H});
+    const int64_t H = o.pred_len();
+    mixer_body("future_mixer.", H, H, (H + 15) / 16, 2);  // the mixer's own auto dt_rank
     add("future_proj.weight", {o.seq_len(), mul(o.n_future(), H)});
     add("future_proj.bias", {o.seq_len()});
   }
