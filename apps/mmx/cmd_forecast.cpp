@@ -78,6 +78,10 @@ void add_forecast(CLI::App& app) {
                                std::to_string(H) +
                                " forecast steps: give them with --future-covariates FILE.csv (or use --holdout)");
     }
+    if (holdout && !future_path.empty())
+      throw std::runtime_error("--future-covariates " + future_path +
+                               " with --holdout: the held-out rows of --input already carry the future covariates; "
+                               "give one or the other");
     if (n_named == 0 && !future_path.empty())
       throw std::runtime_error("--future-covariates " + future_path + ": the model " + ckpt +
                                " was trained without named future covariates");

@@ -206,3 +206,5 @@ mmx_cov_fail(cli_forecast_needs_future_covariates "reads the future values of 'p
   $<TARGET_FILE:mmx_cli> forecast --checkpoint ${COV_RUN}/best.safetensors --input ${OWN_CSV})
 mmx_cov_fail(cli_forecast_future_covariates_wrong_date "shop_promo_wrong_date.csv:4: timestamp 2025-01-04. expected 2025-01-03 .forecast step 3" --
   $<TARGET_FILE:mmx_cli> forecast --checkpoint ${COV_RUN}/best.safetensors --input ${OWN_CSV} --future-covariates ${CMAKE_CURRENT_LIST_DIR}/shop_promo_wrong_date.csv)
+mmx_cov_fail(cli_forecast_holdout_with_future_covariates "with --holdout: the held-out rows of --input already carry the future covariates" --
+  $<TARGET_FILE:mmx_cli> forecast --checkpoint ${COV_RUN}/best.safetensors --input ${OWN_CSV} --holdout --future-covariates ${CMAKE_CURRENT_LIST_DIR}/shop_promo_next.csv)
